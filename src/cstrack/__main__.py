@@ -1,0 +1,3 @@
+from cstrack.cli.main import main
+
+raise SystemExit(main())

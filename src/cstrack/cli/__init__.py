@@ -1,0 +1,1 @@
+"""The `cstrack` command line: a thin layer over the Python API."""

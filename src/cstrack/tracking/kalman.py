@@ -1,0 +1,93 @@
+"""Constant-velocity Kalman filter in (x, y, a, h), vectorised over tracks.
+
+The state is the box centre (x, y), aspect ratio a = w / h, height h and their velocities, as in
+JDE/CSTrack (and DeepSORT before them); noise scales with the box height. That filter starts from
+a diagonal covariance and its transition and noise matrices never mix coordinates, so its 8x8
+covariance always stays four independent 2x2 blocks (position, velocity) per coordinate. We keep
+just those blocks: `covariance` is (T, 3, 4) holding, per coordinate, the position variance, the
+position-velocity covariance and the velocity variance. The results equal the 8x8 filter's
+(`dense_covariance` rebuilds the full matrices); the arithmetic is elementwise and fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Chi-square 95% quantile for 4 degrees of freedom: the Mahalanobis gate of stage 1.
+CHI2_95_4DOF = 9.4877
+
+POSITION_VAR, CROSS_COV, VELOCITY_VAR = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class KalmanFilter:
+    """Noise model of the filter; the defaults are the reference tracker's."""
+
+    std_weight_position: float = 1.0 / 20
+    std_weight_velocity: float = 1.0 / 160
+
+    def _std(self, h: np.ndarray, weight: float, aspect_std: float) -> np.ndarray:
+        """Per-coordinate standard deviations (T, 4): weight * h for x, y, h; fixed for aspect."""
+        std = np.repeat((weight * h)[:, None], 4, axis=1)
+        std[:, 2] = aspect_std
+        return std
+
+    def initiate(self, measurements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """New tracks from measurements (M, 4) in xyah: zero velocity, height-scaled spread."""
+        mean = np.zeros((len(measurements), 8))
+        mean[:, :4] = measurements
+        h = measurements[:, 3]
+        covariance = np.zeros((len(measurements), 3, 4))
+        covariance[:, POSITION_VAR] = self._std(h, 2 * self.std_weight_position, 1e-2) ** 2
+        covariance[:, VELOCITY_VAR] = self._std(h, 10 * self.std_weight_velocity, 1e-5) ** 2
+        return mean, covariance
+
+    def predict(self, mean: np.ndarray, covariance: np.ndarray) -> None:
+        """One step ahead, in place: x += v, P = F P F^T + Q."""
+        h = mean[:, 3]
+        position_noise = self._std(h, self.std_weight_position, 1e-2) ** 2
+        velocity_noise = self._std(h, self.std_weight_velocity, 1e-5) ** 2
+        mean[:, :4] += mean[:, 4:]
+        pos, cross, vel = covariance[:, POSITION_VAR], covariance[:, CROSS_COV], covariance[:, VELOCITY_VAR]
+        pos += 2 * cross + vel + position_noise
+        cross += vel
+        vel += velocity_noise
+
+    def project(self, mean: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Measurement-space mean (T, 4) and innovation variances (T, 4): S is diagonal."""
+        noise = self._std(mean[:, 3], self.std_weight_position, 1e-1) ** 2
+        return mean[:, :4].copy(), covariance[:, POSITION_VAR] + noise
+
+    def update(self, mean: np.ndarray, covariance: np.ndarray, measurements: np.ndarray) -> None:
+        """Correct tracks with their matched measurements (M, 4) xyah, in place."""
+        projected_mean, innovation_var = self.project(mean, covariance)
+        pos, cross, vel = covariance[:, POSITION_VAR], covariance[:, CROSS_COV], covariance[:, VELOCITY_VAR]
+        gain_pos = pos / innovation_var
+        gain_vel = cross / innovation_var
+        innovation = measurements - projected_mean
+        mean[:, :4] += gain_pos * innovation
+        mean[:, 4:] += gain_vel * innovation
+        vel -= gain_vel * cross
+        cross -= gain_pos * cross
+        pos -= gain_pos * pos
+
+
+def squared_mahalanobis(
+    projected_mean: np.ndarray, innovation_var: np.ndarray, measurements: np.ndarray
+) -> np.ndarray:
+    """Squared Mahalanobis distance, row k of means (K, 4) and variances (K, 4) to point k."""
+    diff = measurements - projected_mean
+    return np.einsum("ki,ki->k", diff * diff, 1.0 / innovation_var)
+
+
+def dense_covariance(covariance: np.ndarray) -> np.ndarray:
+    """The full (T, 8, 8) covariances in the order (x, y, a, h, vx, vy, va, vh)."""
+    dense = np.zeros((len(covariance), 8, 8))
+    diag = np.arange(4)
+    dense[:, diag, diag] = covariance[:, POSITION_VAR]
+    dense[:, diag, diag + 4] = covariance[:, CROSS_COV]
+    dense[:, diag + 4, diag] = covariance[:, CROSS_COV]
+    dense[:, diag + 4, diag + 4] = covariance[:, VELOCITY_VAR]
+    return dense

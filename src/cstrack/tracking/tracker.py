@@ -1,0 +1,330 @@
+"""The JDE/CSTrack association cascade (CSTrack paper Fig. 5), vectorised over tracks.
+
+Live tracks are held as a structure of arrays so that every stage is a handful of numpy calls,
+whatever the number of tracks; `Track` records are made only for what `update()` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from cstrack.tracking.kalman import CHI2_95_4DOF, KalmanFilter
+from cstrack.tracking.matching import (
+    Pairs,
+    assign,
+    cosine_distance_pairs,
+    gate_pairs,
+    iou_matrix,
+    iou_pairs,
+    paired_iou,
+    xyah_to_xyxy,
+    xyxy_to_xyah,
+)
+from cstrack.tracking.track import Track, TrackState
+
+_TRACKED = np.int8(TrackState.TRACKED)
+_LOST = np.int8(TrackState.LOST)
+_STATES = {int(state): state for state in TrackState}
+
+
+@dataclass
+class _TrackArrays:
+    """Every live track's state, one row per track, in creation order."""
+
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 8)))
+    covariance: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 4)))
+    score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    state: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    confirmed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    start_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    last_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    templates: np.ndarray | None = None
+
+    _FIELDS = ("ids", "mean", "covariance", "score", "state", "confirmed", "start_frame", "last_frame")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop the rows where mask is False."""
+        for name in self._FIELDS:
+            setattr(self, name, getattr(self, name)[mask])
+        if self.templates is not None:
+            self.templates = self.templates[mask]
+
+    def extend(self, other: _TrackArrays) -> None:
+        for name in self._FIELDS:
+            setattr(self, name, np.concatenate([getattr(self, name), getattr(other, name)]))
+        if other.templates is not None:
+            self.templates = np.concatenate([self.templates, other.templates])
+
+
+class _Embeddings(NamedTuple):
+    """A frame's embeddings as given, with their inverse norms: normalising lazily saves a pass."""
+
+    raw: np.ndarray
+    inverse_norm: np.ndarray
+
+    def unit(self, index: np.ndarray) -> np.ndarray:
+        return self.raw[index] * self.inverse_norm[index, None]
+
+
+class JDETracker:
+    """Online multi-object tracker: the JDE cascade that CSTrack and OMC use.
+
+    Each `update()` takes one frame's detections (boxes, scores and optional re-ID embeddings)
+    and returns the confirmed, currently tracked tracks. Stage 1 matches tracked and lost tracks
+    on appearance (cosine distance to the track template) gated and fused with the Kalman
+    Mahalanobis distance; stage 2 matches the remaining tracked tracks by IoU; stage 3 matches
+    unconfirmed tracks by IoU; unmatched confident detections start new tracks. Without
+    embeddings, stage 1 uses IoU in place of appearance. Every threshold defaults to the
+    reference implementation's value.
+    """
+
+    def __init__(
+        self,
+        frame_rate: float = 30.0,
+        *,
+        embedding_match_thresh: float = 0.4,
+        iou_match_thresh: float = 0.5,
+        unconfirmed_match_thresh: float = 0.7,
+        new_track_thresh: float = 0.5,
+        appearance_weight: float = 0.98,
+        gate_thresh: float = CHI2_95_4DOF,
+        track_buffer: int = 30,
+        duplicate_iou: float = 0.85,
+        template_momentum: float = 0.9,
+        kalman: KalmanFilter | None = None,
+    ):
+        if frame_rate <= 0:
+            raise ValueError(f"frame_rate must be positive, got {frame_rate}")
+        self.frame_rate = frame_rate
+        self.embedding_match_thresh = embedding_match_thresh
+        self.iou_match_thresh = iou_match_thresh
+        self.unconfirmed_match_thresh = unconfirmed_match_thresh
+        self.new_track_thresh = new_track_thresh
+        self.appearance_weight = appearance_weight
+        self.gate_thresh = gate_thresh
+        self.duplicate_iou = duplicate_iou
+        self.template_momentum = template_momentum
+        self.kalman = kalman or KalmanFilter()
+        #: Frames a lost track is kept for re-identification; the buffer is given at 30 fps.
+        self.max_time_lost = int(frame_rate / 30.0 * track_buffer)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track; ids start again at 1."""
+        self.frame_id = 0
+        self._next_id = 1
+        self._tracks = _TrackArrays()
+
+    def __len__(self) -> int:
+        """Number of live tracks (tracked, unconfirmed and lost)."""
+        return len(self._tracks)
+
+    def update(
+        self,
+        boxes_xyxy: np.ndarray,
+        scores: np.ndarray,
+        embeddings: np.ndarray | None = None,
+    ) -> list[Track]:
+        """Associate one frame's detections; returns the confirmed tracked tracks."""
+        boxes, scores, embeddings = self._check_inputs(boxes_xyxy, scores, embeddings)
+        self.frame_id += 1
+        tracks = self._tracks
+        if embeddings is not None and tracks.templates is None:
+            # Templates start empty (zero): a track's first matched embedding becomes its template.
+            tracks.templates = np.zeros((len(tracks), embeddings.raw.shape[1]), dtype=np.float32)
+        measurements = xyxy_to_xyah(boxes)
+        num_dets = len(boxes)
+
+        pool = np.flatnonzero(tracks.confirmed)
+        unconfirmed = np.flatnonzero(~tracks.confirmed)
+        pool_mean, pool_cov = tracks.mean[pool], tracks.covariance[pool]
+        pool_mean[tracks.state[pool] == _LOST, 7] = 0.0
+        self.kalman.predict(pool_mean, pool_cov)
+        tracks.mean[pool], tracks.covariance[pool] = pool_mean, pool_cov
+
+        # Stage 1: tracked and lost tracks, appearance gated and fused with motion.
+        projected_mean, innovation_var = self.kalman.project(pool_mean, pool_cov)
+        gated = gate_pairs(projected_mean, innovation_var, measurements, self.gate_thresh)
+        if embeddings is not None:
+            appearance = cosine_distance_pairs(
+                tracks.templates,
+                embeddings.raw,
+                pool[gated.rows],
+                gated.cols,
+                embeddings.inverse_norm[gated.cols],
+            )
+            limit = self.embedding_match_thresh
+        else:
+            predicted_boxes = xyah_to_xyxy(projected_mean)
+            appearance = 1.0 - paired_iou(predicted_boxes[gated.rows], boxes[gated.cols])
+            limit = self.iou_match_thresh
+        fused = self.appearance_weight * appearance + (1.0 - self.appearance_weight) * gated.costs
+        first = assign(Pairs(gated.rows, gated.cols, fused), len(pool), num_dets, limit)
+
+        # Stage 2: remaining tracked tracks by IoU; those left unmatched become lost.
+        left = pool[first.unmatched_rows]
+        left = left[tracks.state[left] == _TRACKED]
+        dets_left = first.unmatched_cols
+        second = assign(
+            iou_pairs(xyah_to_xyxy(tracks.mean[left]), boxes[dets_left], self.iou_match_thresh),
+            len(left),
+            len(dets_left),
+            self.iou_match_thresh,
+        )
+
+        # Stage 3: unconfirmed tracks by IoU; those left unmatched are removed.
+        dets_left = dets_left[second.unmatched_cols]
+        third = assign(
+            iou_pairs(
+                xyah_to_xyxy(tracks.mean[unconfirmed]), boxes[dets_left], self.unconfirmed_match_thresh
+            ),
+            len(unconfirmed),
+            len(dets_left),
+            self.unconfirmed_match_thresh,
+        )
+
+        matched = np.concatenate([pool[first.rows], left[second.rows], unconfirmed[third.rows]])
+        matched_dets = np.concatenate([first.cols, first.unmatched_cols[second.cols], dets_left[third.cols]])
+        self._apply_matches(matched, matched_dets, measurements, scores, embeddings)
+        tracks.state[left[second.unmatched_rows]] = _LOST
+
+        alive = np.ones(len(tracks), dtype=bool)
+        alive[unconfirmed[third.unmatched_rows]] = False
+        alive &= ~((tracks.state == _LOST) & (self.frame_id - tracks.last_frame > self.max_time_lost))
+        if not alive.all():
+            tracks.keep(alive)
+
+        new_dets = dets_left[third.unmatched_cols]
+        new_dets = new_dets[scores[new_dets] >= self.new_track_thresh]
+        self._start_tracks(
+            measurements[new_dets],
+            scores[new_dets],
+            None if embeddings is None else embeddings.unit(new_dets),
+        )
+        self._remove_duplicates()
+        return self.tracks()
+
+    def tracks(self, include_lost: bool = False, include_unconfirmed: bool = False) -> list[Track]:
+        """Snapshot of live tracks; by default the confirmed tracked ones that `update` returns."""
+        tracks = self._tracks
+        wanted = tracks.state == _TRACKED
+        if include_lost:
+            wanted |= tracks.state == _LOST
+        if not include_unconfirmed:
+            wanted &= tracks.confirmed
+        rows = np.flatnonzero(wanted)
+        boxes = xyah_to_xyxy(tracks.mean[rows])
+        states = [_STATES[s] for s in tracks.state[rows].tolist()]
+        return list(
+            map(
+                Track._make,
+                zip(
+                    tracks.ids[rows].tolist(),
+                    list(boxes),
+                    tracks.score[rows].tolist(),
+                    states,
+                    tracks.confirmed[rows].tolist(),
+                    tracks.start_frame[rows].tolist(),
+                    tracks.last_frame[rows].tolist(),
+                ),
+            )
+        )
+
+    def _check_inputs(
+        self, boxes_xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, _Embeddings | None]:
+        boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if len(scores) != len(boxes):
+            raise ValueError(f"got {len(boxes)} boxes but {len(scores)} scores")
+        if embeddings is None:
+            return boxes, scores, None
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2 or len(embeddings) != len(boxes):
+            raise ValueError(f"embeddings must be ({len(boxes)}, D), got {embeddings.shape}")
+        templates = self._tracks.templates
+        if templates is not None and templates.shape[1] != embeddings.shape[1]:
+            raise ValueError(f"embedding size changed from {templates.shape[1]} to {embeddings.shape[1]}")
+        norms = np.sqrt(np.einsum("nd,nd->n", embeddings, embeddings))
+        return boxes, scores, _Embeddings(embeddings, 1.0 / np.maximum(norms, 1e-12))
+
+    def _apply_matches(
+        self,
+        rows: np.ndarray,
+        dets: np.ndarray,
+        measurements: np.ndarray,
+        scores: np.ndarray,
+        embeddings: _Embeddings | None,
+    ) -> None:
+        """Kalman-correct matched tracks, mark them tracked and confirmed, refresh templates."""
+        tracks = self._tracks
+        mean, covariance = tracks.mean[rows], tracks.covariance[rows]
+        self.kalman.update(mean, covariance, measurements[dets])
+        tracks.mean[rows], tracks.covariance[rows] = mean, covariance
+        tracks.state[rows] = _TRACKED
+        tracks.confirmed[rows] = True
+        tracks.score[rows] = scores[dets]
+        tracks.last_frame[rows] = self.frame_id
+        if embeddings is not None:
+            blended = embeddings.raw[dets]
+            blended *= ((1.0 - self.template_momentum) * embeddings.inverse_norm[dets])[:, None]
+            blended += self.template_momentum * tracks.templates[rows]
+            norms = np.sqrt(np.einsum("kd,kd->k", blended, blended))
+            blended /= np.maximum(norms, 1e-12)[:, None]
+            tracks.templates[rows] = blended
+
+    def _start_tracks(
+        self, measurements: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None
+    ) -> None:
+        """New tracks, confirmed at once only on the first frame (as in the reference)."""
+        count = len(measurements)
+        if count == 0:
+            return
+        mean, covariance = self.kalman.initiate(measurements)
+        frames = np.full(count, self.frame_id, dtype=np.int64)
+        templates = self._tracks.templates
+        if templates is not None:
+            templates = (
+                embeddings.copy()
+                if embeddings is not None
+                else np.zeros((count, templates.shape[1]), np.float32)
+            )
+        self._tracks.extend(
+            _TrackArrays(
+                ids=np.arange(self._next_id, self._next_id + count, dtype=np.int64),
+                mean=mean,
+                covariance=covariance,
+                score=scores.copy(),
+                state=np.full(count, _TRACKED, dtype=np.int8),
+                confirmed=np.full(count, self.frame_id == 1),
+                start_frame=frames,
+                last_frame=frames.copy(),
+                templates=templates,
+            )
+        )
+        self._next_id += count
+
+    def _remove_duplicates(self) -> None:
+        """Of a tracked and a lost track overlapping by more than duplicate_iou, keep the older."""
+        tracks = self._tracks
+        tracked = np.flatnonzero(tracks.state == _TRACKED)
+        lost = np.flatnonzero(tracks.state == _LOST)
+        if len(tracked) == 0 or len(lost) == 0:
+            return
+        boxes = xyah_to_xyxy(tracks.mean)
+        p, q = np.nonzero(iou_matrix(boxes[tracked], boxes[lost]) > self.duplicate_iou)
+        if len(p) == 0:
+            return
+        age = tracks.last_frame - tracks.start_frame
+        tracked_older = age[tracked[p]] > age[lost[q]]
+        alive = np.ones(len(tracks), dtype=bool)
+        alive[lost[q[tracked_older]]] = False
+        alive[tracked[p[~tracked_older]]] = False
+        tracks.keep(alive)

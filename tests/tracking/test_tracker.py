@@ -1,0 +1,171 @@
+"""The JDE cascade: each stage, the track lifecycle and reset, on small hand-built scenes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cstrack.tracking import JDETracker, TrackState
+
+
+def box(x: float, y: float, w: float = 20.0, h: float = 50.0) -> list[float]:
+    return [x, y, x + w, y + h]
+
+
+def unit(*values: float) -> np.ndarray:
+    v = np.array(values, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+A, B, C = unit(1, 0, 0, 0), unit(0, 1, 0, 0), unit(0, 0, 1, 0)
+
+
+def step(tracker, boxes, embeddings=None, scores=None):
+    boxes = np.array(boxes, dtype=float).reshape(-1, 4)
+    scores = np.full(len(boxes), 0.9) if scores is None else np.asarray(scores)
+    emb = None if embeddings is None else np.array(embeddings, dtype=np.float32).reshape(len(boxes), -1)
+    return tracker.update(boxes, scores, emb)
+
+
+def ids(tracks) -> list[int]:
+    return sorted(t.track_id for t in tracks)
+
+
+def test_first_frame_tracks_are_confirmed_and_numbered_from_one():
+    trk = JDETracker()
+    out = step(trk, [box(0, 0), box(100, 0)], [A, B])
+    assert ids(out) == [1, 2]
+    assert all(t.state is TrackState.TRACKED and t.confirmed for t in out)
+    np.testing.assert_allclose(out[0].box_xyxy, box(0, 0))
+    np.testing.assert_allclose(out[0].box_xywh, [0, 0, 20, 50])
+
+
+def test_later_tracks_need_a_second_match_to_be_confirmed():
+    trk = JDETracker()
+    step(trk, [box(0, 0)], [A])
+    out = step(trk, [box(1, 0), box(200, 0)], [A, B])
+    assert ids(out) == [1]
+    unconfirmed = [t for t in trk.tracks(include_unconfirmed=True) if not t.confirmed]
+    assert [t.track_id for t in unconfirmed] == [2]
+    out = step(trk, [box(2, 0), box(201, 0)], [A, B])
+    assert ids(out) == [1, 2]
+
+
+def test_unconfirmed_track_is_removed_when_unmatched():
+    trk = JDETracker()
+    step(trk, [box(0, 0)], [A])
+    step(trk, [box(0, 0), box(200, 0)], [A, B])
+    step(trk, [box(0, 0)], [A])
+    assert len(trk) == 1
+    out = step(trk, [box(0, 0), box(200, 0)], [A, B])
+    assert ids(out) == [1]
+    assert ids(trk.tracks(include_unconfirmed=True)) == [1, 3]
+
+
+def test_lost_track_is_reactivated_with_its_id_by_appearance():
+    trk = JDETracker(frame_rate=30)
+    step(trk, [box(0, 0), box(100, 0)], [A, B])
+    step(trk, [box(100, 0)], [B])
+    lost = trk.tracks(include_lost=True)
+    assert {t.track_id: t.state for t in lost} == {1: TrackState.LOST, 2: TrackState.TRACKED}
+    for _ in range(5):
+        step(trk, [box(100, 0)], [B])
+    out = step(trk, [box(2, 1), box(100, 0)], [A, B])
+    assert ids(out) == [1, 2]
+    assert next(t for t in out if t.track_id == 1).last_frame == trk.frame_id
+
+
+def test_lost_buffer_is_scaled_by_frame_rate():
+    for frame_rate, buffer in [(30, 30), (15, 15), (7, 7)]:
+        trk = JDETracker(frame_rate=frame_rate)
+        assert trk.max_time_lost == buffer
+        step(trk, [box(0, 0), box(100, 0)], [A, B])
+        for _ in range(buffer):
+            step(trk, [box(100, 0)], [B])
+        assert len(trk.tracks(include_lost=True)) == 2
+        step(trk, [box(100, 0)], [B])
+        assert ids(trk.tracks(include_lost=True)) == [2]
+
+
+def test_appearance_decides_between_two_close_detections():
+    trk = JDETracker()
+    step(trk, [box(0, 0), box(12, 0)], [A, B])
+    # The two people cross: IoU alone would keep each id on its side, appearance follows them.
+    out = step(trk, [box(1, 0), box(11, 0)], [B, A])
+    by_id = {t.track_id: t.box_xyxy[0] for t in out}
+    assert by_id[1] > by_id[2]
+
+
+def test_mahalanobis_gate_blocks_far_detection_with_same_appearance():
+    trk = JDETracker()
+    step(trk, [box(0, 0)], [A])
+    out = step(trk, [box(600, 300)], [A])
+    assert ids(out) == []
+    assert ids(trk.tracks(include_lost=True, include_unconfirmed=True)) == [1, 2]
+
+
+def test_stage_two_matches_by_iou_when_appearance_fails():
+    trk = JDETracker()
+    step(trk, [box(0, 0)], [A])
+    out = step(trk, [box(3, 0)], [C])  # appearance cost 1 > 0.4, IoU 0.74
+    assert ids(out) == [1]
+    np.testing.assert_allclose(trk._tracks.templates[0], unit(0.9, 0, 0.1, 0), rtol=1e-6)
+
+
+def test_template_is_an_exponential_moving_average():
+    trk = JDETracker(embedding_match_thresh=0.9)
+    step(trk, [box(0, 0)], [A])
+    step(trk, [box(0, 0)], [unit(1, 1, 0, 0)])
+    expected = 0.9 * A + 0.1 * unit(1, 1, 0, 0)
+    np.testing.assert_allclose(trk._tracks.templates[0], expected / np.linalg.norm(expected), rtol=1e-6)
+
+
+def test_low_score_detections_do_not_start_tracks():
+    trk = JDETracker(new_track_thresh=0.6)
+    out = step(trk, [box(0, 0), box(100, 0)], [A, B], scores=[0.9, 0.55])
+    assert ids(out) == [1]
+
+
+def test_duplicate_of_an_older_lost_track_is_removed():
+    trk = JDETracker()
+    step(trk, [box(0, 0)], [A])
+    step(trk, [box(0, 0)], [A])
+    step(trk, [], None)  # track 1 is lost, still at (0, 0)
+    # An appearance-dissimilar detection on the same spot is gated in, but costs > 0.4: new track 2
+    # is younger than lost track 1 and overlaps it, so it is dropped as a duplicate.
+    step(trk, [box(0, 0)], [B])
+    assert ids(trk.tracks(include_lost=True, include_unconfirmed=True)) == [1]
+
+
+def test_without_embeddings_motion_and_iou_still_track():
+    trk = JDETracker()
+    for k in range(10):
+        out = step(trk, [box(5 * k, 0), box(300 - 5 * k, 100)])
+    assert ids(out) == [1, 2]
+    assert out[0].box_xyxy[0] == pytest.approx(45, abs=1.0)
+
+
+def test_reset_and_independent_instances_restart_ids():
+    first, second = JDETracker(), JDETracker()
+    step(first, [box(0, 0), box(100, 0)], [A, B])
+    assert ids(step(second, [box(0, 0)], [A])) == [1]
+    first.reset()
+    assert len(first) == 0 and first.frame_id == 0
+    assert ids(step(first, [box(50, 0)], [C])) == [1]
+
+
+def test_bad_inputs_raise_value_errors():
+    trk = JDETracker()
+    with pytest.raises(ValueError, match="scores"):
+        trk.update(np.zeros((2, 4)), np.zeros(3))
+    with pytest.raises(ValueError, match="embeddings"):
+        trk.update(np.zeros((2, 4)), np.zeros(2), np.zeros((3, 8)))
+    with pytest.raises(ValueError, match="frame_rate"):
+        JDETracker(frame_rate=0)
+
+
+def test_empty_frames_are_fine():
+    trk = JDETracker()
+    assert step(trk, [], None) == []
+    assert ids(step(trk, [box(0, 0)], [A])) == []
+    assert len(trk) == 1
