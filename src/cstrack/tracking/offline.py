@@ -1,0 +1,35 @@
+"""Run the tracker over detections computed beforehand (a detector's output, a det.txt file)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from cstrack.tracking.tracker import JDETracker
+
+
+def track_detections(
+    detections: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    tracker: JDETracker | None = None,
+    use_embeddings: bool = True,
+) -> np.ndarray:
+    """Track frame after frame and return the results table (M, 7): frame,id,x,y,w,h,score.
+
+    Each item is one frame's (boxes_xyxy, scores, embeddings or None), frames numbered from 1.
+    """
+    tracker = tracker or JDETracker()
+    rows = []
+    for frame, (boxes, scores, embeddings) in enumerate(detections, start=1):
+        tracks = tracker.update(boxes, scores, embeddings if use_embeddings else None)
+        if not tracks:
+            continue
+        boxes_xyxy = np.array([t.box_xyxy for t in tracks])
+        table = np.empty((len(tracks), 7))
+        table[:, 0] = frame
+        table[:, 1] = [t.track_id for t in tracks]
+        table[:, 2:4] = boxes_xyxy[:, :2]
+        table[:, 4:6] = boxes_xyxy[:, 2:] - boxes_xyxy[:, :2]
+        table[:, 6] = [t.score for t in tracks]
+        rows.append(table)
+    return np.vstack(rows) if rows else np.zeros((0, 7))
