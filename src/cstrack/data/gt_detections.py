@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-FRAME, ID, X, Y, W, H, MARK, CLASS, VISIBILITY = range(9)
+from cstrack.data.mot import CLASS, FRAME, H, ID, MARK, VISIBILITY, W, X, Y
+
 PEDESTRIAN = 1
 
 

@@ -1,0 +1,59 @@
+"""`cstrack eval`: score MOTChallenge results with TrackEval's metrics and benchmark rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from cstrack.data.atomic import atomic_write
+from cstrack.evaluation import BENCHMARKS, evaluate, format_table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate tracking results against MOTChallenge ground truth (HOTA, MOTA, IDF1 ...)",
+        description="Evaluate MOTChallenge results (RES_DIR/SEQ.txt) against ground truth "
+        "(GT_ROOT/SEQ/gt/gt.txt with SEQ/seqinfo.ini), exactly as TrackEval scores them.",
+    )
+    parser.add_argument(
+        "--gt",
+        required=True,
+        type=Path,
+        metavar="GT_ROOT",
+        help="a sequence folder or a dataset root holding sequence folders",
+    )
+    parser.add_argument(
+        "--results", required=True, type=Path, metavar="RES_DIR", help="folder with one SEQ.txt per sequence"
+    )
+    parser.add_argument(
+        "--benchmark",
+        choices=sorted(BENCHMARKS),
+        default="MOT17",
+        help="benchmark rules: MOT16/17/20 drop distractors and non-pedestrians, "
+        "MOT15 takes ground truth as is (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sequences",
+        nargs="+",
+        metavar="SEQ",
+        help="evaluate only these sequences (default: every sequence with gt)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="OUT",
+        help='also write {"sequences": ..., "combined": ...} to this JSON file',
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    scores = evaluate(args.gt, args.results, benchmark=args.benchmark, sequences=args.sequences)
+    print(format_table(scores))
+    if args.json is not None:
+        with atomic_write(args.json) as stream:
+            json.dump(scores, stream, indent=2)
+            stream.write("\n")
+    return 0

@@ -1,0 +1,340 @@
+"""MOTChallenge I/O: seqinfo.ini, sequence folders, frames, and the gt/det/results text tables.
+
+All three text files (gt, det, results) share one parser, `read_mot_file`: one row per box,
+`frame,id,x,y,w,h,conf,...` with 1-based frames, comma or whitespace separated.
+"""
+
+from __future__ import annotations
+
+import configparser
+import io
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cstrack.data.atomic import atomic_write
+from cstrack.errors import InputError
+
+# 0-based column indices of every MOT text table.
+FRAME, ID, X, Y, W, H, CONF = range(7)
+# MOT16/17/20 ground truth puts the "consider" mark where others put conf, then class and visibility.
+MARK, CLASS, VISIBILITY = 6, 7, 8
+MIN_COLUMNS = 7  # frame,id,x,y,w,h,conf
+EMPTY_TABLE_COLUMNS = 10
+
+_SEQINFO_KEYS = {
+    "name": "name",
+    "frame_rate": "frameRate",
+    "seq_length": "seqLength",
+    "width": "imWidth",
+    "height": "imHeight",
+    "im_dir": "imDir",
+    "im_ext": "imExt",
+}
+# A comma that ends a line (with optional spaces): some MOT files end every row with one.
+_TRAILING_COMMA = re.compile(r",[ \t]*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class SequenceInfo:
+    """The [Sequence] section of a MOTChallenge seqinfo.ini."""
+
+    name: str
+    frame_rate: float
+    seq_length: int
+    width: int
+    height: int
+    im_dir: str
+    im_ext: str
+
+
+def read_seqinfo(path: str | PathLike) -> SequenceInfo:
+    """Read a seqinfo.ini; a missing file, section or key, or a bad number raises InputError."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError) as error:
+        raise InputError(path, f"not a valid ini file: {error}") from error
+    if not parser.has_section("Sequence"):
+        raise InputError(path, "missing section [Sequence]")
+    section = parser["Sequence"]
+    values: dict[str, str] = {}
+    for field, key in _SEQINFO_KEYS.items():
+        if key not in section or not section[key].strip():
+            raise InputError(path, f"missing key {key!r} in [Sequence]")
+        values[field] = section[key].strip()
+    try:
+        frame_rate = float(values["frame_rate"])
+    except ValueError:
+        raise InputError(path, f"frameRate is not a number: {values['frame_rate']!r}") from None
+    if not (math.isfinite(frame_rate) and frame_rate > 0):
+        raise InputError(path, f"frameRate must be positive: {values['frame_rate']!r}")
+    sizes = {}
+    for field in ("seq_length", "width", "height"):
+        try:
+            sizes[field] = int(values[field])
+        except ValueError:
+            raise InputError(path, f"{_SEQINFO_KEYS[field]} is not an integer: {values[field]!r}") from None
+        if sizes[field] <= 0:
+            raise InputError(path, f"{_SEQINFO_KEYS[field]} must be positive: {values[field]!r}")
+    return SequenceInfo(
+        name=values["name"],
+        frame_rate=frame_rate,
+        im_dir=values["im_dir"],
+        im_ext=values["im_ext"],
+        **sizes,
+    )
+
+
+def write_seqinfo(path: str | PathLike, info: SequenceInfo) -> None:
+    """Write a seqinfo.ini (atomically), e.g. to turn a folder of frames into a MOT sequence."""
+    values = {key: getattr(info, field) for field, key in _SEQINFO_KEYS.items()}
+    if float(values["frameRate"]).is_integer():
+        values["frameRate"] = int(values["frameRate"])
+    with atomic_write(path) as stream:
+        stream.write("[Sequence]\n" + "".join(f"{key}={value}\n" for key, value in values.items()))
+
+
+def read_mot_file(path: str | PathLike, min_columns: int = MIN_COLUMNS) -> np.ndarray:
+    """Read a MOT text table (gt, det or results) as a float64 array of shape (rows, columns).
+
+    Every row must have the same number of columns (at least `min_columns`), finite numbers, an
+    integer frame >= 1 and an integer id. An empty file gives an empty (0, 10) array.
+    A bad row raises InputError with the file, its 1-based line number and the problem.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(path, f"cannot read: {error}") from error
+    if not text.strip():
+        return np.empty((0, EMPTY_TABLE_COLUMNS), dtype=np.float64)
+    first_row = text.lstrip().split("\n", 1)[0]
+    delimiter = "," if "," in first_row else None
+    if delimiter:
+        text = _TRAILING_COMMA.sub("", text)
+    try:
+        table = np.loadtxt(io.StringIO(text), delimiter=delimiter, ndmin=2, dtype=np.float64, comments=None)
+    except ValueError:
+        table = None
+    if table is None or not _table_is_valid(table, min_columns):
+        _raise_first_bad_row(path, text, delimiter, min_columns)
+    return table
+
+
+def _table_is_valid(table: np.ndarray, min_columns: int) -> bool:
+    """The vectorised form of `_row_problem`: True when no row has a problem."""
+    if table.shape[1] < min_columns or not np.isfinite(table).all():
+        return False
+    frames, ids = table[:, FRAME], table[:, ID]
+    return bool((frames >= 1).all() and (frames == np.floor(frames)).all() and (ids == np.floor(ids)).all())
+
+
+def _raise_first_bad_row(path: Path, text: str, delimiter: str | None, min_columns: int) -> None:
+    """Scan line by line (slow, only after the fast parse failed) to name the first bad row."""
+    expected = None
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        fields = [field.strip() for field in line.split(delimiter)]
+        if expected is None:
+            expected = len(fields)
+            if expected < min_columns:
+                raise InputError(path, f"found {expected} columns, need at least {min_columns}", line=number)
+        problem = _row_problem(fields, expected)
+        if problem:
+            raise InputError(path, problem, line=number)
+    raise InputError(path, "cannot be parsed as a MOT table")
+
+
+def _row_problem(fields: list[str], expected_columns: int) -> str | None:
+    """What is wrong with one row of a MOT table, or None."""
+    if len(fields) != expected_columns:
+        return f"expected {expected_columns} columns, found {len(fields)}"
+    values = []
+    for position, field in enumerate(fields, start=1):
+        try:
+            value = float(field)
+        except ValueError:
+            return f"field {position} is not a number: {field!r}"
+        if not math.isfinite(value):
+            return f"field {position} is not finite: {field!r}"
+        values.append(value)
+    if values[FRAME] < 1 or not values[FRAME].is_integer():
+        return f"frame is not a positive integer: {fields[FRAME]!r}"
+    if not values[ID].is_integer():
+        return f"id is not an integer: {fields[ID]!r}"
+    return None
+
+
+def results_table(
+    frames: np.ndarray, ids: np.ndarray, boxes_xywh: np.ndarray, scores: np.ndarray
+) -> np.ndarray:
+    """Stack per-box columns into the (M, 7) table frame,id,x,y,w,h,score."""
+    boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
+    frames, ids, scores = (
+        np.asarray(column, dtype=np.float64).reshape(-1) for column in (frames, ids, scores)
+    )
+    if not len(frames) == len(ids) == len(scores) == len(boxes):
+        raise ValueError("frames, ids, boxes_xywh and scores must have the same length")
+    return np.column_stack([frames, ids, boxes, scores])
+
+
+def filter_results(
+    results: np.ndarray, min_area: float | None = None, max_aspect: float | None = None
+) -> np.ndarray:
+    """The output filter of the JDE/CSTrack trackers: keep boxes with w*h > min_area and w/h <= max_aspect.
+
+    It drops tiny boxes and boxes much wider than tall, which are not standing pedestrians
+    (max_aspect 1.6 in JDE, 0.6 in the CSTrack release, 4 in OMC's). None disables a test.
+    """
+    widths, heights = results[:, W], results[:, H]
+    keep = np.ones(len(results), dtype=bool)
+    if min_area is not None:
+        keep &= widths * heights > min_area
+    if max_aspect is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keep &= (heights > 0) & (widths / heights <= max_aspect)
+    return results[keep]
+
+
+def write_results(
+    path: str | PathLike,
+    frames: np.ndarray,
+    ids: np.ndarray | None = None,
+    boxes_xywh: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
+    *,
+    min_area: float | None = None,
+    max_aspect: float | None = None,
+) -> int:
+    """Write tracking results as `frame,id,x,y,w,h,score,-1,-1,-1` lines, atomically.
+
+    Pass either the columns (`frames`, `ids`, `boxes_xywh`, `scores`) or, as `frames` alone, a
+    (M, >=7) table frame,id,x,y,w,h,score. Rows are sorted by frame then id, and the output filter
+    (`filter_results`) is applied. Returns the number of rows written.
+    """
+    if ids is None and boxes_xywh is None and scores is None:
+        table = np.asarray(frames, dtype=np.float64)
+        if table.ndim != 2 or table.shape[1] < MIN_COLUMNS:
+            raise ValueError(f"a results table needs shape (M, >={MIN_COLUMNS}), got {table.shape}")
+        table = table[:, :MIN_COLUMNS]
+    elif ids is None or boxes_xywh is None or scores is None:
+        raise ValueError("pass ids, boxes_xywh and scores together with frames")
+    else:
+        table = results_table(frames, ids, boxes_xywh, scores)
+    if not np.isfinite(table).all():
+        raise ValueError("results must be finite numbers")
+    table = filter_results(table, min_area=min_area, max_aspect=max_aspect)
+    table = table[np.lexsort((table[:, ID], table[:, FRAME]))]
+    with atomic_write(path) as stream:
+        for frame, track_id, x, y, w, h, score in table.tolist():
+            stream.write(
+                f"{int(frame)},{int(track_id)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{score:.4f},-1,-1,-1\n"
+            )
+    return len(table)
+
+
+def read_results(path: str | PathLike) -> np.ndarray:
+    """Read a tracking results file (frame,id,x,y,w,h,score,...)."""
+    return read_mot_file(path, min_columns=MIN_COLUMNS)
+
+
+@dataclass(frozen=True)
+class MotSequence:
+    """One MOTChallenge sequence folder (seqinfo.ini, img1/, gt/gt.txt, det/det.txt)."""
+
+    path: Path
+    info: SequenceInfo
+
+    @classmethod
+    def open(cls, path: str | PathLike) -> MotSequence:
+        """Open a sequence folder by reading its seqinfo.ini."""
+        path = Path(path)
+        return cls(path=path, info=read_seqinfo(path / "seqinfo.ini"))
+
+    @property
+    def name(self) -> str:
+        """The folder name, which MOTChallenge results files are named after."""
+        return self.path.name
+
+    @property
+    def gt_path(self) -> Path:
+        return self.path / "gt" / "gt.txt"
+
+    @property
+    def det_path(self) -> Path:
+        return self.path / "det" / "det.txt"
+
+    def read_gt(self) -> np.ndarray:
+        """The ground-truth table (MOT15: 10 columns; MOT16/17/20: 9, with mark, class, visibility)."""
+        return read_mot_file(self.gt_path, min_columns=MIN_COLUMNS)
+
+    def read_det(self) -> np.ndarray:
+        """The public detections table (id column -1)."""
+        return read_mot_file(self.det_path, min_columns=MIN_COLUMNS)
+
+    def frame_paths(self) -> list[Path]:
+        """Image paths of frames 1..seqLength (`000001.jpg` ...), whether or not they exist."""
+        return [self.frame_path(frame) for frame in range(1, self.info.seq_length + 1)]
+
+    def frame_path(self, frame: int) -> Path:
+        """Image path of a 1-based frame number."""
+        return self.path / self.info.im_dir / f"{frame:06d}{self.info.im_ext}"
+
+    def read_frame(self, frame: int) -> np.ndarray:
+        """Read the BGR image of a 1-based frame number; an unreadable image raises InputError."""
+        if not 1 <= frame <= self.info.seq_length:
+            raise IndexError(f"frame {frame} outside 1..{self.info.seq_length} of {self.name}")
+        image_path = self.frame_path(frame)
+        image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise InputError(image_path, "image missing or unreadable")
+        return image
+
+    def frames(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (frame number, BGR image) for frames start..stop inclusive, reading one at a time."""
+        last = self.info.seq_length if stop is None else min(stop, self.info.seq_length)
+        for frame in range(max(start, 1), last + 1):
+            yield frame, self.read_frame(frame)
+
+
+def find_sequences(root: str | PathLike, detector: str | None = None) -> list[MotSequence]:
+    """Find sequence folders (those holding seqinfo.ini), sorted by name.
+
+    `root` is a sequence folder itself, or a dataset root in a MOT15/16/17/20 layout:
+    `root/SEQ`, or `root/train/SEQ` and `root/test/SEQ`. `detector` (e.g. "FRCNN") keeps only
+    the MOT17 copies named `*-FRCNN`. Finding none raises InputError.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, "folder not found")
+    if (root / "seqinfo.ini").is_file():
+        candidates = [root]
+    else:
+        children = sorted(child for child in root.iterdir() if child.is_dir())
+        candidates = [child for child in children if (child / "seqinfo.ini").is_file()]
+        for split in ("train", "test"):
+            split_dir = root / split
+            if split_dir.is_dir():
+                candidates += sorted(
+                    child for child in split_dir.iterdir() if (child / "seqinfo.ini").is_file()
+                )
+    if detector is not None:
+        candidates = [folder for folder in candidates if folder.name.endswith(f"-{detector}")]
+    if not candidates:
+        suffix = f" for detector {detector!r}" if detector is not None else ""
+        raise InputError(root, f"no MOTChallenge sequence (a folder with seqinfo.ini) found{suffix}")
+    sequences = [MotSequence.open(folder) for folder in candidates]
+    return sorted(sequences, key=lambda sequence: (sequence.name, str(sequence.path)))

@@ -1,0 +1,190 @@
+"""MOTChallenge benchmark rules: the preprocessing TrackEval applies before scoring a sequence.
+
+This mirrors `trackeval.datasets.MotChallenge2DBox` (1.3.0): `_load_raw_file` (how columns are
+read), `get_raw_seq_data` (IoU of every gt/prediction pair per frame) and
+`get_preprocessed_seq_data` (distractor removal, gt filtering, id relabelling), as plain
+functions over our arrays, so that our scores equal TrackEval's to the last bit.
+
+Rules, per frame:
+- MOT16/17/20: predictions are matched to all gt boxes (Hungarian on IoU, pairs below 0.5
+  never match); predictions matched to a distractor class (2 person on vehicle, 7 static person,
+  8 distractor, 12 reflection; MOT20 adds 6 non-MOT vehicle) are removed. Then only gt boxes of
+  class 1 (pedestrian) whose mark (1-based column 7) is non-zero are kept.
+- MOT15: no matching and no class filter; gt boxes whose column 7 (conf) is 0 are still dropped,
+  as TrackEval drops "zero marked" rows for every benchmark.
+Ids are then relabelled to 0..n-1 per sequence, as TrackEval's metrics require.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from os import PathLike
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from trackeval.datasets._base_dataset import _BaseDataset
+
+from cstrack.data.mot import CLASS, CONF, FRAME, ID, MARK, MIN_COLUMNS, H, X
+from cstrack.errors import InputError
+
+PEDESTRIAN = 1
+# TrackEval's MotChallenge2DBox.class_name_to_class_id covers classes 1..13.
+VALID_GT_CLASSES = tuple(range(1, 14))
+DISTRACTOR_CLASSES = (2, 7, 8, 12)
+NON_MOT_VEHICLE = 6
+MATCH_IOU = 0.5
+_EPS = np.finfo("float").eps
+GT_MIN_COLUMNS = 8  # TrackEval needs the class column in ground truth, even for MOT15.
+# The per-frame lists of TrackEval's preprocessed sequence data.
+PER_FRAME_KEYS = (
+    "gt_ids",
+    "tracker_ids",
+    "gt_dets",
+    "tracker_dets",
+    "tracker_confidences",
+    "similarity_scores",
+)
+
+
+@dataclass(frozen=True)
+class BenchmarkRules:
+    """How one MOTChallenge benchmark filters ground truth and predictions before scoring."""
+
+    name: str
+    preprocess: bool
+    distractor_classes: tuple[int, ...]
+
+
+BENCHMARKS: dict[str, BenchmarkRules] = {
+    "MOT15": BenchmarkRules("MOT15", preprocess=False, distractor_classes=()),
+    "MOT16": BenchmarkRules("MOT16", preprocess=True, distractor_classes=DISTRACTOR_CLASSES),
+    "MOT17": BenchmarkRules("MOT17", preprocess=True, distractor_classes=DISTRACTOR_CLASSES),
+    "MOT20": BenchmarkRules(
+        "MOT20", preprocess=True, distractor_classes=(*DISTRACTOR_CLASSES, NON_MOT_VEHICLE)
+    ),
+}
+
+
+def benchmark_rules(benchmark: str) -> BenchmarkRules:
+    """The rules of a benchmark name (MOT15, MOT16, MOT17, MOT20)."""
+    try:
+        return BENCHMARKS[benchmark]
+    except KeyError:
+        raise ValueError(
+            f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}"
+        ) from None
+
+
+def box_ious(gt_boxes: np.ndarray, tracker_boxes: np.ndarray) -> np.ndarray:
+    """IoU matrix (gt x predictions) of x0,y0,w,h boxes, computed by TrackEval's own function."""
+    return _BaseDataset._calculate_box_ious(gt_boxes, tracker_boxes, box_format="xywh")
+
+
+def split_by_frame(table: np.ndarray, num_frames: int) -> list[np.ndarray]:
+    """Rows of frames 1..num_frames (one array each, file order kept); frames must be in range."""
+    frames = table[:, FRAME].astype(int)
+    order = np.argsort(frames, kind="stable")
+    ends = np.cumsum(np.bincount(frames, minlength=num_frames + 1))
+    return np.split(table[order], ends[:-1])[1:]
+
+
+def preprocess_sequence(
+    gt: np.ndarray,
+    results: np.ndarray,
+    num_frames: int,
+    benchmark: str = "MOT17",
+    *,
+    gt_path: str | PathLike | None = None,
+    results_path: str | PathLike | None = None,
+) -> dict[str, Any]:
+    """Build the per-sequence dict TrackEval's metrics take, with the benchmark's rules applied.
+
+    `gt` and `results` are MOT tables (`read_mot_file`); `num_frames` is seqLength. The paths
+    only name the files in InputError messages: rows beyond seqLength, an id twice in a frame,
+    a non-pedestrian result class, or (where preprocessing applies) a gt class TrackEval rejects.
+    TrackEval checks gt classes only in frames that also hold predictions; we check them all.
+    """
+    rules = benchmark_rules(benchmark)
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be at least 1, got {num_frames}")
+    _check_table(gt, num_frames, GT_MIN_COLUMNS, gt_path, "ground truth")
+    _check_table(results, num_frames, MIN_COLUMNS, results_path, "results")
+    # Like TrackEval, a result class column (8th) above 1 means the file is not pedestrian tracking.
+    if results.shape[1] > CLASS and len(results) and (results[:, CLASS].astype(int) > PEDESTRIAN).any():
+        raise InputError(results_path, "only pedestrians (class 1 in column 8) can be evaluated")
+    if rules.preprocess:
+        invalid = np.setdiff1d(np.unique(gt[:, CLASS].astype(int)), VALID_GT_CLASSES)
+        if len(invalid):
+            raise InputError(
+                gt_path,
+                f"ground-truth classes {invalid.tolist()} are not MOTChallenge classes 1-13 "
+                f"(MOT15-style ground truth? evaluate it as MOT15)",
+            )
+
+    data: dict[str, Any] = {key: [] for key in PER_FRAME_KEYS}
+    for gt_rows, tracker_rows in zip(
+        split_by_frame(gt, num_frames), split_by_frame(results, num_frames), strict=True
+    ):
+        gt_boxes, tracker_boxes = gt_rows[:, X : H + 1], tracker_rows[:, X : H + 1]
+        similarity = box_ious(gt_boxes, tracker_boxes)
+        gt_classes = gt_rows[:, CLASS].astype(int)
+
+        removed = np.array([], int)
+        if rules.preprocess and len(gt_rows) and len(tracker_rows):
+            removed = _predictions_on_distractors(similarity, gt_classes, rules.distractor_classes)
+        keep_gt = gt_rows[:, MARK].astype(int) != 0
+        if rules.preprocess:
+            keep_gt &= gt_classes == PEDESTRIAN
+
+        data["tracker_ids"].append(np.delete(tracker_rows[:, ID].astype(int), removed))
+        data["tracker_dets"].append(np.delete(tracker_boxes, removed, axis=0))
+        data["tracker_confidences"].append(np.delete(tracker_rows[:, CONF], removed))
+        data["gt_ids"].append(gt_rows[keep_gt, ID].astype(int))
+        data["gt_dets"].append(gt_boxes[keep_gt])
+        data["similarity_scores"].append(np.delete(similarity, removed, axis=1)[keep_gt])
+
+    data["num_gt_ids"] = _relabel_contiguous(data["gt_ids"])
+    data["num_tracker_ids"] = _relabel_contiguous(data["tracker_ids"])
+    data["num_gt_dets"] = sum(len(ids) for ids in data["gt_ids"])
+    data["num_tracker_dets"] = sum(len(ids) for ids in data["tracker_ids"])
+    data["num_timesteps"] = num_frames
+    return data
+
+
+def _check_table(
+    table: np.ndarray, num_frames: int, min_columns: int, path: str | PathLike | None, what: str
+) -> None:
+    """Reject what TrackEval's loader rejects: too few columns, frames outside 1..seqLength, repeated ids."""
+    if table.ndim != 2 or (len(table) and table.shape[1] < min_columns):
+        raise InputError(path, f"expected at least {min_columns} columns for {what}, got shape {table.shape}")
+    if not len(table):
+        return
+    frames = table[:, FRAME].astype(int)
+    outside = (frames < 1) | (frames > num_frames)
+    if outside.any():
+        raise InputError(path, f"frame {frames[outside][0]} is outside the sequence (seqLength {num_frames})")
+    pairs, counts = np.unique(np.column_stack([frames, table[:, ID].astype(int)]), axis=0, return_counts=True)
+    if (counts > 1).any():
+        frame, track_id = pairs[counts > 1][0]
+        raise InputError(path, f"id {track_id} appears more than once in frame {frame}")
+
+
+def _predictions_on_distractors(
+    similarity: np.ndarray, gt_classes: np.ndarray, distractor_classes: tuple[int, ...]
+) -> np.ndarray:
+    """Indices of predictions matched (IoU >= 0.5, Hungarian on IoU) to a distractor gt box."""
+    matching_scores = similarity.copy()
+    matching_scores[matching_scores < MATCH_IOU - _EPS] = 0
+    match_rows, match_cols = linear_sum_assignment(-matching_scores)
+    matched = matching_scores[match_rows, match_cols] > 0 + _EPS
+    match_rows, match_cols = match_rows[matched], match_cols[matched]
+    return match_cols[np.isin(gt_classes[match_rows], distractor_classes)]
+
+
+def _relabel_contiguous(ids_per_frame: list[np.ndarray]) -> int:
+    """Relabel ids in place to 0..n-1 in sorted order (as TrackEval does); return n."""
+    unique_ids = np.unique(np.concatenate(ids_per_frame))
+    for index, ids in enumerate(ids_per_frame):
+        ids_per_frame[index] = np.searchsorted(unique_ids, ids).astype(int)
+    return len(unique_ids)
