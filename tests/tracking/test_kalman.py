@@ -32,7 +32,9 @@ def test_initiate_matches_reference_spread():
     kf = KalmanFilter()
     mean, cov = kf.initiate(np.array([[100.0, 50.0, 0.5, 80.0]]))
     assert mean[0].tolist() == [100.0, 50.0, 0.5, 80.0, 0, 0, 0, 0]
-    expected = np.square([2 * WP * 80, 2 * WP * 80, 1e-2, 2 * WP * 80, 10 * WV * 80, 10 * WV * 80, 1e-5, 10 * WV * 80])
+    expected = np.square(
+        [2 * WP * 80, 2 * WP * 80, 1e-2, 2 * WP * 80, 10 * WV * 80, 10 * WV * 80, 1e-5, 10 * WV * 80]
+    )
     np.testing.assert_allclose(np.diag(dense_covariance(cov)[0]), expected)
 
 

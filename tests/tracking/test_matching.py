@@ -83,13 +83,17 @@ def test_assignment_respects_limit_and_resolves_conflicts():
 
 def test_gate_pairs_equal_dense_gate():
     rng = np.random.default_rng(1)
-    means = np.column_stack([rng.uniform(0, 500, 40), rng.uniform(0, 300, 40), rng.uniform(0.3, 0.6, 40), rng.uniform(30, 90, 40)])
+    means = np.column_stack(
+        [rng.uniform(0, 500, 40), rng.uniform(0, 300, 40), rng.uniform(0.3, 0.6, 40), rng.uniform(30, 90, 40)]
+    )
     variances = rng.uniform(5, 60, (40, 4))
     variances[:, 2] = rng.uniform(1e-3, 1e-2, 40)
     points = means[rng.integers(0, 40, 60)] + rng.normal(0, 6, (60, 4)) * [1, 1, 0.02, 1]
     pairs = gate_pairs(means, variances, points, threshold=9.4877)
     rows, cols = np.meshgrid(np.arange(40), np.arange(60), indexing="ij")
-    dense = squared_mahalanobis(means[rows.ravel()], variances[rows.ravel()], points[cols.ravel()]).reshape(40, 60)
+    dense = squared_mahalanobis(means[rows.ravel()], variances[rows.ravel()], points[cols.ravel()]).reshape(
+        40, 60
+    )
     expected = set(zip(*np.nonzero(dense <= 9.4877)))
     found = set(zip(pairs.rows.tolist(), pairs.cols.tolist()))
     assert found == {(int(r), int(c)) for r, c in expected}
@@ -101,5 +105,7 @@ def test_cosine_distance_pairs():
     templates = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
     embeddings = np.array([[2.0, 0.0], [-1.0, 1.0]], dtype=np.float32)
     norms = 1 / np.linalg.norm(embeddings, axis=1)
-    dist = cosine_distance_pairs(templates, embeddings, np.array([0, 1, 0]), np.array([0, 1, 1]), norms[[0, 1, 1]])
+    dist = cosine_distance_pairs(
+        templates, embeddings, np.array([0, 1, 0]), np.array([0, 1, 1]), norms[[0, 1, 1]]
+    )
     np.testing.assert_allclose(dist, [0.0, 1 - np.sqrt(0.5), 1 + np.sqrt(0.5)], rtol=1e-6)

@@ -28,11 +28,13 @@ class KalmanFilter:
     std_weight_position: float = 1.0 / 20
     std_weight_velocity: float = 1.0 / 160
 
-    def _std(self, h: np.ndarray, weight: float, aspect_std: float) -> np.ndarray:
-        """Per-coordinate standard deviations (T, 4): weight * h for x, y, h; fixed for aspect."""
-        std = np.repeat((weight * h)[:, None], 4, axis=1)
-        std[:, 2] = aspect_std
-        return std
+    def _variance(self, h: np.ndarray, weight: float, aspect_std: float) -> np.ndarray:
+        """Per-coordinate noise variances (T, 4): (weight * h)^2 for x, y, h; fixed for aspect."""
+        variance = np.multiply.outer(
+            h * h, np.array([weight * weight, weight * weight, 0.0, weight * weight])
+        )
+        variance[:, 2] = aspect_std * aspect_std
+        return variance
 
     def initiate(self, measurements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """New tracks from measurements (M, 4) in xyah: zero velocity, height-scaled spread."""
@@ -40,15 +42,15 @@ class KalmanFilter:
         mean[:, :4] = measurements
         h = measurements[:, 3]
         covariance = np.zeros((len(measurements), 3, 4))
-        covariance[:, POSITION_VAR] = self._std(h, 2 * self.std_weight_position, 1e-2) ** 2
-        covariance[:, VELOCITY_VAR] = self._std(h, 10 * self.std_weight_velocity, 1e-5) ** 2
+        covariance[:, POSITION_VAR] = self._variance(h, 2 * self.std_weight_position, 1e-2)
+        covariance[:, VELOCITY_VAR] = self._variance(h, 10 * self.std_weight_velocity, 1e-5)
         return mean, covariance
 
     def predict(self, mean: np.ndarray, covariance: np.ndarray) -> None:
         """One step ahead, in place: x += v, P = F P F^T + Q."""
         h = mean[:, 3]
-        position_noise = self._std(h, self.std_weight_position, 1e-2) ** 2
-        velocity_noise = self._std(h, self.std_weight_velocity, 1e-5) ** 2
+        position_noise = self._variance(h, self.std_weight_position, 1e-2)
+        velocity_noise = self._variance(h, self.std_weight_velocity, 1e-5)
         mean[:, :4] += mean[:, 4:]
         pos, cross, vel = covariance[:, POSITION_VAR], covariance[:, CROSS_COV], covariance[:, VELOCITY_VAR]
         pos += 2 * cross + vel + position_noise
@@ -57,7 +59,7 @@ class KalmanFilter:
 
     def project(self, mean: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Measurement-space mean (T, 4) and innovation variances (T, 4): S is diagonal."""
-        noise = self._std(mean[:, 3], self.std_weight_position, 1e-1) ** 2
+        noise = self._variance(mean[:, 3], self.std_weight_position, 1e-1)
         return mean[:, :4].copy(), covariance[:, POSITION_VAR] + noise
 
     def update(self, mean: np.ndarray, covariance: np.ndarray, measurements: np.ndarray) -> None:

@@ -34,18 +34,19 @@ class Assignment(NamedTuple):
 
 def xyxy_to_xyah(boxes: np.ndarray) -> np.ndarray:
     """Corner boxes (N, 4) to centre, aspect ratio w/h and height, the Kalman measurement."""
-    w = boxes[:, 2] - boxes[:, 0]
-    h = boxes[:, 3] - boxes[:, 1]
-    return np.stack([boxes[:, 0] + w / 2, boxes[:, 1] + h / 2, w / h, h], axis=1)
+    xyah = np.empty((len(boxes), 4))
+    xyah[:, 3] = boxes[:, 3] - boxes[:, 1]
+    xyah[:, 2] = (boxes[:, 2] - boxes[:, 0]) / xyah[:, 3]
+    xyah[:, :2] = (boxes[:, :2] + boxes[:, 2:]) / 2
+    return xyah
 
 
 def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
     """Inverse of xyxy_to_xyah, for (N, >=4) Kalman means."""
-    h = xyah[:, 3]
-    w = xyah[:, 2] * h
-    x0 = xyah[:, 0] - w / 2
-    y0 = xyah[:, 1] - h / 2
-    return np.stack([x0, y0, x0 + w, y0 + h], axis=1)
+    half = np.empty((len(xyah), 2))
+    half[:, 1] = xyah[:, 3] / 2
+    half[:, 0] = xyah[:, 2] * half[:, 1]
+    return np.hstack([xyah[:, :2] - half, xyah[:, :2] + half])
 
 
 def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -136,6 +137,8 @@ def assign(pairs: Pairs, num_rows: int, num_cols: int, limit: float) -> Assignme
     """
     keep = pairs.costs < limit
     rows, cols, costs = pairs.rows[keep], pairs.cols[keep], pairs.costs[keep]
+    if len(rows) == 0:
+        return Assignment(rows, cols, np.arange(num_rows), np.arange(num_cols))
     row_degree = np.bincount(rows, minlength=num_rows)
     col_degree = np.bincount(cols, minlength=num_cols)
     alone = (row_degree[rows] == 1) & (col_degree[cols] == 1)

@@ -220,17 +220,21 @@ class JDETracker:
         if not include_unconfirmed:
             wanted &= tracks.confirmed
         rows = np.flatnonzero(wanted)
-        boxes = xyah_to_xyxy(tracks.mean[rows])
-        states = [_STATES[s] for s in tracks.state[rows].tolist()]
+        if include_lost or include_unconfirmed:
+            states = [_STATES[s] for s in tracks.state[rows].tolist()]
+            confirmed = tracks.confirmed[rows].tolist()
+        else:
+            states = [TrackState.TRACKED] * len(rows)
+            confirmed = [True] * len(rows)
         return list(
             map(
                 Track._make,
                 zip(
                     tracks.ids[rows].tolist(),
-                    list(boxes),
+                    list(xyah_to_xyxy(tracks.mean[rows])),
                     tracks.score[rows].tolist(),
                     states,
-                    tracks.confirmed[rows].tolist(),
+                    confirmed,
                     tracks.start_frame[rows].tolist(),
                     tracks.last_frame[rows].tolist(),
                 ),
