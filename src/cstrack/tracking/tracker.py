@@ -13,6 +13,7 @@ import numpy as np
 
 from cstrack.tracking.kalman import CHI2_95_4DOF, KalmanFilter
 from cstrack.tracking.matching import (
+    Assignment,
     Pairs,
     assign,
     cosine_distance_pairs,
@@ -172,23 +173,11 @@ class JDETracker:
         left = pool[first.unmatched_rows]
         left = left[tracks.state[left] == _TRACKED]
         dets_left = first.unmatched_cols
-        second = assign(
-            iou_pairs(xyah_to_xyxy(tracks.mean[left]), boxes[dets_left], self.iou_match_thresh),
-            len(left),
-            len(dets_left),
-            self.iou_match_thresh,
-        )
+        second = self._match_by_iou(left, boxes[dets_left], self.iou_match_thresh)
 
         # Stage 3: unconfirmed tracks by IoU; those left unmatched are removed.
         dets_left = dets_left[second.unmatched_cols]
-        third = assign(
-            iou_pairs(
-                xyah_to_xyxy(tracks.mean[unconfirmed]), boxes[dets_left], self.unconfirmed_match_thresh
-            ),
-            len(unconfirmed),
-            len(dets_left),
-            self.unconfirmed_match_thresh,
-        )
+        third = self._match_by_iou(unconfirmed, boxes[dets_left], self.unconfirmed_match_thresh)
 
         matched = np.concatenate([pool[first.rows], left[second.rows], unconfirmed[third.rows]])
         matched_dets = np.concatenate([first.cols, first.unmatched_cols[second.cols], dets_left[third.cols]])
@@ -240,6 +229,13 @@ class JDETracker:
                 ),
             )
         )
+
+    def _match_by_iou(self, rows: np.ndarray, det_boxes: np.ndarray, limit: float) -> Assignment:
+        """Assign tracks (store rows) to detections on IoU distance with a cost limit."""
+        if len(rows) == 0 or len(det_boxes) == 0:
+            return Assignment(rows[:0], rows[:0], np.arange(len(rows)), np.arange(len(det_boxes)))
+        pairs = iou_pairs(xyah_to_xyxy(self._tracks.mean[rows]), det_boxes, limit)
+        return assign(pairs, len(rows), len(det_boxes), limit)
 
     def _check_inputs(
         self, boxes_xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None
