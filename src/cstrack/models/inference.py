@@ -1,0 +1,249 @@
+"""Frame-level inference: letterbox, forward, decode, thresholds, NMS, embeddings, re-check.
+
+`Detector(model)(frame_bgr, templates)` returns a DetectionResult of numpy arrays in the original
+image's pixels. Defaults follow the reference tracker: objectness > 0.5, obj * cls > 0.5, NMS IoU
+0.6 (pure torch; the OMC release's DIoU-NMS is an option), at most 300 detections; re-check peaks
+by 3x3 max-pool, top 100, heat > 0.3. Embeddings are read at the stride-8 cell of each box centre
+(of each heat peak for transductive detections) and L2-normalised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cstrack.errors import InputError
+from cstrack.models.network import OMC, CSTrack, CSTrackOutput
+from cstrack.models.recheck import heat_peaks
+
+PAD_VALUE = 127.5
+SIZE_MULTIPLE = 32
+MAX_NMS_CANDIDATES = 3000
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was placed in the network input: per-axis scale and top-left padding."""
+
+    scale: tuple[float, float]  # (sx, sy): resized size / original size
+    pad: tuple[int, int]  # (left, top) in input pixels
+    shape: tuple[int, int]  # original (height, width)
+
+    def _affine(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array(self.scale * 2, dtype=np.float64), np.array(self.pad * 2, dtype=np.float64)
+
+    def to_input(self, boxes: np.ndarray) -> np.ndarray:
+        """xyxy boxes (N, 4) from original to network-input pixels."""
+        gain, offset = self._affine()
+        return np.asarray(boxes, dtype=np.float64) * gain + offset
+
+    def to_original(self, boxes: np.ndarray, clip: bool = True) -> np.ndarray:
+        """xyxy boxes (N, 4) from network-input to original pixels, clipped to the image."""
+        gain, offset = self._affine()
+        out = (np.asarray(boxes, dtype=np.float64) - offset) / gain
+        if clip:
+            h, w = self.shape
+            out = np.clip(out, 0, [w, h, w, h])
+        return out
+
+
+def check_input_size(size: tuple[int, int]) -> tuple[int, int]:
+    """(width, height), both positive multiples of 32, else InputError."""
+    width, height = (int(v) for v in size)
+    if width <= 0 or height <= 0 or width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
+        raise InputError(None, f"input size {width}x{height} must be positive multiples of {SIZE_MULTIPLE}")
+    return width, height
+
+
+def letterbox(
+    image: np.ndarray, size: tuple[int, int], pad_value: float = PAD_VALUE
+) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping the aspect ratio and pad to `size` (W, H): float32 HxWx3, values 0..255."""
+    width, height = check_input_size(size)
+    h, w = image.shape[:2]
+    ratio = min(width / w, height / h)
+    new_w, new_h = max(1, round(w * ratio)), max(1, round(h * ratio))
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA).astype(np.float32)
+    left, top = round((width - new_w) / 2 - 0.1), round((height - new_h) / 2 - 0.1)
+    padded = cv2.copyMakeBorder(
+        resized,
+        top,
+        height - new_h - top,
+        left,
+        width - new_w - left,
+        cv2.BORDER_CONSTANT,
+        value=(pad_value, pad_value, pad_value),
+    )
+    return padded, Letterbox((new_w / w, new_h / h), (left, top), (h, w))
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor, diou: bool = False) -> torch.Tensor:
+    """(N, M) IoU of xyxy boxes; with diou, minus the squared centre distance over the enclosing diagonal."""
+    area_a = (a[:, 2] - a[:, 0]).clamp_min(0) * (a[:, 3] - a[:, 1]).clamp_min(0)
+    area_b = (b[:, 2] - b[:, 0]).clamp_min(0) * (b[:, 3] - b[:, 1]).clamp_min(0)
+    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clamp_min(0).prod(-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    iou = inter / union.clamp_min(torch.finfo(a.dtype).eps)
+    if not diou:
+        return iou
+    centre_a = (a[:, :2] + a[:, 2:]) / 2
+    centre_b = (b[:, :2] + b[:, 2:]) / 2
+    rho2 = ((centre_a[:, None] - centre_b[None]) ** 2).sum(-1)
+    enclose = torch.maximum(a[:, None, 2:], b[None, :, 2:]) - torch.minimum(a[:, None, :2], b[None, :, :2])
+    c2 = (enclose**2).sum(-1).clamp_min(torch.finfo(a.dtype).eps)
+    return iou - rho2 / c2
+
+
+def nms(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    iou_threshold: float = 0.6,
+    max_det: int = 300,
+    labels: torch.Tensor | None = None,
+    diou: bool = False,
+) -> torch.Tensor:
+    """Greedy NMS; indices into `boxes` of the kept boxes, highest score first.
+
+    Vectorised: with the boxes in score order, box i is kept iff no kept box j < i overlaps it
+    by more than the threshold. That triangular recursion is solved by iterating
+    keep <- not any(keep_j and overlap_ji) to its fixed point (unique, reached in at most as many
+    steps as the longest suppression chain). Only the best MAX_NMS_CANDIDATES boxes are considered.
+    With `labels`, boxes of different labels never suppress each other.
+    """
+    order = scores.argsort(descending=True)[:MAX_NMS_CANDIDATES]
+    ranked = boxes[order]
+    if labels is not None:
+        ranked = ranked + labels[order, None].to(ranked.dtype) * (ranked.max() - ranked.min() + 1)
+    overlap = (box_iou(ranked, ranked, diou) > iou_threshold).triu(1)
+    keep = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
+    while True:
+        updated = ~(overlap & keep[:, None]).any(0)
+        if torch.equal(updated, keep):
+            break
+        keep = updated
+    return order[keep][:max_det]
+
+
+def read_embeddings(embedding: torch.Tensor, points: torch.Tensor, stride: int) -> torch.Tensor:
+    """Unit embeddings (N, E) at the cells containing `points` (N, 2) xy pixels of an (E, H, W) map."""
+    h, w = embedding.shape[1:]
+    cx = torch.div(points[:, 0], stride, rounding_mode="floor").long().clamp(0, w - 1)
+    cy = torch.div(points[:, 1], stride, rounding_mode="floor").long().clamp(0, h - 1)
+    return F.normalize(embedding[:, cy, cx].T, dim=1)
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.float().cpu().numpy()
+
+
+@dataclass
+class DetectionResult:
+    """One frame's candidates in original-image pixels (numpy, float32 unless noted)."""
+
+    boxes_xyxy: np.ndarray  # (N, 4) basic detections
+    scores: np.ndarray  # (N,) objectness * class probability
+    embeddings: np.ndarray  # (N, E) unit embeddings
+    levels: np.ndarray  # (N,) int64 pyramid level of the winning anchor (0: stride 8)
+    trans_boxes_xyxy: np.ndarray  # (M, 4) transductive detections of the re-check network
+    trans_scores: np.ndarray  # (M,) heat M_p at the peak
+    trans_embeddings: np.ndarray  # (M, E)
+
+
+class Detector:
+    """A model plus its pre- and post-processing, for one BGR frame at a time.
+
+    The model is moved to `device` and put in eval mode (call `model.fuse()` first for speed).
+    `clip` clips boxes to the image, as the JDE-family trackers do; clip=False keeps BAR's
+    boxes that extend past the border.
+    """
+
+    def __init__(
+        self,
+        model: CSTrack | OMC,
+        img_size: tuple[int, int] = (1088, 608),
+        device: str | torch.device = "cpu",
+        obj_threshold: float = 0.5,
+        score_threshold: float = 0.5,
+        iou_threshold: float = 0.6,
+        max_det: int = 300,
+        diou_nms: bool = False,
+        recheck_top_k: int = 100,
+        recheck_threshold: float = 0.3,
+        clip: bool = True,
+    ):
+        self.img_size = check_input_size(img_size)
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.obj_threshold = obj_threshold
+        self.score_threshold = score_threshold
+        self.iou_threshold = iou_threshold
+        self.max_det = max_det
+        self.diou_nms = diou_nms
+        self.recheck_top_k = recheck_top_k
+        self.recheck_threshold = recheck_threshold
+        self.clip = clip
+
+    @property
+    def has_recheck(self) -> bool:
+        return self.model.has_recheck
+
+    def preprocess(self, frame_bgr: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
+        """BGR HxWx3 frame -> (1, 3, H, W) RGB input in [0, 1] with grey (0.5) padding."""
+        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+            raise ValueError(f"expected an HxWx3 BGR frame, got shape {frame_bgr.shape}")
+        padded, placement = letterbox(frame_bgr, self.img_size)
+        rgb = np.ascontiguousarray(padded[..., ::-1].transpose(2, 0, 1)) / np.float32(255)
+        return torch.from_numpy(rgb)[None].to(self.device), placement
+
+    @torch.inference_mode()
+    def __call__(self, frame_bgr: np.ndarray, templates: np.ndarray | None = None) -> DetectionResult:
+        """Detections of one frame; with `templates` (K, E) also the re-check's transductive ones."""
+        if templates is not None and not self.has_recheck:
+            raise ValueError("templates given but the model has no re-check network")
+        x, placement = self.preprocess(frame_bgr)
+        output = self.model(x)
+        boxes, scores, emb, levels = self._basic(output)
+        embedding = output.embedding[0]
+        trans_boxes, trans_scores = boxes.new_zeros(0, 4), boxes.new_zeros(0)
+        trans_emb = embedding.new_zeros(0, embedding.shape[0])
+        if templates is not None:
+            trans_boxes, trans_scores, trans_emb = self._transductive(output, templates)
+        return DetectionResult(
+            boxes_xyxy=placement.to_original(_numpy(boxes), self.clip).astype(np.float32),
+            scores=_numpy(scores),
+            embeddings=_numpy(emb),
+            levels=levels.cpu().numpy(),
+            trans_boxes_xyxy=placement.to_original(_numpy(trans_boxes), self.clip).astype(np.float32),
+            trans_scores=_numpy(trans_scores),
+            trans_embeddings=_numpy(trans_emb),
+        )
+
+    def _basic(self, output: CSTrackOutput) -> tuple[torch.Tensor, ...]:
+        """Thresholded, NMS-ed detections: boxes (input pixels), scores, unit embeddings, levels."""
+        decoded = self.model.decode(output, self.clip)
+        boxes, obj, scores = decoded.boxes[0], decoded.obj[0], decoded.scores[0]
+        candidates = torch.nonzero((obj > self.obj_threshold) & (scores > self.score_threshold))[:, 0]
+        labels = decoded.cls[0, candidates].argmax(-1) if self.model.detect.nc > 1 else None
+        keep = candidates[
+            nms(
+                boxes[candidates], scores[candidates], self.iou_threshold, self.max_det, labels, self.diou_nms
+            )
+        ]
+        centres = (boxes[keep, :2] + boxes[keep, 2:]) / 2
+        emb = read_embeddings(output.embedding[0], centres, self.model.strides[0])
+        return boxes[keep], scores[keep], emb, decoded.level[keep]
+
+    def _transductive(self, output: CSTrackOutput, templates: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """Re-check peaks: boxes (input pixels), heat scores, unit embeddings at the peak cells."""
+        template_t = torch.as_tensor(np.asarray(templates), dtype=torch.float32)
+        recheck = self.model.recheck(output, template_t)
+        scores, cells = heat_peaks(recheck.heat[0, 0], self.recheck_top_k, self.recheck_threshold)
+        boxes = self.model.decode_recheck(recheck.box)[0].reshape(-1, 4)[cells]
+        emb = F.normalize(output.embedding[0].flatten(1)[:, cells].T, dim=1)
+        return boxes, scores, emb

@@ -1,0 +1,83 @@
+"""Named model variants: `create_model(name, **overrides)` and `list_models()`.
+
+Families (the two released constructions):
+  cstrack_*  first CSTrack release: BottleneckCSP + LeakyReLU(0.1), YOLOv5 xy decode (bar=False,
+             its Detect still holds the frozen BAR scale k = 10), no DenseMask, no re-check.
+  omc_*      OMC release: C3 + SiLU, BAR, DenseMask, re-check network (returns an `OMC` module).
+Sizes (YOLOv5 depth / width multiples):
+  n 0.33 / 0.25, s 0.33 / 0.50, m 0.67 / 0.75, l 1.0 / 1.0, x 1.33 / 1.25.
+CSTrack-S ("30% of channels and layers", no released config) is taken as YOLOv5-S: depth 0.33
+is the paper's ~30% of layers; width 0.50 halves the channels (about 19% of the L parameters),
+the standard YOLOv5 light setting, so it can start from COCO-pretrained YOLOv5-S weights.
+REN and Detect follow the level widths, SAAN's internal width is 256 x width (embedding stays 512)
+and the re-check width is 256 x width: 64 n, 128 s, 192 m, 256 l, 320 x.
+
+Overrides are CSTrackConfig fields, e.g. `ren=False, saan=False, recheck=False, bar=False,
+dense_mask=False` for ablations, or `recheck_mask="soft"`. A model with the re-check network is
+an `OMC` (keys `model.model.*`, `siambox.*`, `siamheatmap.*`), otherwise a `CSTrack` (`model.*`),
+as the release's stage-1 and stage-2 checkpoints are laid out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from os import PathLike
+
+import torch
+
+from cstrack.errors import InputError
+from cstrack.models.network import OMC, CSTrack, CSTrackConfig
+from cstrack.models.weights import load_weights
+
+FAMILIES: dict[str, dict[str, object]] = {
+    "cstrack": {"block": "csp", "act": "leaky", "bar": False, "dense_mask": False, "recheck": False},
+    "omc": {"block": "c3", "act": "silu", "bar": True, "dense_mask": True, "recheck": True},
+}
+SIZES: dict[str, tuple[float, float]] = {
+    "n": (0.33, 0.25),
+    "s": (0.33, 0.50),
+    "m": (0.67, 0.75),
+    "l": (1.0, 1.0),
+    "x": (1.33, 1.25),
+}
+VARIANTS: dict[str, CSTrackConfig] = {
+    f"{family}_{size}": CSTrackConfig(depth=depth, width=width, **options)
+    for family, options in FAMILIES.items()
+    for size, (depth, width) in SIZES.items()
+}
+
+
+def list_models() -> list[str]:
+    return sorted(VARIANTS)
+
+
+def model_config(name: str, **overrides: object) -> CSTrackConfig:
+    """The configuration of a named variant with CSTrackConfig fields overridden."""
+    if name not in VARIANTS:
+        raise InputError(None, f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    known = {f.name for f in fields(CSTrackConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise InputError(None, f"unknown model options {unknown}; known options: {sorted(known)}")
+    try:
+        return replace(VARIANTS[name], **overrides)
+    except (TypeError, ValueError) as exc:
+        raise InputError(None, f"model {name!r}: {exc}") from exc
+
+
+def build_model(cfg: CSTrackConfig) -> CSTrack | OMC:
+    return OMC(cfg) if cfg.recheck else CSTrack(cfg)
+
+
+def create_model(
+    name: str, checkpoint_path: str | PathLike | None = None, **overrides: object
+) -> CSTrack | OMC:
+    """Build a registered variant, optionally loading a safetensors checkpoint (strictly)."""
+    model = build_model(model_config(name, **overrides))
+    if checkpoint_path is not None:
+        load_weights(model, checkpoint_path)
+    return model
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,59 @@
+"""REN, the reciprocal network of CSTrack (the release calls it CCN): one per pyramid level.
+
+It splits a level's feature F into a detection feature and an ID feature through channel
+relation matrices: a self-relation of each task and a cross-relation between the two tasks,
+mixed by a learnable lambda per task. Like the release (and unlike the paper's figure), F is
+multiplied directly, without a 1x1 conv before the product.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+POOL_SIZE = (6, 10)
+
+
+class REN(nn.Module):
+    """Reciprocal network for one level: F (B,C,H,W) -> (det_feature, id_feature), same shape.
+
+    `w1`, `w2` are the lambdas (initialised 0.5) weighting self- against cross-relation for the
+    detection and the ID branch; `c_attention1/2` are the two task encoders on the pooled F.
+    """
+
+    def __init__(self, channels: int, lambda_init: float = 0.5):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.full((1,), lambda_init))
+        self.w2 = nn.Parameter(torch.full((1,), lambda_init))
+        self.pool = nn.AdaptiveAvgPool2d(POOL_SIZE)
+        self.c_attention1 = self._encoder(channels)
+        self.c_attention2 = self._encoder(channels)
+
+    @staticmethod
+    def _encoder(channels: int) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Conv2d(channels, channels, 3, 1, 1),
+            nn.InstanceNorm2d(channels),
+            nn.LeakyReLU(0.3, inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, c, h, w = x.shape
+        pooled = self.pool(x)
+        t1 = self.c_attention1(pooled).flatten(2)
+        t2 = self.c_attention2(pooled).flatten(2)
+        t1_t = t1.transpose(1, 2)
+        t2_t = t2.transpose(1, 2)
+        weight1 = self.w1 * torch.softmax(t1 @ t1_t, -1) + (1 - self.w1) * torch.softmax(t1 @ t2_t, -1)
+        weight2 = self.w2 * torch.softmax(t2 @ t2_t, -1) + (1 - self.w2) * torch.softmax(t2 @ t1_t, -1)
+        flat = x.flatten(2)
+        det = (weight1 @ flat).view(b, c, h, w) + x
+        ident = (weight2 @ flat).view(b, c, h, w) + x
+        return det, ident
+
+
+class SharedFeature(nn.Module):
+    """REN switched off: detection and ID branches both read F itself (no parameters)."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x, x

@@ -1,0 +1,89 @@
+"""Loading weights into a model: one checked entry point, never unpickling.
+
+Checkpoints are read with `safetensors.torch.load_file` only (pickled `.pt` files from the
+release must first be converted to safetensors by a safe converter). Key layouts that differ by a
+whole prefix are aligned: `module.` (DataParallel), and the release's stage-1 (`model.<i>`) vs
+stage-2 (`model.model.<i>`) layouts. Tensors are cast to the model's dtypes (releases are FP16).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from cstrack.errors import InputError
+
+SHOWN = 5
+
+
+def _read(source: str | PathLike | Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
+    if isinstance(source, Mapping):
+        return dict(source), "<state_dict>"
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(path, "weights file not found")
+    if path.suffix != ".safetensors":
+        raise InputError(path, "only .safetensors weights are loaded (convert pickled checkpoints first)")
+    try:
+        return load_file(path), str(path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(path, f"not a readable safetensors file: {exc}") from exc
+
+
+def _candidates(keys: list[str], targets: set[str]) -> list[dict[str, str]]:
+    """Renamings of the file's keys: as is, without a `module.` prefix, one `model.` less or more."""
+    plain = {k: k.removeprefix("module.") for k in keys}
+    return [
+        plain,
+        {k: v.removeprefix("model.") for k, v in plain.items() if v.startswith("model.model.")},
+        {k: f"model.{v}" for k, v in plain.items() if f"model.{v}" in targets},
+    ]
+
+
+def align_keys(state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state with keys renamed by whichever prefix rule matches the most of the model's keys."""
+    targets = set(model.state_dict())
+    best = max(_candidates(list(state), targets), key=lambda m: len(targets.intersection(m.values())))
+    return {best.get(k, k): v for k, v in state.items()}
+
+
+def _listing(keys: list[str]) -> str:
+    more = f" (+{len(keys) - SHOWN} more)" if len(keys) > SHOWN else ""
+    return ", ".join(keys[:SHOWN]) + more
+
+
+def load_weights(
+    model: nn.Module, path_or_state_dict: str | PathLike | Mapping[str, torch.Tensor], strict: bool = True
+) -> tuple[list[str], list[str]]:
+    """Load a safetensors file or a state_dict into `model`, checking keys and shapes first.
+
+    Shape mismatches always raise InputError (naming the file and the first keys); missing or
+    unexpected keys raise only when `strict`. Returns the (missing, unexpected) keys.
+    """
+    state, where = _read(path_or_state_dict)
+    state = align_keys(state, model)
+    own = model.state_dict()
+    shapes = [
+        f"{k} {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    if shapes:
+        raise InputError(where, f"{len(shapes)} tensors have the wrong shape: {_listing(shapes)}")
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if strict and (missing or unexpected):
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys: {_listing(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys: {_listing(unexpected)}")
+        raise InputError(where, "weights do not match the model: " + "; ".join(parts))
+    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    return missing, unexpected

@@ -1,0 +1,148 @@
+"""Letterbox, pure-torch NMS against a brute-force reference, and the Detector end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cstrack.errors import InputError
+from cstrack.models import OMC, CSTrack, Detector, box_iou, letterbox, nms
+
+
+def random_boxes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(n, 2, generator=g) * 200
+    wh = torch.rand(n, 2, generator=g) * 60 + 2
+    return torch.cat((xy, xy + wh), 1), torch.rand(n, generator=g)
+
+
+def reference_iou(a: list[float], b: list[float], diou: bool) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    iou = inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+    if not diou:
+        return iou
+    rho2 = ((a[0] + a[2] - b[0] - b[2]) / 2) ** 2 + ((a[1] + a[3] - b[1] - b[3]) / 2) ** 2
+    c2 = (max(a[2], b[2]) - min(a[0], b[0])) ** 2 + (max(a[3], b[3]) - min(a[1], b[1])) ** 2
+    return iou - rho2 / c2
+
+
+def reference_nms(
+    boxes: torch.Tensor, scores: torch.Tensor, thr: float, diou: bool, labels=None
+) -> list[int]:
+    """Textbook greedy NMS, one box at a time."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i].item())
+    kept: list[int] = []
+    for i in order:
+        if all(
+            (labels is not None and labels[i] != labels[j])
+            or reference_iou(boxes[i].tolist(), boxes[j].tolist(), diou) <= thr
+            for j in kept
+        ):
+            kept.append(i)
+    return kept
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("diou", [False, True])
+def test_nms_matches_brute_force(seed: int, diou: bool) -> None:
+    boxes, scores = random_boxes(150, seed)
+    for thr in (0.3, 0.6):
+        assert nms(boxes, scores, thr, max_det=1000, diou=diou).tolist() == reference_nms(
+            boxes, scores, thr, diou
+        )
+
+
+def test_nms_labels_and_max_det() -> None:
+    boxes, scores = random_boxes(120, 7)
+    labels = torch.randint(0, 3, (120,), generator=torch.Generator().manual_seed(1))
+    assert nms(boxes, scores, 0.5, 1000, labels).tolist() == reference_nms(boxes, scores, 0.5, False, labels)
+    assert nms(boxes, scores, 0.5, max_det=5).tolist() == reference_nms(boxes, scores, 0.5, False)[:5]
+    assert nms(boxes[:0], scores[:0]).shape == (0,)
+
+
+def test_box_iou() -> None:
+    boxes, _ = random_boxes(20, 3)
+    expected = torch.tensor([[reference_iou(a, b, False) for b in boxes.tolist()] for a in boxes.tolist()])
+    torch.testing.assert_close(box_iou(boxes, boxes), expected)
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (1080, 1920), (600, 300), (608, 1088)])
+def test_letterbox_maps_boxes_back(shape: tuple[int, int]) -> None:
+    h, w = shape
+    frame = np.zeros((h, w, 3), np.uint8)
+    x0, y0, x1, y1 = w // 4, h // 3, w // 2, h * 3 // 4
+    frame[y0:y1, x0:x1] = 255
+    padded, placement = letterbox(frame, (1088, 608))
+    assert padded.shape == (608, 1088, 3) and padded.dtype == np.float32
+    original = np.array([[x0, y0, x1, y1], [0, 0, w, h]], dtype=np.float64)
+    mapped = placement.to_input(original)
+    np.testing.assert_allclose(placement.to_original(mapped), original, rtol=0, atol=1e-9)
+    # The whole image lands exactly on the non-padded region, pad value 127.5 outside it.
+    left, top, right, bottom = mapped[1]
+    assert (left, top) == placement.pad and right <= 1088 and bottom <= 608
+    assert np.all(padded[: int(top)] == 127.5) and np.all(padded[:, : int(left)] == 127.5)
+    ys, xs = np.nonzero(padded[..., 0] > 200)
+    found = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=np.float64)
+    np.testing.assert_allclose(
+        placement.to_original(found)[0], original[0], atol=1 / min(placement.scale) + 1e-6
+    )
+
+
+def test_letterbox_rejects_bad_sizes(cstrack_s: CSTrack) -> None:
+    with pytest.raises(InputError, match="multiples of 32"):
+        letterbox(np.zeros((10, 10, 3), np.uint8), (1000, 608))
+    with pytest.raises(InputError):
+        Detector(cstrack_s, img_size=(320, 100))
+
+
+def check_result(result, image_shape: tuple[int, int]) -> None:
+    h, w = image_shape
+    n, m = len(result.scores), len(result.trans_scores)
+    assert (
+        result.boxes_xyxy.shape == (n, 4)
+        and result.embeddings.shape == (n, 512)
+        and result.levels.shape == (n,)
+    )
+    assert result.trans_boxes_xyxy.shape == (m, 4) and result.trans_embeddings.shape == (m, 512)
+    for boxes in (result.boxes_xyxy, result.trans_boxes_xyxy):
+        assert boxes.dtype == np.float32 and np.all(np.isfinite(boxes))
+        assert np.all(boxes >= 0) and np.all(boxes[:, [0, 2]] <= w) and np.all(boxes[:, [1, 3]] <= h)
+        assert np.all(boxes[:, 2:] >= boxes[:, :2])
+    for emb in (result.embeddings, result.trans_embeddings):
+        assert emb.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1, rtol=1e-5)
+    assert np.all(np.diff(result.scores) <= 0) and np.all((result.scores >= 0) & (result.scores <= 1))
+    assert set(np.unique(result.levels)) <= {0, 1, 2}
+
+
+def test_detector_end_to_end(omc_s: OMC) -> None:
+    frame = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
+    detector = Detector(omc_s, img_size=(320, 192))
+    check_result(detector(frame), frame.shape[:2])
+    # Thresholds at zero force candidates through NMS on the untrained network.
+    detector = Detector(omc_s, img_size=(320, 192), obj_threshold=0.0, score_threshold=0.0, max_det=50)
+    result = detector(frame, templates=np.random.default_rng(1).standard_normal((4, 512)).astype(np.float32))
+    assert 0 < len(result.scores) <= 50 and 0 < len(result.trans_scores) <= 100
+    assert np.all(result.trans_scores > 0.3)
+    check_result(result, frame.shape[:2])
+    check_result(detector(frame, templates=np.zeros((0, 512), np.float32)), frame.shape[:2])
+
+
+def test_detector_without_recheck(cstrack_s: CSTrack) -> None:
+    frame = np.full((200, 200, 3), 90, np.uint8)
+    detector = Detector(cstrack_s, img_size=(256, 256), obj_threshold=0.0, score_threshold=0.0)
+    assert not detector.has_recheck
+    result = detector(frame)
+    check_result(result, (200, 200))
+    assert len(result.trans_scores) == 0
+    with pytest.raises(ValueError, match="no re-check"):
+        detector(frame, templates=np.zeros((1, 512), np.float32))
+    frame = np.zeros((100, 200, 3), np.uint8)
+    frame[..., 2] = 255  # red in BGR
+    x, _ = detector.preprocess(frame)
+    assert x.shape == (1, 3, 256, 256) and x.dtype == torch.float32
+    assert torch.all(x[0, :, 0, 0] == 0.5), "grey padding 127.5 / 255"
+    assert x[0, :, 128, 128].tolist() == [1.0, 0.0, 0.0], "RGB channel order"
