@@ -230,6 +230,13 @@ class JDETracker:
             )
         )
 
+    def active_templates(self) -> np.ndarray:
+        """Templates (K, D) of the confirmed tracked tracks: what OMC's re-check searches for."""
+        tracks = self._tracks
+        if tracks.templates is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        return tracks.templates[(tracks.state == _TRACKED) & tracks.confirmed]
+
     def _match_by_iou(self, rows: np.ndarray, det_boxes: np.ndarray, limit: float) -> Assignment:
         """Assign tracks (store rows) to detections on IoU distance with a cost limit."""
         if len(rows) == 0 or len(det_boxes) == 0:

@@ -1,0 +1,218 @@
+"""Frame sources for tracking: a video file, an image folder, a MOTChallenge sequence or dataset
+root, a webcam index, or a camera stream URL, all read one frame at a time.
+
+`open_sources(spec)` turns what the user typed into one source per sequence. Every source yields
+`(frame_number, image_or_None)` with 1-based frame numbers; None marks a frame that could not be
+read, so callers can skip and count it without losing the numbering.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cstrack.data.mot import MotSequence, find_sequences
+from cstrack.errors import InputError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://")
+
+
+@dataclass(frozen=True)
+class FrameRange:
+    """Inclusive 1-based frame range; `last` None means to the end."""
+
+    first: int = 1
+    last: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> FrameRange:
+        """'A-B', 'A-' or 'A' (a single frame)."""
+        first, sep, last = text.partition("-")
+        try:
+            start = int(first)
+            stop = int(last) if last else (None if sep else start)
+        except ValueError:
+            raise InputError(None, f"frame range {text!r} must look like A-B, A- or A") from None
+        if start < 1 or (stop is not None and stop < start):
+            raise InputError(None, f"frame range {text!r} must satisfy 1 <= A <= B")
+        return cls(start, stop)
+
+    def __contains__(self, frame: int) -> bool:
+        return frame >= self.first and (self.last is None or frame <= self.last)
+
+
+ALL_FRAMES = FrameRange()
+
+
+class FrameSource:
+    """One sequence of frames with a name (used for output files) and a frame rate."""
+
+    name: str
+    frame_rate: float
+    #: Ground-truth sequence folder when the source is a MOTChallenge sequence.
+    sequence: MotSequence | None = None
+
+    def __len__(self) -> int:
+        """Number of frames that will be yielded, 0 when unknown (live streams)."""
+        return 0
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
+        raise NotImplementedError
+
+
+class ImageFolderSource(FrameSource):
+    """Sorted image files of a folder (or a MOTChallenge sequence's img1/)."""
+
+    def __init__(self, paths: list[Path], name: str, frame_rate: float, frames: FrameRange = ALL_FRAMES):
+        self.name = name
+        self.frame_rate = frame_rate
+        self._numbered = [(k, p) for k, p in enumerate(paths, start=1) if k in frames]
+
+    def __len__(self) -> int:
+        return len(self._numbered)
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
+        for number, path in self._numbered:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            yield number, image
+
+
+class SequenceSource(ImageFolderSource):
+    """A MOTChallenge sequence: its frames, its frame rate, and its ground truth for --eval."""
+
+    def __init__(self, sequence: MotSequence, frames: FrameRange = ALL_FRAMES):
+        super().__init__(sequence.frame_paths(), sequence.name, sequence.info.frame_rate, frames)
+        self.sequence = sequence
+
+
+class VideoSource(FrameSource):
+    """A video file decoded by OpenCV; a frame that fails to decode mid-file is reported as None."""
+
+    def __init__(self, path: Path, frames: FrameRange = ALL_FRAMES):
+        capture = cv2.VideoCapture(str(path))
+        ok, _ = capture.read() if capture.isOpened() else (False, None)
+        if not ok:
+            capture.release()
+            raise InputError(path, "cannot decode this video (corrupt or unsupported format)")
+        self.path = path
+        self.name = path.stem
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.frame_rate = fps if 0 < fps < 1000 else 30.0
+        self._count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        capture.release()
+        self.frames = frames
+
+    def __len__(self) -> int:
+        last = self._count if self.frames.last is None else min(self._count, self.frames.last)
+        return max(0, last - self.frames.first + 1)
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
+        capture = cv2.VideoCapture(str(self.path))
+        try:
+            number = 0
+            failures = 0
+            while self.frames.last is None or number < self.frames.last:
+                ok = capture.grab()
+                number += 1
+                if not ok:
+                    # Past the reported length this is the end; before it, a damaged frame.
+                    failures += 1
+                    if number > self._count or failures > 25:
+                        return
+                    if number in self.frames:
+                        yield number, None
+                    continue
+                failures = 0
+                if number in self.frames:
+                    ok, image = capture.retrieve()
+                    yield number, image if ok else None
+        finally:
+            capture.release()
+
+
+class StreamSource(FrameSource):
+    """A webcam (by index) or a network stream; reopened a few times when it drops."""
+
+    def __init__(self, target: int | str, reconnects: int = 3, retry_seconds: float = 1.0):
+        self.target = target
+        self.name = f"camera{target}" if isinstance(target, int) else _stream_name(target)
+        self.reconnects = reconnects
+        self.retry_seconds = retry_seconds
+        capture = self._open()
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        capture.release()
+        self.frame_rate = fps if 0 < fps < 1000 else 30.0
+
+    def _open(self) -> cv2.VideoCapture:
+        capture = cv2.VideoCapture(self.target)
+        if not capture.isOpened():
+            raise InputError(str(self.target), "cannot open this camera or stream")
+        return capture
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
+        capture = self._open()
+        number = 0
+        attempts = 0
+        try:
+            while True:
+                ok, image = capture.read()
+                if ok:
+                    attempts = 0
+                    number += 1
+                    yield number, image
+                    continue
+                capture.release()
+                if attempts >= self.reconnects:
+                    print(f"cstrack: {self.name}: stream ended after {attempts} reconnects", file=sys.stderr)
+                    return
+                attempts += 1
+                time.sleep(self.retry_seconds)
+                capture = cv2.VideoCapture(self.target)
+        finally:
+            capture.release()
+
+
+def _stream_name(url: str) -> str:
+    tail = url.split("://", 1)[-1].rstrip("/")
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in tail)[:64] or "stream"
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def open_sources(spec: str | int | PathLike, frames: FrameRange = ALL_FRAMES) -> list[FrameSource]:
+    """One source per sequence for what the user named; InputError when it cannot be read."""
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
+        return [StreamSource(int(spec))]
+    if isinstance(spec, str) and spec.lower().startswith(STREAM_SCHEMES):
+        return [StreamSource(spec)]
+    path = Path(spec)
+    if not path.exists():
+        raise InputError(path, "no such file or folder")
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            return [ImageFolderSource([path], path.stem, 30.0, frames)]
+        return [VideoSource(path, frames)]
+    if (path / "seqinfo.ini").is_file():
+        return [SequenceSource(MotSequence.open(path), frames)]
+    if (path / "img1").is_dir():
+        path = path / "img1"
+    images = _image_files(path)
+    if images:
+        name = path.parent.name if path.name == "img1" else path.name
+        return [ImageFolderSource(images, name, 30.0, frames)]
+    try:
+        sequences = find_sequences(path)
+    except InputError:
+        raise InputError(path, "no images, video or MOTChallenge sequences found here") from None
+    return [SequenceSource(sequence, frames) for sequence in sequences]

@@ -1,0 +1,76 @@
+"""Drawing tracks on frames: boxes and ids in a colour per id, fading trails, an FPS overlay."""
+
+from __future__ import annotations
+
+from collections import deque
+from itertools import pairwise
+
+import cv2
+import numpy as np
+
+from cstrack.tracking.track import Track
+
+
+def id_colour(track_id: int) -> tuple[int, int, int]:
+    """A stable, well-spread BGR colour for an id (golden-ratio hue steps)."""
+    hue = int((track_id * 0.618033988749895 % 1.0) * 180)
+    bgr = cv2.cvtColor(np.uint8([[[hue, 220, 255]]]), cv2.COLOR_HSV2BGR)[0, 0]
+    return int(bgr[0]), int(bgr[1]), int(bgr[2])
+
+
+class TrackRenderer:
+    """Keeps the last `trail_length` centres per id and draws frames with their tracks."""
+
+    def __init__(self, trail_length: int = 30):
+        self.trail_length = trail_length
+        self._trails: dict[int, deque[tuple[int, int]]] = {}
+
+    def reset(self) -> None:
+        self._trails.clear()
+
+    def draw(self, frame: np.ndarray, tracks: list[Track], fps: float | None = None) -> np.ndarray:
+        """A copy of `frame` with the tracks drawn on it."""
+        canvas = frame.copy()
+        thickness = max(1, round(min(canvas.shape[:2]) / 360))
+        seen = set()
+        for track in tracks:
+            seen.add(track.track_id)
+            x0, y0, x1, y1 = np.rint(track.box_xyxy).astype(int).tolist()
+            colour = id_colour(track.track_id)
+            if self.trail_length > 0:
+                trail = self._trails.setdefault(track.track_id, deque(maxlen=self.trail_length))
+                trail.append(((x0 + x1) // 2, y1))
+                self._draw_trail(canvas, trail, colour, thickness)
+            cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness, cv2.LINE_AA)
+            label = str(track.track_id)
+            scale = 0.5 * thickness
+            (w, h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+            cv2.rectangle(canvas, (x0, y0 - h - base - 2), (x0 + w + 2, y0), colour, -1)
+            cv2.putText(
+                canvas,
+                label,
+                (x0 + 1, y0 - base),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                scale,
+                (0, 0, 0),
+                thickness,
+                cv2.LINE_AA,
+            )
+        for gone in set(self._trails) - seen:
+            del self._trails[gone]
+        if fps is not None:
+            text = f"{fps:.1f} FPS  {len(tracks)} tracks"
+            cv2.putText(canvas, text, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 4, cv2.LINE_AA)
+            cv2.putText(
+                canvas, text, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA
+            )
+        return canvas
+
+    @staticmethod
+    def _draw_trail(canvas: np.ndarray, trail: deque, colour: tuple[int, int, int], thickness: int) -> None:
+        """Older segments are drawn darker, so the trail fades out behind the target."""
+        points = list(trail)
+        for age, (start, end) in enumerate(pairwise(points), start=1):
+            alpha = age / len(points)
+            faded = tuple(int(c * alpha) for c in colour)
+            cv2.line(canvas, start, end, faded, thickness, cv2.LINE_AA)
