@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cstrack.data.mot import CLASS, FRAME, H, ID, MARK, VISIBILITY, W, X, Y
+from cstrack.data.mot import CLASS, FRAME, ID, MARK, VISIBILITY, H, W, X, Y, is_mot16_gt
 
 PEDESTRIAN = 1
 
@@ -58,7 +58,7 @@ def simulate_detections(
     """
     rng = np.random.default_rng(seed)
     gt = np.asarray(gt, dtype=np.float64)
-    if gt.shape[1] >= 9 and np.any(gt[:, VISIBILITY] >= 0):
+    if is_mot16_gt(gt):
         rows = gt[(gt[:, MARK] == 1) & (gt[:, CLASS] == PEDESTRIAN)]
         visibility = np.clip(rows[:, VISIBILITY], 0.0, 1.0)
     else:
@@ -78,7 +78,9 @@ def simulate_detections(
     boxes = np.hstack([centres - sizes / 2, centres + sizes / 2])
     scores = rng.uniform(0.55, 1.0, len(rows)) * (0.7 + 0.3 * visibility)
     noise = config.embedding_noise / np.sqrt(config.embedding_dim) * (2 - visibility)[:, None]
-    embeddings = _unit(appearance[identity_index] + rng.normal(size=(len(rows), config.embedding_dim)) * noise)
+    embeddings = _unit(
+        appearance[identity_index] + rng.normal(size=(len(rows), config.embedding_dim)) * noise
+    )
 
     frames = rows[:, FRAME].astype(int)
     order = np.argsort(frames, kind="stable")

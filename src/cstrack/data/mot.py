@@ -26,6 +26,7 @@ FRAME, ID, X, Y, W, H, CONF = range(7)
 # MOT16/17/20 ground truth puts the "consider" mark where others put conf, then class and visibility.
 MARK, CLASS, VISIBILITY = 6, 7, 8
 MIN_COLUMNS = 7  # frame,id,x,y,w,h,conf
+MOT16_GT_COLUMNS = 9  # frame,id,x,y,w,h,mark,class,visibility (MOT15 has 10: ...,conf,X,Y,Z)
 EMPTY_TABLE_COLUMNS = 10
 
 _SEQINFO_KEYS = {
@@ -102,6 +103,15 @@ def write_seqinfo(path: str | PathLike, info: SequenceInfo) -> None:
         values["frameRate"] = int(values["frameRate"])
     with atomic_write(path) as stream:
         stream.write("[Sequence]\n" + "".join(f"{key}={value}\n" for key, value in values.items()))
+
+
+def is_mot16_gt(gt: np.ndarray) -> bool:
+    """True for MOT16/17/20 ground truth (mark, class, visibility), False for MOT15's layout.
+
+    The column count decides: MOT15 files carry world coordinates where MOT16 has class and
+    visibility, so their values cannot tell the formats apart.
+    """
+    return gt.ndim == 2 and gt.shape[1] == MOT16_GT_COLUMNS
 
 
 def read_mot_file(path: str | PathLike, min_columns: int = MIN_COLUMNS) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cstrack.data.atomic import atomic_write
-from cstrack.data.mot import CLASS, FRAME, write_results
+from cstrack.data.mot import FRAME, is_mot16_gt, write_results
 from cstrack.data.sources import ALL_FRAMES, FrameRange, FrameSource, open_sources
 from cstrack.errors import InputError
 from cstrack.tracking.online import Tracker
@@ -76,9 +76,7 @@ class _VideoOutput:
 
 def guess_benchmark(gt: np.ndarray) -> str:
     """MOT17 rules for gt with class ids, MOT15 (ground truth as is) for MOT15-style gt."""
-    if gt.shape[1] > CLASS and len(gt) and np.all(gt[:, CLASS] >= 1):
-        return "MOT17"
-    return "MOT15"
+    return "MOT17" if is_mot16_gt(gt) else "MOT15"
 
 
 def evaluate_run(run: SequenceRun, source: FrameSource, frames: FrameRange) -> dict:

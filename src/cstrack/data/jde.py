@@ -1,0 +1,438 @@
+"""MOTChallenge sequences to the JDE training layout, and the readers of that layout.
+
+JDE, FairMOT and CSTrack train from list files of images whose labels sit in a parallel folder;
+`from_mot` turns MOTChallenge sequences (real or from `cstrack.data.synth`) into that layout, and
+the readers below give a training loop its images, labels and identity offsets.
+
+Layout written by `from_mot`
+    OUT_DIR/images/SEQ/000001.jpg            hard link to the sequence's frame (a copy when the
+                                             link fails, e.g. across filesystems)
+    OUT_DIR/labels_with_ids/SEQ/000001.txt   one line per box: `0 id cx cy w h`
+    OUT_DIR/NAME.train                       image paths relative to OUT_DIR, one per line
+- Frames keep their MOT numbers, so a train range and a val range of one sequence can share
+  OUT_DIR. Every frame in the range gets a label file, empty when it has no box.
+- Boxes: class 0 (pedestrian), clipped to the image, then centre and size divided by the image
+  size, so every value is in [0, 1]. Boxes empty after clipping are dropped.
+- Identities: numbered 0, 1, ... contiguously in the order (sequence, MOT id) over the rows kept,
+  as JDE's label scripts do; each sequence's ids start after the previous sequence's, so ids are
+  unique across the sequences of one conversion and nID = max id + 1. The numbering depends on
+  the rows kept, so each conversion (e.g. frames 1-600 and 601-795) has its own identity space.
+- Rows kept: MOT16/17/20 ground truth (9 columns: ..., mark, class, visibility) keeps mark 1,
+  class 1 (pedestrian) and visibility >= min_visibility. Any other table is read as MOT15
+  (`frame,id,x,y,w,h,conf,...`, the last three -1 or world coordinates): rows with conf 0 are
+  dropped, and there is no visibility to filter on.
+- Hard links share the file with the source: edit an output image in place and the source changes.
+
+Data config (YAML), read by `read_data_config`:
+    # datasets to mix; identities are offset per dataset so they are unique across the mix
+    root: /data/mot            # optional common root, paths below are relative to it
+    train:
+      pets: pets/PETS09-S2L1.train
+      synth: synth/synth.train
+    val:
+      pets_val: pets/PETS09-S2L1-val.train
+- `train` is required, `val` optional; each maps a dataset name to a list file.
+- List paths are relative to `root`; `root` (or, without it, the list paths) relative to the
+  config file's folder. Image paths inside a list file are relative to the list file's folder.
+  The paths returned are absolute, so training does not depend on the working folder.
+- Per split, in the order written: a dataset's nID is max id + 1 over its labels (0 when it has no
+  identities), its id_offset the sum of the nIDs before it, and the split's num_ids their total.
+  A training loop adds id_offset to ids >= 0 (-1 means no identity). JDE itself allocates one
+  more classifier row than the total; num_ids here is the exact count.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import yaml
+
+from cstrack.data.atomic import atomic_write
+from cstrack.data.mot import (
+    CLASS,
+    CONF,
+    FRAME,
+    ID,
+    MARK,
+    VISIBILITY,
+    H,
+    MotSequence,
+    W,
+    X,
+    Y,
+    find_sequences,
+    is_mot16_gt,
+)
+from cstrack.errors import InputError
+
+__all__ = [
+    "ConversionSummary",
+    "DataConfig",
+    "DataSplit",
+    "DatasetList",
+    "count_identities",
+    "from_mot",
+    "label_path_for",
+    "label_table",
+    "read_data_config",
+    "read_labels",
+    "read_list_file",
+    "training_rows",
+]
+
+Item = TypeVar("Item")
+#: Wraps the list of frames being converted, e.g. `tqdm`.
+Progress = Callable[[list[Item]], Iterable[Item]]
+
+IMAGES_FOLDER = "images"
+LABELS_FOLDER = "labels_with_ids"
+LIST_SUFFIX = ".train"
+# Columns of a label line.
+LABEL_CLASS, LABEL_ID, LABEL_CX, LABEL_CY, LABEL_W, LABEL_H = range(6)
+LABEL_COLUMNS = 6
+PEDESTRIAN_CLASS = 0
+# MOT16/17/20 ground truth has exactly these columns: frame,id,x,y,w,h,mark,class,visibility.
+MOT_PEDESTRIAN = 1
+# Rounding slack when checking that label values are normalised.
+_NORMALISED_SLACK = 1e-6
+_CONFIG_KEYS = ("root", "train", "val")
+
+
+# --- MOT to JDE -------------------------------------------------------------------------------
+
+
+def training_rows(gt: np.ndarray, min_visibility: float = 0.0) -> np.ndarray:
+    """The rows of a ground-truth table that are pedestrians to train on (see the module rules)."""
+    if is_mot16_gt(gt):
+        keep = (gt[:, MARK] == 1) & (gt[:, CLASS] == MOT_PEDESTRIAN) & (gt[:, VISIBILITY] >= min_visibility)
+    else:
+        keep = gt[:, CONF] != 0
+    return gt[keep]
+
+
+def label_table(rows: np.ndarray, width: int, height: int, id_offset: int = 0) -> tuple[np.ndarray, int]:
+    """Ground-truth rows as JDE labels: (M, 7) frame,class,id,cx,cy,w,h sorted by frame and id.
+
+    Boxes are clipped to the image and normalised; ids become id_offset + 0.. in MOT-id order.
+    Also returns the number of identities.
+    """
+    x0, x1 = np.clip(rows[:, X], 0, width), np.clip(rows[:, X] + rows[:, W], 0, width)
+    y0, y1 = np.clip(rows[:, Y], 0, height), np.clip(rows[:, Y] + rows[:, H], 0, height)
+    keep = (x1 > x0) & (y1 > y0)
+    identities, identity_index = np.unique(rows[keep, ID], return_inverse=True)
+    table = np.column_stack(
+        [
+            rows[keep, FRAME],
+            np.full(int(keep.sum()), PEDESTRIAN_CLASS),
+            identity_index + id_offset,
+            (x0[keep] + x1[keep]) / 2 / width,
+            (y0[keep] + y1[keep]) / 2 / height,
+            (x1[keep] - x0[keep]) / width,
+            (y1[keep] - y0[keep]) / height,
+        ]
+    )
+    return table[np.lexsort((table[:, 1 + LABEL_ID], table[:, 0]))], len(identities)
+
+
+@dataclass(frozen=True)
+class ConversionSummary:
+    """What `from_mot` wrote."""
+
+    list_path: Path
+    sequences: tuple[str, ...]
+    #: Sequences found without gt/gt.txt (e.g. test sequences), not converted.
+    skipped: tuple[str, ...]
+    images: int
+    boxes: int
+    identities: int
+
+
+@dataclass(frozen=True)
+class _SequenceLabels:
+    sequence: MotSequence
+    frames: range
+    labels: np.ndarray  # label_table() output
+
+
+def from_mot(
+    source: str | PathLike,
+    out_dir: str | PathLike,
+    *,
+    frames: tuple[int, int] | None = None,
+    min_visibility: float = 0.0,
+    name: str | None = None,
+    detector: str | None = None,
+    progress: Progress | None = None,
+) -> ConversionSummary:
+    """Convert the sequences under `source` (a sequence or a dataset root) into the JDE layout.
+
+    `frames` (first, last) is a 1-based inclusive range, cut to each sequence's length.
+    `name` names the list file OUT_DIR/NAME.train (default: the source folder's name).
+    `detector` keeps only the MOT17 copies `*-DETECTOR`, since the three copies share frames.
+    The list file is written last, so it only exists once its images and labels are complete.
+    """
+    if not 0 <= min_visibility <= 1:
+        raise InputError(None, f"min_visibility must be in [0, 1], got {min_visibility}")
+    if frames is not None and not 1 <= frames[0] <= frames[1]:
+        raise InputError(None, f"frame range must be 1 <= first <= last, got {frames[0]}-{frames[1]}")
+    source, out_dir = Path(source), Path(out_dir)
+    name = name or source.resolve().name
+    if not name or "/" in name or os.sep in name:
+        raise InputError(None, f"list name must be a plain file name, got {name!r}")
+
+    converted, skipped, id_offset = [], [], 0
+    for sequence in find_sequences(source, detector=detector):
+        if not sequence.gt_path.is_file():
+            skipped.append(sequence.name)
+            continue
+        first, last = frames or (1, sequence.info.seq_length)
+        frame_range = range(first, min(last, sequence.info.seq_length) + 1)
+        rows = training_rows(sequence.read_gt(), min_visibility)
+        rows = rows[(rows[:, FRAME] >= frame_range.start) & (rows[:, FRAME] < frame_range.stop)]
+        labels, identities = label_table(rows, sequence.info.width, sequence.info.height, id_offset)
+        converted.append(_SequenceLabels(sequence, frame_range, labels))
+        id_offset += identities
+    if not converted:
+        raise InputError(source, "no sequence with gt/gt.txt found")
+    work = [(item, frame) for item in converted for frame in item.frames]
+    if not work:
+        raise InputError(source, f"no frames in the range {frames[0]}-{frames[1]}")
+
+    image_paths = []
+    for item, frame in progress(work) if progress else work:
+        image_paths.append(_write_frame(item, frame, out_dir))
+    list_path = out_dir / f"{name}{LIST_SUFFIX}"
+    with atomic_write(list_path) as stream:
+        stream.writelines(f"{path}\n" for path in image_paths)
+    return ConversionSummary(
+        list_path=list_path,
+        sequences=tuple(item.sequence.name for item in converted),
+        skipped=tuple(skipped),
+        images=len(image_paths),
+        boxes=sum(len(item.labels) for item in converted),
+        identities=id_offset,
+    )
+
+
+def _write_frame(item: _SequenceLabels, frame: int, out_dir: Path) -> str:
+    """Place one frame's image and label file; returns the image path relative to out_dir."""
+    source_image = item.sequence.frame_path(frame)
+    if not source_image.is_file():
+        raise InputError(source_image, "image missing")
+    relative_image = Path(IMAGES_FOLDER, item.sequence.name, source_image.name)
+    _link_or_copy(source_image, out_dir / relative_image)
+    frame_column = item.labels[:, 0]
+    rows = item.labels[
+        np.searchsorted(frame_column, frame) : np.searchsorted(frame_column, frame, side="right")
+    ]
+    with atomic_write(label_path_for(out_dir / relative_image)) as stream:
+        for _, label_class, identity, cx, cy, width, height in rows.tolist():
+            stream.write(f"{int(label_class)} {int(identity)} {cx:.6f} {cy:.6f} {width:.6f} {height:.6f}\n")
+    return relative_image.as_posix()
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link `source` at `target`, or copy it where linking fails; replaces `target` in one step."""
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, temporary)
+        except OSError:
+            shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise InputError(target, f"cannot write: {error.strerror or error}") from error
+
+
+# --- readers ----------------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(path, f"cannot read: {error}") from error
+
+
+def read_list_file(path: str | PathLike) -> list[Path]:
+    """The image paths of a list file, one per non-blank line, relative ones taken from its folder."""
+    path = Path(path)
+    return [path.parent / line.strip() for line in _read_text(path).splitlines() if line.strip()]
+
+
+def label_path_for(image_path: str | PathLike) -> Path:
+    """The label file of an image: the last `images` folder becomes `labels_with_ids`, the suffix .txt."""
+    image_path = Path(image_path)
+    folders = list(image_path.parts[:-1])
+    if IMAGES_FOLDER not in folders:
+        raise InputError(image_path, f"no {IMAGES_FOLDER!r} folder in the path, so no label path")
+    folders[len(folders) - 1 - folders[::-1].index(IMAGES_FOLDER)] = LABELS_FOLDER
+    return Path(*folders, image_path.name).with_suffix(".txt")
+
+
+def _label_problems(table: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    """(rows failing, problem) for each rule a label table must follow."""
+    classes, ids = table[:, LABEL_CLASS], table[:, LABEL_ID]
+    centres, sizes = table[:, [LABEL_CX, LABEL_CY]], table[:, [LABEL_W, LABEL_H]]
+    return [
+        (~np.isfinite(table).all(axis=1), "values must be finite"),
+        ((classes < 0) | (classes != np.floor(classes)), "class must be an integer >= 0"),
+        ((ids < -1) | (ids != np.floor(ids)), "id must be an integer >= -1"),
+        (
+            ((centres < -_NORMALISED_SLACK) | (centres > 1 + _NORMALISED_SLACK)).any(axis=1),
+            "box centre must be normalised to [0, 1]",
+        ),
+        (
+            ((sizes <= 0) | (sizes > 1 + _NORMALISED_SLACK)).any(axis=1),
+            "box width and height must be in (0, 1]",
+        ),
+    ]
+
+
+def read_labels(path: str | PathLike) -> np.ndarray:
+    """A label file as a float64 (M, 6) array: class, id, cx, cy, w, h (M = 0 for an empty file).
+
+    A missing file or a malformed line raises InputError naming the file and the line.
+    """
+    path = Path(path)
+    text = _read_text(path)
+    if not text.strip():
+        return np.empty((0, LABEL_COLUMNS))
+    try:
+        table = np.loadtxt(io.StringIO(text), ndmin=2, dtype=np.float64, comments=None)
+    except ValueError:
+        table = None
+    if (
+        table is None
+        or table.shape[1] != LABEL_COLUMNS
+        or any(bad.any() for bad, _ in _label_problems(table))
+    ):
+        _raise_first_bad_label(path, text)
+    return table
+
+
+def _raise_first_bad_label(path: Path, text: str) -> None:
+    """Scan line by line (only after the fast parse failed) to name the first bad line."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != LABEL_COLUMNS:
+            raise InputError(
+                path,
+                f"expected {LABEL_COLUMNS} fields (class id cx cy w h), found {len(fields)}",
+                line=number,
+            )
+        try:
+            values = np.array([float(value) for value in fields]).reshape(1, LABEL_COLUMNS)
+        except ValueError:
+            raise InputError(path, f"not a number in {line.strip()!r}", line=number) from None
+        for bad, problem in _label_problems(values):
+            if bad[0]:
+                raise InputError(path, problem, line=number)
+    raise InputError(path, "cannot be parsed as a label file")
+
+
+def count_identities(images: Iterable[Path]) -> int:
+    """nID of a dataset: max id + 1 over the labels of its images (0 when none has an identity)."""
+    max_id = -1
+    for image in images:
+        ids = read_labels(label_path_for(image))[:, LABEL_ID]
+        if len(ids):
+            max_id = max(max_id, int(ids.max()))
+    return max_id + 1
+
+
+@dataclass(frozen=True)
+class DatasetList:
+    """One dataset of a split: its list file, images, identity count and offset in the mix."""
+
+    name: str
+    list_path: Path
+    images: tuple[Path, ...]
+    num_ids: int
+    #: Add to ids >= 0 of this dataset's labels to make them unique across the split.
+    id_offset: int
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """The datasets mixed in one split (train or val), in the order the config lists them."""
+
+    datasets: dict[str, DatasetList]
+
+    @property
+    def num_ids(self) -> int:
+        """Total identities of the split: the size of the identity classifier."""
+        return sum(dataset.num_ids for dataset in self.datasets.values())
+
+    @property
+    def images(self) -> list[Path]:
+        return [image for dataset in self.datasets.values() for image in dataset.images]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """A data config file read and resolved (see the module docstring for the format)."""
+
+    path: Path
+    train: DataSplit
+    val: DataSplit | None
+
+
+def read_data_config(path: str | PathLike) -> DataConfig:
+    """Read a YAML data config, its list files and labels; any problem raises InputError."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(_read_text(path))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error)
+        raise InputError(path, f"not valid YAML: {problem}", line=mark.line + 1 if mark else None) from None
+    if not isinstance(document, dict) or "train" not in document:
+        raise InputError(path, "must be a mapping with a 'train' key (and optionally 'root' and 'val')")
+    unknown = sorted(str(key) for key in document if key not in _CONFIG_KEYS)
+    if unknown:
+        raise InputError(path, f"unknown key(s) {', '.join(unknown)}; expected {', '.join(_CONFIG_KEYS)}")
+    base = path.resolve().parent
+    root = document.get("root")
+    if root is not None:
+        if not isinstance(root, str) or not root.strip():
+            raise InputError(path, "'root' must be a folder path")
+        base = (base / root).resolve()
+    val = document.get("val")
+    return DataConfig(
+        path=path,
+        train=_read_split(path, "train", document["train"], base),
+        val=None if val is None else _read_split(path, "val", val, base),
+    )
+
+
+def _read_split(config_path: Path, split: str, entries: object, base: Path) -> DataSplit:
+    if not isinstance(entries, dict) or not entries:
+        raise InputError(config_path, f"'{split}' must map dataset names to list files")
+    datasets, id_offset = {}, 0
+    for name, list_file in entries.items():
+        if not isinstance(list_file, str) or not list_file.strip():
+            raise InputError(config_path, f"'{split}.{name}' must be a list file path")
+        list_path = base / list_file
+        images = read_list_file(list_path)
+        if not images:
+            raise InputError(list_path, "lists no images")
+        num_ids = count_identities(images)
+        datasets[str(name)] = DatasetList(str(name), list_path, tuple(images), num_ids, id_offset)
+        id_offset += num_ids
+    return DataSplit(datasets)
