@@ -1,7 +1,29 @@
-"""cstrack: the CSTrack and OMC one-shot multi-object trackers."""
+"""cstrack: the CSTrack and OMC one-shot multi-object trackers.
+
+    from cstrack import Tracker, track
+    tracker = Tracker("omc_s")                   # frames in, tracks out
+    runs = track("video.mp4", tracker, output="runs/track", save_video=True)
+
+`Tracker` and `track` import PyTorch on first use; `cstrack.tracking` and `cstrack.evaluation`
+work without it.
+"""
+
+from typing import Any
 
 from cstrack.errors import InputError
 
 __version__ = "0.1.0"
 
-__all__ = ["InputError", "__version__"]
+__all__ = ["InputError", "Tracker", "__version__", "track"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Tracker":
+        from cstrack.tracking.online import Tracker
+
+        return Tracker
+    if name == "track":
+        from cstrack.tracking.run import track
+
+        return track
+    raise AttributeError(f"module 'cstrack' has no attribute {name!r}")

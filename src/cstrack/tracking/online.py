@@ -1,7 +1,7 @@
 """Frames in, tracks out: the CSTrack/OMC network and the JDE cascade as one object.
 
     from cstrack import Tracker
-    tracker = Tracker(model)            # a CSTrack / OMC module (see cstrack.models)
+    tracker = Tracker("omc_s")          # a model name, a .safetensors file, a module or a Detector
     tracks = tracker.update(frame_bgr)  # list of Track
     tracker.reset()
 
@@ -12,11 +12,16 @@ association. The model and the association are timed separately.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from cstrack.errors import InputError
 from cstrack.tracking.fusion import Candidates, fuse_candidates
 from cstrack.tracking.track import Track
 from cstrack.tracking.tracker import JDETracker
@@ -35,21 +40,100 @@ class Timing:
         return 1000 * self.model / count, 1000 * self.association / count
 
 
-class Tracker:
-    """The end-to-end one-shot tracker over a `cstrack.models.Detector`.
+DEFAULT_MODEL = "omc_s"
+DEFAULT_IMG_SIZE = (1088, 608)
 
-    `recheck` enables OMC's re-check when the model has the network; `fusion_eps` is eq. 10's
-    epsilon. Keyword arguments not used here go to `JDETracker` (thresholds).
+
+def resolve_device(device: str) -> str:
+    """'auto' picks CUDA when it is available, else the CPU."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(None, f"device {device!r} asked for but CUDA is not available")
+    return device
+
+
+def load_model(spec: str | PathLike, arch: str | None = None) -> Any:
+    """A model from a registry name or a .safetensors file (arch from `arch` or the file's metadata)."""
+    from cstrack.models import create_model, list_models
+    from cstrack.models.registry import model_from_weights
+
+    path = Path(spec)
+    if path.suffix == ".safetensors" or path.is_file():
+        return model_from_weights(path, arch)
+    name = str(spec)
+    if name not in list_models():
+        raise InputError(
+            None, f"unknown model {name!r}: give a .safetensors file or one of {', '.join(list_models())}"
+        )
+    print(f"cstrack: model {name!r} has no weights here: random initialisation", file=sys.stderr)
+    return create_model(name)
+
+
+def build_detector(
+    model: Any,
+    arch: str | None = None,
+    img_size: tuple[int, int] | None = None,
+    device: str = "auto",
+    half: bool = False,
+    backend: str = "torch",
+    conf: float = 0.5,
+) -> Any:
+    """A `cstrack.models.Detector` for a model name, weights file or module, BatchNorm fused."""
+    from cstrack.models import Detector
+
+    if isinstance(model, (str, PathLike)):
+        model = load_model(model, arch)
+    device = resolve_device(device)
+    if half and not device.startswith("cuda"):
+        raise InputError(None, "--half needs a CUDA device")
+    model = model.eval().fuse()
+    if half:
+        model = model.half()
+    return Detector(
+        model,
+        img_size=img_size or DEFAULT_IMG_SIZE,
+        device=device,
+        obj_threshold=conf,
+        score_threshold=conf,
+        backend=backend,
+    )
+
+
+class Tracker:
+    """The end-to-end one-shot tracker: a `cstrack.models.Detector` plus the JDE cascade.
+
+    `model` is a registry name, a .safetensors file, a CSTrack/OMC module, or a ready detector:
+    a `cstrack.models.Detector` or any callable `(frame_bgr, templates) -> DetectionResult` with a
+    `has_recheck` attribute (then `arch`, `img_size`, `device`, `half`, `backend` and `conf` are
+    not used). `recheck`
+    enables OMC's re-check when the model has it; `fusion_eps` is eq. 10's epsilon. Other keyword
+    arguments go to `JDETracker` (its thresholds).
     """
 
     def __init__(
         self,
-        detector,
+        model: Any = DEFAULT_MODEL,
+        *,
+        arch: str | None = None,
+        img_size: tuple[int, int] | None = None,
+        device: str = "auto",
+        half: bool = False,
+        backend: str = "torch",
+        conf: float = 0.5,
         frame_rate: float = 30.0,
         recheck: bool = True,
         fusion_eps: float = 0.5,
         **tracker_options: float,
     ):
+        from torch import nn
+
+        if isinstance(model, (str, PathLike, nn.Module)):
+            detector = build_detector(model, arch, img_size, device, half, backend, conf)
+        else:
+            detector = model
         self.detector = detector
         self.recheck = recheck and detector.has_recheck
         self.fusion_eps = fusion_eps

@@ -24,7 +24,7 @@ from cstrack.data.atomic import atomic_write
 from cstrack.data.mot import FRAME, is_mot16_gt, write_results
 from cstrack.data.sources import ALL_FRAMES, FrameRange, FrameSource, open_sources
 from cstrack.errors import InputError
-from cstrack.tracking.online import Tracker
+from cstrack.tracking.online import DEFAULT_MODEL, Tracker
 from cstrack.tracking.render import TrackRenderer
 from cstrack.tracking.track import Track
 
@@ -97,8 +97,8 @@ def evaluate_run(run: SequenceRun, source: FrameSource, frames: FrameRange) -> d
 
 
 def track(
-    source: str | int | os.PathLike,
-    tracker: Tracker,
+    source: str | int | os.PathLike | list[FrameSource],
+    tracker: Tracker | str | os.PathLike = DEFAULT_MODEL,
     output: str | os.PathLike | None = None,
     formats: tuple[str, ...] = ("mot",),
     save_video: bool = False,
@@ -114,13 +114,18 @@ def track(
     With `output`, writes `NAME.txt` (MOTChallenge), `NAME.jsonl` (one JSON object per frame),
     `NAME.mp4` (with `save_video`) and `NAME.scores.json` (with `evaluate`, where gt exists).
     `min_area` / `max_aspect` are the MOT-file output filter of the JDE-family trackers.
+    `tracker` is a `Tracker` or what `Tracker(...)` takes as its model (a name or weights file).
+    `source` may also be the list `open_sources` returned (the frame range is then theirs).
     """
+    sources = source if isinstance(source, list) else open_sources(source, frames)
+    if not isinstance(tracker, Tracker):
+        tracker = Tracker(tracker)
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise InputError(None, f"unknown output formats {sorted(unknown)}; choose from {', '.join(FORMATS)}")
     out_dir = None if output is None else Path(output)
     runs: dict[str, SequenceRun] = {}
-    for src in open_sources(source, frames):
+    for src in sources:
         run = _track_source(src, tracker, out_dir, formats, save_video, trails, progress)
         runs[src.name] = run
         if out_dir is not None and "mot" in formats:

@@ -1,0 +1,79 @@
+"""`cstrack track` on bad inputs: one-line errors, exit code 2, nothing half-written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cstrack.cli.main import main
+from cstrack.models import create_model
+from cstrack.models.weights import save_weights
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["track", *args, "--quiet"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def frames(tmp_path: Path) -> Path:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k in range(3):
+        cv2.imwrite(str(folder / f"{k:03d}.jpg"), np.full((96, 128, 3), 60 + 40 * k, np.uint8))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "make_source, message",
+    [
+        (lambda tmp: tmp / "missing.mp4", "no such file"),
+        (lambda tmp: (tmp / "bad.mp4").write_bytes(b"\x00" * 512) and tmp / "bad.mp4", "cannot decode"),
+        (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "no images"),
+    ],
+)
+def test_bad_sources_exit_2_with_one_line(capsys, tmp_path: Path, make_source, message):
+    out_dir = tmp_path / "out"
+    code, _, err = run_cli(capsys, str(make_source(tmp_path)), "--model", "omc_n", "--output", str(out_dir))
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+
+
+def test_unknown_model_name(capsys, frames: Path, tmp_path: Path):
+    code, _, err = run_cli(capsys, str(frames), "--model", "omc_q", "--output", str(tmp_path / "o"))
+    assert code == 2 and "unknown model 'omc_q'" in err
+
+
+def test_weights_of_the_wrong_architecture(capsys, frames: Path, tmp_path: Path):
+    weights = tmp_path / "omc_n.safetensors"
+    save_weights(create_model("omc_n"), weights, {"arch": "omc_n"})
+    code, _, err = run_cli(capsys, str(frames), "--model", str(weights), "--arch", "cstrack_s", "--output", str(tmp_path / "o"))
+    assert code == 2 and str(weights) in err and "Traceback" not in err
+
+
+def test_unreadable_image_is_skipped_and_reported(capsys, frames: Path, tmp_path: Path):
+    (frames / "001.jpg").write_bytes(b"garbage")
+    weights = tmp_path / "omc_n.safetensors"
+    save_weights(create_model("omc_n"), weights, {"arch": "omc_n"})
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(capsys, str(frames), "--model", str(weights), "--img-size", "128", "96", "--output", str(out_dir))
+    assert code == 0
+    assert "skipped 1 unreadable frames (2)" in err
+    assert (out_dir / "frames.txt").is_file() and "tracked 2 frames" in out
+
+
+def test_cli_process_has_no_traceback(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "cstrack", "track", str(tmp_path / "nope"), "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("cstrack track: error:") and "Traceback" not in result.stderr
