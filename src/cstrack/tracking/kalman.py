@@ -30,9 +30,7 @@ class KalmanFilter:
 
     def _variance(self, h: np.ndarray, weight: float, aspect_std: float) -> np.ndarray:
         """Per-coordinate noise variances (T, 4): (weight * h)^2 for x, y, h; fixed for aspect."""
-        variance = np.multiply.outer(
-            h * h, np.array([weight * weight, weight * weight, 0.0, weight * weight])
-        )
+        variance = (h * h)[:, None] * np.array([weight * weight, weight * weight, 0.0, weight * weight])
         variance[:, 2] = aspect_std * aspect_std
         return variance
 

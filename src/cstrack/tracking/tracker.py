@@ -145,10 +145,13 @@ class JDETracker:
 
         pool = np.flatnonzero(tracks.confirmed)
         unconfirmed = np.flatnonzero(~tracks.confirmed)
-        pool_mean, pool_cov = tracks.mean[pool], tracks.covariance[pool]
+        everyone = len(unconfirmed) == 0  # then the pool is every track: predict in place
+        pool_mean = tracks.mean if everyone else tracks.mean[pool]
+        pool_cov = tracks.covariance if everyone else tracks.covariance[pool]
         pool_mean[tracks.state[pool] == _LOST, 7] = 0.0
         self.kalman.predict(pool_mean, pool_cov)
-        tracks.mean[pool], tracks.covariance[pool] = pool_mean, pool_cov
+        if not everyone:
+            tracks.mean[pool], tracks.covariance[pool] = pool_mean, pool_cov
 
         # Stage 1: tracked and lost tracks, appearance gated and fused with motion.
         projected_mean, innovation_var = self.kalman.project(pool_mean, pool_cov)
