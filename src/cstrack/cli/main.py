@@ -11,7 +11,7 @@ from cstrack import __version__
 from cstrack.errors import InputError
 
 # Each name is a module cstrack.cli.<name>_cmd exposing register(subparsers) that sets `func`.
-SUBCOMMANDS: tuple[str, ...] = ("eval", "track", "synth", "data")
+SUBCOMMANDS: tuple[str, ...] = ("eval", "track", "synth", "data", "convert", "export", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,15 +1,33 @@
 """CSTrack and OMC networks, faithful to the released implementation's module tree.
 
 Entry points: `create_model(name, **overrides)` (see `registry` for the variants and switches),
-`load_weights(model, path_or_state_dict)`, and `Detector(model)` for frame-level inference.
+`load_weights(model, path_or_state_dict)` / `save_weights`, `model_from_weights(path)` for files
+written by `cstrack convert`, `cstrack.models.release.convert_checkpoint` for the authors' `.pt`
+files, and `Detector(model, backend="torch"|"onnx")` for frame-level inference.
 """
 
 from cstrack.models.detect import ANCHORS, STRIDES, Decoded, Detect
-from cstrack.models.inference import DetectionResult, Detector, Letterbox, box_iou, letterbox, nms
+from cstrack.models.inference import (
+    DetectionResult,
+    Detector,
+    Letterbox,
+    NetworkOutput,
+    TorchBackend,
+    box_iou,
+    letterbox,
+    nms,
+)
 from cstrack.models.network import OMC, CSTrack, CSTrackConfig, CSTrackOutput
 from cstrack.models.recheck import ReCheckOutput, decode_recheck_boxes, heat_peaks, similarity_map
-from cstrack.models.registry import VARIANTS, count_parameters, create_model, list_models, model_config
-from cstrack.models.weights import load_weights
+from cstrack.models.registry import (
+    VARIANTS,
+    count_parameters,
+    create_model,
+    list_models,
+    model_config,
+    model_from_weights,
+)
+from cstrack.models.weights import load_weights, save_weights
 
 __all__ = [
     "ANCHORS",
@@ -24,7 +42,9 @@ __all__ = [
     "DetectionResult",
     "Detector",
     "Letterbox",
+    "NetworkOutput",
     "ReCheckOutput",
+    "TorchBackend",
     "box_iou",
     "count_parameters",
     "create_model",
@@ -34,6 +54,8 @@ __all__ = [
     "list_models",
     "load_weights",
     "model_config",
+    "model_from_weights",
     "nms",
+    "save_weights",
     "similarity_map",
 ]

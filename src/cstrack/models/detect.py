@@ -73,6 +73,21 @@ def xywh_to_xyxy(xy: torch.Tensor, wh: torch.Tensor) -> torch.Tensor:
     return torch.cat((xy - half, xy + half), -1)
 
 
+def clip_boxes(boxes: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
+    """xyxy boxes clipped to an (H, W) image (BAR centres may lie outside it)."""
+    h, w = image_size
+    return torch.minimum(boxes.clamp_min(0), boxes.new_tensor([w, h, w, h]))
+
+
+def anchor_layout(
+    grids: Sequence[tuple[int, int]], na: int, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(level, anchor) index of every decoded row for per-level (H, W) grids, as `Decoded` orders them."""
+    level = [torch.full((na * h * w,), i, dtype=torch.long, device=device) for i, (h, w) in enumerate(grids)]
+    anchor = [torch.arange(na, device=device).repeat_interleave(h * w) for h, w in grids]
+    return torch.cat(level), torch.cat(anchor)
+
+
 class Detect(nn.Module):
     """One 1x1 conv per level predicting `na` anchors x (x, y, w, h, obj, classes)."""
 
@@ -122,9 +137,9 @@ class Detect(nn.Module):
         With `image_size` (H, W) the boxes are clipped to the image (BAR centres may lie outside).
         """
         k = self.k if self.bar else None
-        boxes, obj, cls, level, anchor = [], [], [], [], []
+        boxes, obj, cls = [], [], []
         for i, p in enumerate(raw):
-            b, na, h, w, _ = p.shape
+            b, _, h, w, _ = p.shape
             y = p.sigmoid()
             grid = make_grid(h, w, p.device, y.dtype)
             xy = (xy_offset(y[..., :2], k) + grid) * self.strides[i]
@@ -132,10 +147,8 @@ class Detect(nn.Module):
             boxes.append(xywh_to_xyxy(xy, wh).view(b, -1, 4))
             obj.append(y[..., 4].reshape(b, -1))
             cls.append(y[..., 5:].reshape(b, -1, self.nc))
-            level.append(torch.full((na * h * w,), i, dtype=torch.long, device=p.device))
-            anchor.append(torch.arange(na, device=p.device).repeat_interleave(h * w))
         boxes_xyxy = torch.cat(boxes, 1)
         if image_size is not None:
-            h, w = image_size
-            boxes_xyxy = torch.minimum(boxes_xyxy.clamp_min(0), boxes_xyxy.new_tensor([w, h, w, h]))
-        return Decoded(boxes_xyxy, torch.cat(obj, 1), torch.cat(cls, 1), torch.cat(level), torch.cat(anchor))
+            boxes_xyxy = clip_boxes(boxes_xyxy, image_size)
+        level, anchor = anchor_layout([p.shape[2:4] for p in raw], self.na, raw[0].device)
+        return Decoded(boxes_xyxy, torch.cat(obj, 1), torch.cat(cls, 1), level, anchor)

@@ -1,7 +1,8 @@
 """Frame-level inference: letterbox, forward, decode, thresholds, NMS, embeddings, re-check.
 
 `Detector(model)(frame_bgr, templates)` returns a DetectionResult of numpy arrays in the original
-image's pixels. Defaults follow the reference tracker: objectness > 0.5, obj * cls > 0.5, NMS IoU
+image's pixels. The network runs on a backend: PyTorch (`TorchBackend`) or ONNX Runtime
+(`cstrack.export.onnx.OnnxBackend`, backend="onnx"); everything around it is shared. Defaults follow the reference tracker: objectness > 0.5, obj * cls > 0.5, NMS IoU
 0.6 (pure torch; the OMC release's DIoU-NMS is an option), at most 300 detections; re-check peaks
 by 3x3 max-pool, top 100, heat > 0.3. Embeddings are read at the stride-8 cell of each box centre
 (of each heat peak for transductive detections) and L2-normalised.
@@ -9,7 +10,9 @@ by 3x3 max-pool, top 100, heat > 0.3. Embeddings are read at the stride-8 cell o
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -17,12 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from cstrack.errors import InputError
-from cstrack.models.network import OMC, CSTrack, CSTrackOutput
+from cstrack.models.detect import Decoded, clip_boxes
+from cstrack.models.network import OMC, CSTrack
 from cstrack.models.recheck import heat_peaks
 
 PAD_VALUE = 127.5
 SIZE_MULTIPLE = 32
 MAX_NMS_CANDIDATES = 3000
+BACKENDS = ("torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -155,17 +160,64 @@ class DetectionResult:
     trans_embeddings: np.ndarray  # (M, E)
 
 
+class NetworkOutput(NamedTuple):
+    """What a backend gives for one input image, before thresholds and NMS."""
+
+    decoded: Decoded  # every anchor, boxes not clipped, batch of one
+    embedding: torch.Tensor  # (1, E, H/8, W/8) raw embedding map
+    features: Any  # whatever the backend's `recheck` needs from this pass
+
+
+class TorchBackend:
+    """Runs a CSTrack / OMC module with PyTorch (the default backend of `Detector`).
+
+    The module is moved to `device` in eval mode. `channels_last` (default: on the CPU) runs an
+    eval copy with weights and activations NHWC, oneDNN's native layout, faster on the CPU (see
+    benchmarks/model_speed.py) with outputs equal to ~1e-8; being a copy, it leaves `model` as
+    it was and does not follow later changes to its weights (build a new backend after training).
+    """
+
+    def __init__(
+        self, model: CSTrack | OMC, device: str | torch.device = "cpu", channels_last: bool | None = None
+    ):
+        self.device = torch.device(device)
+        nhwc = self.device.type == "cpu" if channels_last is None else channels_last
+        self.memory_format = torch.channels_last if nhwc else torch.contiguous_format
+        if nhwc:
+            model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        self.model = model.to(self.device).eval()
+        self.dtype = next(model.parameters()).dtype  # float16 when the caller halved the model
+        self.stride = model.strides[0]
+        self.nc = model.detect.nc
+
+    @property
+    def has_recheck(self) -> bool:
+        return self.model.has_recheck
+
+    def run(self, x: torch.Tensor) -> NetworkOutput:
+        output = self.model(x.to(self.device, self.dtype).contiguous(memory_format=self.memory_format))
+        return NetworkOutput(self.model.decode(output, clip=False), output.embedding, output)
+
+    def recheck(self, output: NetworkOutput, templates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Heat map (H, W) and decoded boxes (H * W, 4) of the re-check network."""
+        recheck = self.model.recheck(output.features, templates.to(self.device))
+        return recheck.heat[0, 0], self.model.decode_recheck(recheck.box)[0].reshape(-1, 4)
+
+
 class Detector:
     """A model plus its pre- and post-processing, for one BGR frame at a time.
 
-    The model is moved to `device` and put in eval mode (call `model.fuse()` first for speed).
+    backend "torch" runs `model` with a `TorchBackend` (call `model.fuse()` first for speed);
+    "onnx" exports it (BatchNorm folded) at `img_size` and runs it with ONNX Runtime on the CPU;
+    a backend object (e.g. `OnnxBackend.from_files(...)`) is used as is and `model` may be None.
+    Pre- and post-processing are shared, so every backend gives the same DetectionResult.
     `clip` clips boxes to the image, as the JDE-family trackers do; clip=False keeps BAR's
     boxes that extend past the border.
     """
 
     def __init__(
         self,
-        model: CSTrack | OMC,
+        model: CSTrack | OMC | None,
         img_size: tuple[int, int] = (1088, 608),
         device: str | torch.device = "cpu",
         obj_threshold: float = 0.5,
@@ -176,10 +228,12 @@ class Detector:
         recheck_top_k: int = 100,
         recheck_threshold: float = 0.3,
         clip: bool = True,
+        backend: str | Any = "torch",
     ):
         self.img_size = check_input_size(img_size)
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.model = model
+        self.backend = self._backend(model, backend, device)
+        self.device = torch.device(getattr(self.backend, "device", "cpu"))
         self.obj_threshold = obj_threshold
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
@@ -189,9 +243,26 @@ class Detector:
         self.recheck_threshold = recheck_threshold
         self.clip = clip
 
+    def _backend(self, model: CSTrack | OMC | None, backend: str | Any, device: str | torch.device) -> Any:
+        if not isinstance(backend, str):
+            if tuple(getattr(backend, "img_size", self.img_size)) != self.img_size:
+                raise InputError(
+                    None, f"the backend was built for input size {backend.img_size}, not {self.img_size}"
+                )
+            return backend
+        if backend not in BACKENDS:
+            raise InputError(None, f"unknown backend {backend!r}; expected one of {BACKENDS}")
+        if model is None:
+            raise ValueError("a model is needed to build a backend by name")
+        if backend == "torch":
+            return TorchBackend(model, device)
+        from cstrack.export.onnx import OnnxBackend  # onnxruntime only when asked for
+
+        return OnnxBackend.from_model(model, self.img_size)
+
     @property
     def has_recheck(self) -> bool:
-        return self.model.has_recheck
+        return self.backend.has_recheck
 
     def preprocess(self, frame_bgr: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
         """BGR HxWx3 frame -> (1, 3, H, W) RGB input in [0, 1] with grey (0.5) padding."""
@@ -207,7 +278,7 @@ class Detector:
         if templates is not None and not self.has_recheck:
             raise ValueError("templates given but the model has no re-check network")
         x, placement = self.preprocess(frame_bgr)
-        output = self.model(x)
+        output = self.backend.run(x)
         boxes, scores, emb, levels = self._basic(output)
         embedding = output.embedding[0]
         trans_boxes, trans_scores = boxes.new_zeros(0, 4), boxes.new_zeros(0)
@@ -224,26 +295,27 @@ class Detector:
             trans_embeddings=_numpy(trans_emb),
         )
 
-    def _basic(self, output: CSTrackOutput) -> tuple[torch.Tensor, ...]:
+    def _basic(self, output: NetworkOutput) -> tuple[torch.Tensor, ...]:
         """Thresholded, NMS-ed detections: boxes (input pixels), scores, unit embeddings, levels."""
-        decoded = self.model.decode(output, self.clip)
+        decoded = output.decoded
         boxes, obj, scores = decoded.boxes[0], decoded.obj[0], decoded.scores[0]
+        if self.clip:
+            boxes = clip_boxes(boxes, self.img_size[::-1])
         candidates = torch.nonzero((obj > self.obj_threshold) & (scores > self.score_threshold))[:, 0]
-        labels = decoded.cls[0, candidates].argmax(-1) if self.model.detect.nc > 1 else None
+        labels = decoded.cls[0, candidates].argmax(-1) if self.backend.nc > 1 else None
         keep = candidates[
             nms(
                 boxes[candidates], scores[candidates], self.iou_threshold, self.max_det, labels, self.diou_nms
             )
         ]
         centres = (boxes[keep, :2] + boxes[keep, 2:]) / 2
-        emb = read_embeddings(output.embedding[0], centres, self.model.strides[0])
+        emb = read_embeddings(output.embedding[0], centres, self.backend.stride)
         return boxes[keep], scores[keep], emb, decoded.level[keep]
 
-    def _transductive(self, output: CSTrackOutput, templates: np.ndarray) -> tuple[torch.Tensor, ...]:
+    def _transductive(self, output: NetworkOutput, templates: np.ndarray) -> tuple[torch.Tensor, ...]:
         """Re-check peaks: boxes (input pixels), heat scores, unit embeddings at the peak cells."""
         template_t = torch.as_tensor(np.asarray(templates), dtype=torch.float32)
-        recheck = self.model.recheck(output, template_t)
-        scores, cells = heat_peaks(recheck.heat[0, 0], self.recheck_top_k, self.recheck_threshold)
-        boxes = self.model.decode_recheck(recheck.box)[0].reshape(-1, 4)[cells]
+        heat, boxes = self.backend.recheck(output, template_t)
+        scores, cells = heat_peaks(heat, self.recheck_top_k, self.recheck_threshold)
         emb = F.normalize(output.embedding[0].flatten(1)[:, cells].T, dim=1)
-        return boxes, scores, emb
+        return boxes[cells], scores, emb

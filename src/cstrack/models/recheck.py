@@ -43,7 +43,7 @@ def template_masks(sim: torch.Tensor, radius: int = 3, kind: str = "hard") -> to
     if kind not in MASKS:
         raise ValueError(f"unknown re-check mask {kind!r}; expected one of {MASKS}")
     k, h, w = sim.shape
-    peak = sim.view(k, -1).argmax(1)
+    peak = sim.flatten(1).argmax(1)  # not view(k, -1): ambiguous in ONNX when K == 0
     cy = (peak // w).to(sim.dtype).view(k, 1, 1)
     cx = (peak % w).to(sim.dtype).view(k, 1, 1)
     ys = torch.arange(h, device=sim.device, dtype=sim.dtype).view(1, h, 1)

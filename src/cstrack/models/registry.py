@@ -20,6 +20,7 @@ as the release's stage-1 and stage-2 checkpoints are laid out.
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields, replace
 from os import PathLike
 
@@ -27,7 +28,7 @@ import torch
 
 from cstrack.errors import InputError
 from cstrack.models.network import OMC, CSTrack, CSTrackConfig
-from cstrack.models.weights import load_weights
+from cstrack.models.weights import load_weights, weights_metadata
 
 FAMILIES: dict[str, dict[str, object]] = {
     "cstrack": {"block": "csp", "act": "leaky", "bar": False, "dense_mask": False, "recheck": False},
@@ -77,6 +78,20 @@ def create_model(
     if checkpoint_path is not None:
         load_weights(model, checkpoint_path)
     return model
+
+
+def model_from_weights(path: str | PathLike, arch: str | None = None) -> CSTrack | OMC:
+    """The model a safetensors file holds: `arch`, else the arch (and options) `cstrack convert` stored."""
+    metadata = weights_metadata(path)
+    if arch is None:
+        arch = metadata.get("arch")
+        if arch is None:
+            raise InputError(path, "the file names no architecture (no 'arch' metadata): pass one")
+    try:
+        options = json.loads(metadata.get("options") or "{}") if arch == metadata.get("arch") else {}
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"unreadable 'options' metadata: {exc}") from exc
+    return create_model(arch, path, **options)
 
 
 def count_parameters(model: torch.nn.Module) -> int:

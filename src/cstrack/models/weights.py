@@ -1,9 +1,10 @@
-"""Loading weights into a model: one checked entry point, never unpickling.
+"""Loading and saving weights: one checked entry point each, never unpickling.
 
 Checkpoints are read with `safetensors.torch.load_file` only (pickled `.pt` files from the
-release must first be converted to safetensors by a safe converter). Key layouts that differ by a
-whole prefix are aligned: `module.` (DataParallel), and the release's stage-1 (`model.<i>`) vs
-stage-2 (`model.model.<i>`) layouts. Tensors are cast to the model's dtypes (releases are FP16).
+release must first be converted to safetensors by `cstrack.models.release`). Key layouts that
+differ by a whole prefix are aligned: `module.` (DataParallel), and the release's stage-1
+(`model.<i>`) vs stage-2 (`model.model.<i>`) layouts. Tensors are cast to the model's dtypes
+(releases are FP16). Saving is atomic, with string metadata (e.g. the architecture) in the header.
 """
 
 from __future__ import annotations
@@ -13,43 +14,77 @@ from os import PathLike
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save
 from torch import nn
 
+from cstrack.data.atomic import atomic_write
 from cstrack.errors import InputError
 
 SHOWN = 5
 
 
-def _read(source: str | PathLike | Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
-    if isinstance(source, Mapping):
-        return dict(source), "<state_dict>"
+def _safetensors_path(source: str | PathLike) -> Path:
     path = Path(source)
     if not path.is_file():
         raise InputError(path, "weights file not found")
     if path.suffix != ".safetensors":
         raise InputError(path, "only .safetensors weights are loaded (convert pickled checkpoints first)")
+    return path
+
+
+def _read(source: str | PathLike | Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
+    if isinstance(source, Mapping):
+        return dict(source), "<state_dict>"
+    path = _safetensors_path(source)
     try:
         return load_file(path), str(path)
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(path, f"not a readable safetensors file: {exc}") from exc
 
 
-def _candidates(keys: list[str], targets: set[str]) -> list[dict[str, str]]:
+def weights_metadata(path: str | PathLike) -> dict[str, str]:
+    """The string metadata of a safetensors file's header (empty when it has none)."""
+    path = _safetensors_path(path)
+    try:
+        with safe_open(path, "pt") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(path, f"not a readable safetensors file: {exc}") from exc
+
+
+def atomic_write_bytes(path: str | PathLike, data: bytes) -> None:
+    """Binary counterpart of `atomic_write` (text-only): through the text stream's byte buffer."""
+    with atomic_write(path) as stream:
+        stream.buffer.write(data)
+
+
+def save_weights(
+    state: nn.Module | Mapping[str, torch.Tensor],
+    path: str | PathLike,
+    metadata: Mapping[str, str] | None = None,
+) -> Path:
+    """Write a model's (or a state_dict's) tensors to a safetensors file atomically, with metadata."""
+    tensors = state.state_dict() if isinstance(state, nn.Module) else state
+    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, dict(metadata or {}))
+    atomic_write_bytes(path, data)
+    return Path(path)
+
+
+def _candidates(keys: list[str]) -> list[dict[str, str]]:
     """Renamings of the file's keys: as is, without a `module.` prefix, one `model.` less or more."""
     plain = {k: k.removeprefix("module.") for k in keys}
     return [
         plain,
         {k: v.removeprefix("model.") for k, v in plain.items() if v.startswith("model.model.")},
-        {k: f"model.{v}" for k, v in plain.items() if f"model.{v}" in targets},
+        {k: f"model.{v}" for k, v in plain.items()},
     ]
 
 
 def align_keys(state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     """The state with keys renamed by whichever prefix rule matches the most of the model's keys."""
     targets = set(model.state_dict())
-    best = max(_candidates(list(state), targets), key=lambda m: len(targets.intersection(m.values())))
+    best = max(_candidates(list(state)), key=lambda m: len(targets.intersection(m.values())))
     return {best.get(k, k): v for k, v in state.items()}
 
 

@@ -1,0 +1,81 @@
+"""`cstrack export`: the network as ONNX graphs (base, and the OMC re-check) for ONNX Runtime.
+
+torch and onnx are imported only when the command runs, so the other subcommands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+FORMATS = ("onnx",)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a model to ONNX (base graph, and with --recheck the OMC re-check graph)",
+        description="Export the network, BatchNorm folded, at a fixed input size: the base graph "
+        "(images -> decoded boxes, obj, cls, embedding) and with --recheck a second graph (detection "
+        "features, embedding and K templates -> heat and boxes). Checked with onnx.checker.",
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="NAME_OR_WEIGHTS",
+        help="a registered model name (random weights, e.g. for speed checks) or a .safetensors file",
+    )
+    parser.add_argument(
+        "--arch",
+        metavar="NAME",
+        help="architecture of a .safetensors file (default: the one `cstrack convert` stored in it)",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="onnx", help="(default: %(default)s)")
+    parser.add_argument(
+        "--img-size",
+        nargs=2,
+        type=int,
+        default=(1088, 608),
+        metavar=("W", "H"),
+        help="input width and height, multiples of 32 (default: 1088 608)",
+    )
+    parser.add_argument("--recheck", action="store_true", help="also export the re-check graph (OMC models)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="base graph file (default: <model>_<W>x<H>.onnx); the re-check graph goes beside it as "
+        "<stem>.recheck.onnx",
+    )
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="run the graphs with ONNX Runtime on a random input and print the largest differences from PyTorch",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cstrack.errors import InputError
+    from cstrack.export.onnx import export_onnx, paired_outputs
+    from cstrack.models import create_model, model_from_weights
+
+    source = Path(args.model)
+    if source.suffix == ".safetensors":
+        model, stem = model_from_weights(source, args.arch), source.stem
+    elif source.suffix == ".pt":
+        raise InputError(
+            source, "pickled checkpoints are not loaded: convert it with `cstrack convert` first"
+        )
+    else:
+        model, stem = create_model(args.arch or args.model), args.model
+    width, height = args.img_size
+    output = args.output or Path(f"{stem}_{width}x{height}.onnx")
+    models = export_onnx(model.eval(), (width, height), recheck=args.recheck, opset=args.opset)
+    for path in models.save(output):
+        print(f"wrote {path}")
+    if args.verify:
+        for name, (ours, theirs) in paired_outputs(model, models).items():
+            print(f"max |onnxruntime - torch| {name}: {(ours - theirs).abs().max().item():.3g}")
+    return 0

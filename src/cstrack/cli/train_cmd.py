@@ -1,0 +1,128 @@
+"""`cstrack train`: train CSTrack / OMC on JDE-layout data (single process or under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+
+from cstrack.errors import InputError
+from cstrack.training.config import DEVICES, STAGES, TrainConfig
+from cstrack.training.schedule import SCHEDULES
+from cstrack.training.trainer import train
+
+DEFAULTS = TrainConfig(model="", data="")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model (stage base: detection + ID; stage recheck: OMC's re-check network)",
+        description="Train CSTrack or OMC on the datasets of a data config (YAML: train/val list files "
+        "in the JDE layout). Writes OUTPUT/NAME/{config.yaml, results.csv, last.safetensors, "
+        "best.safetensors}. For several processes run it under `torchrun --nproc_per_node K`.",
+    )
+    parser.add_argument(
+        "--model", help="registered model name, e.g. omc_l, cstrack_s (required unless --resume)"
+    )
+    parser.add_argument("--data", metavar="DATA.yaml", help="data config (required unless --resume)")
+    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="default: %(default)s")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=DEFAULTS.batch,
+        help="global batch size, split over processes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--img-size",
+        type=int,
+        nargs=2,
+        metavar=("W", "H"),
+        default=DEFAULTS.img_size,
+        help="default: 1088 608",
+    )
+    parser.add_argument(
+        "--weights", metavar="INIT.safetensors", help="initial weights (plain or a training checkpoint)"
+    )
+    parser.add_argument("--stage", choices=STAGES, default=DEFAULTS.stage, help="default: %(default)s")
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue this run exactly (other options are ignored)"
+    )
+    parser.add_argument("--device", choices=DEVICES, default=DEFAULTS.device, help="default: %(default)s")
+    parser.add_argument(
+        "--workers", type=int, default=DEFAULTS.workers, help="data loader workers (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--lr", type=float, default=DEFAULTS.lr, help="initial learning rate (default: %(default)s)"
+    )
+    parser.add_argument("--momentum", type=float, default=DEFAULTS.momentum, help="default: %(default)s")
+    parser.add_argument(
+        "--weight-decay", type=float, default=DEFAULTS.weight_decay, help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--schedule", choices=SCHEDULES, default=DEFAULTS.schedule, help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--warmup-epochs", type=float, default=DEFAULTS.warmup_epochs, help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--accumulate-to",
+        type=int,
+        metavar="NOMINAL_BATCH",
+        help="sum gradients over batches up to this many images per step (the release: 64)",
+    )
+    parser.add_argument(
+        "--id-weight", type=float, default=DEFAULTS.id_weight, help="eta (default: %(default)s)"
+    )
+    parser.add_argument("--no-ema", action="store_true", help="do not keep a weight EMA")
+    parser.add_argument("--freeze-bn", action="store_true", help="keep BatchNorm statistics fixed")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default: %(default)s")
+    parser.add_argument("--output", default=DEFAULTS.output, help="runs folder (default: %(default)s)")
+    parser.add_argument("--name", help="run folder name (default: MODEL-STAGE, numbered when taken)")
+    parser.add_argument(
+        "--val-every",
+        type=int,
+        default=DEFAULTS.val_every,
+        help="validate every N epochs, 0 never (default: %(default)s)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    parser.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    if not args.model or not args.data:
+        raise InputError(None, "--model and --data are required (or --resume RUN_DIR)")
+    return TrainConfig(
+        model=args.model,
+        data=args.data,
+        epochs=args.epochs,
+        batch=args.batch,
+        img_size=tuple(args.img_size),
+        weights=args.weights,
+        stage=args.stage,
+        device=args.device,
+        workers=args.workers,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs,
+        accumulate_to=args.accumulate_to,
+        id_weight=args.id_weight,
+        ema=not args.no_ema,
+        freeze_bn=args.freeze_bn,
+        seed=args.seed,
+        output=args.output,
+        name=args.name,
+        val_every=args.val_every,
+        quiet=args.quiet,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        result = train(resume=args.resume)
+    else:
+        result = train(config_from_args(args))
+    print(
+        f"cstrack train: {result.epochs} epochs done, best fitness {result.best_fitness:.4f}, run folder {result.run_dir}"
+    )
+    return 0

@@ -1,0 +1,159 @@
+"""The training configuration (`TrainConfig`, mirrored by `cstrack train`) and a run's result.
+
+Defaults follow the papers where they say (SGD, lr 5e-4, batch 8, 30 epochs, x0.1 at epoch 20,
+eta 0.02, 1088x608) and the release where they do not (Nesterov momentum 0.95, weight decay
+5e-4, EMA, warmup). The release's recipe is `lr=5e-3, accumulate_to=64`.
+
+Batch and lr: `batch` is the global batch (split evenly over the processes of a DDP run). As in
+YOLOv5 the loss of a batch is its per-image mean times the batch size, so a step applies the
+sum of the per-image gradients of every image since the last step: with `accumulate_to` N the
+gradients of round(N / batch) batches are summed before each step, the step size grows with the
+images accumulated (the linear lr scaling rule), and the weight decay is scaled by
+batch * accumulation / N to stay per nominal batch.
+
+Warmup: YOLOv5 starts the bias lr at 0.1 for its lr of 0.01; with the papers' lr of 5e-4 that
+would be 200 times the base lr, so `warmup_bias_lr` defaults to 0 (every group ramps up from 0).
+`freeze_bn` keeps BatchNorm statistics fixed (eval mode) while its affine weights train: for
+fine-tuning with tiny per-process batches, and what makes DDP and one process step identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cstrack.data.atomic import atomic_write
+from cstrack.errors import InputError
+from cstrack.training.dataset import MAX_PAIR_GAP, AugmentConfig
+from cstrack.training.losses import ID_WEIGHT
+from cstrack.training.schedule import SCHEDULES
+
+STAGES = ("base", "recheck")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that shapes a training run; saved as the run folder's config.yaml."""
+
+    model: str
+    data: str
+    epochs: int = 30
+    batch: int = 8
+    img_size: tuple[int, int] = (1088, 608)  # width, height
+    weights: str | None = None
+    stage: str = "base"
+    device: str = "auto"
+    workers: int = 4
+    lr: float = 5e-4
+    momentum: float = 0.95
+    weight_decay: float = 5e-4
+    schedule: str = "step"
+    step_epoch: int | None = None
+    warmup_epochs: float = 1.0
+    warmup_bias_lr: float = 0.0
+    warmup_momentum: float = 0.8
+    accumulate_to: int | None = None
+    id_weight: float = ID_WEIGHT
+    ema: bool = True
+    freeze_bn: bool = False
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    pair_gap: int = MAX_PAIR_GAP
+    seed: int = 0
+    output: str = "runs/train"
+    name: str | None = None
+    val_every: int = 1
+    val_recheck: bool | None = None
+    val_frame_rate: float = 30.0
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch": self.batch >= 1,
+            "img_size": len(self.img_size) == 2 and all(v > 0 and v % 32 == 0 for v in self.img_size),
+            "stage": self.stage in STAGES,
+            "device": self.device in DEVICES,
+            "workers": self.workers >= 0,
+            "lr": self.lr > 0,
+            "schedule": self.schedule in SCHEDULES,
+            "warmup_epochs": self.warmup_epochs >= 0,
+            "accumulate_to": self.accumulate_to is None or self.accumulate_to >= 1,
+            "id_weight": self.id_weight >= 0,
+            "pair_gap": self.pair_gap >= 1,
+            "val_every": self.val_every >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
+            raise InputError(None, f"invalid training options: {values}")
+
+    @property
+    def nominal_batch(self) -> int:
+        return self.accumulate_to or self.batch
+
+    @property
+    def accumulate(self) -> int:
+        """Batches whose gradients are summed into one step."""
+        return max(round(self.nominal_batch / self.batch), 1)
+
+    @property
+    def recheck_in_validation(self) -> bool:
+        return self.stage == "recheck" if self.val_recheck is None else self.val_recheck
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["img_size"] = list(self.img_size)
+        return values
+
+    def save(self, path: str | PathLike) -> None:
+        with atomic_write(path) as stream:
+            yaml.safe_dump(self.to_dict(), stream, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str | PathLike | None = None) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(source, f"unknown training options: {', '.join(unknown)}")
+        values = dict(values)
+        if "img_size" in values:
+            values["img_size"] = tuple(int(v) for v in values["img_size"])
+        if isinstance(values.get("augment"), dict):
+            values["augment"] = AugmentConfig(**values["augment"])
+        try:
+            return cls(**values)
+        except TypeError as error:
+            raise InputError(source, str(error)) from error
+
+    @classmethod
+    def load(cls, path: str | PathLike) -> TrainConfig:
+        path = Path(path)
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(path, "file not found") from None
+        except (OSError, yaml.YAMLError) as error:
+            raise InputError(path, f"cannot read: {error}") from error
+        if not isinstance(values, dict):
+            raise InputError(path, "not a training config mapping")
+        return cls.from_dict(values, path)
+
+    def with_changes(self, **changes: Any) -> TrainConfig:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What `train` returns: where the run lives and how it went."""
+
+    run_dir: Path
+    last: Path
+    best: Path
+    epochs: int  # epochs completed in total (including those before a resume)
+    best_fitness: float
+    history: list[dict[str, float]]  # the CSV rows of the epochs this call ran

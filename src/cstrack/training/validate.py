@@ -1,0 +1,208 @@
+"""Validation during training: detection AP50 and tracking HOTA / MOTA / IDF1 on held-out sequences.
+
+Each validation sequence (the frames of one folder of a val list file, in frame order) is run
+through the model exactly as at tracking time: `cstrack.tracking.online.Tracker` around a
+`Detector` (letterbox with 127.5 padding, decode, NMS 0.6) and the real `JDETracker`, with OMC's
+re-check on the active track templates and the candidate fusion when asked. The
+detector is run at a low score threshold (0.001) so that the same pass gives the precision /
+recall curve for AP50; the tracker gets the detections scoring above 0.5, the reference
+threshold (greedy NMS keeps the same high-scoring boxes either way).
+
+Ground truth comes from the label files, which `cstrack data from-mot` wrote from the sequence's
+MOT gt: boxes scaled back to pixels, identities as labelled (an unknown id -1 becomes a fresh
+identity per box). Frames are numbered by their position in the list. Sequences are scored by
+`cstrack.evaluation.evaluate` (TrackEval's metrics, MOT17 rules) over a temporary MOT folder, so
+the combined scores are TrackEval's own combination over sequences. No output filter is applied.
+
+AP50 is VOC's all-point interpolated average precision at IoU 0.5 over every val image; recall
+and precision are reported at the tracking threshold (score > 0.5).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cstrack.data.mot import SequenceInfo, write_results, write_seqinfo
+from cstrack.evaluation import evaluate
+from cstrack.models.inference import DetectionResult, Detector
+from cstrack.models.network import OMC, CSTrack
+from cstrack.tracking.matching import iou_matrix
+from cstrack.tracking.online import Tracker
+from cstrack.training.dataset import Frame, read_image
+
+AP_IOU = 0.5
+AP_SCORE_THRESHOLD = 0.001
+TRACK_SCORE_THRESHOLD = 0.5
+TRACKING_METRICS = ("HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN")
+
+
+@dataclass(frozen=True)
+class ValSequence:
+    name: str
+    frames: tuple[Frame, ...]
+
+
+def val_sequences(frames: list[Frame]) -> list[ValSequence]:
+    """Frames grouped by sequence folder and ordered by frame number; names made unique."""
+    grouped: dict[str, list[Frame]] = defaultdict(list)
+    for frame in frames:
+        grouped[frame.sequence].append(frame)
+    sequences, used = [], set()
+    for folder, members in grouped.items():
+        name = Path(folder).name
+        candidate, suffix = name, 2
+        while candidate in used:
+            candidate, suffix = f"{name}-{suffix}", suffix + 1
+        used.add(candidate)
+        sequences.append(ValSequence(candidate, tuple(sorted(members, key=lambda f: f.frame))))
+    return sequences
+
+
+def ground_truth_rows(
+    frame: Frame, position: int, shape: tuple[int, int], next_id: int
+) -> tuple[np.ndarray, int]:
+    """MOT16 gt rows (frame, id, x, y, w, h, 1, 1, 1) of one frame's labels, in pixels."""
+    height, width = shape
+    labels = frame.labels
+    ids = labels[:, 1].copy()
+    unknown = ids < 0
+    ids[unknown] = np.arange(next_id, next_id + int(unknown.sum()))
+    wh = labels[:, 4:6] * (width, height)
+    top_left = labels[:, 2:4] * (width, height) - wh / 2
+    rows = np.column_stack([np.full(len(labels), position), ids, top_left, wh, np.ones((len(labels), 3))])
+    return rows, next_id + int(unknown.sum())
+
+
+@dataclass
+class _Collected:
+    """Every frame's low-threshold detections and ground truth boxes, for AP."""
+
+    boxes: list[np.ndarray]
+    scores: list[np.ndarray]
+    gt_boxes: list[np.ndarray]
+
+
+def _has_area(boxes: np.ndarray) -> np.ndarray:
+    """Boxes that kept some area after clipping to the image (the tracker needs a height)."""
+    return (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+
+
+class _ThresholdingDetector:
+    """A low-threshold `Detector` whose detections are recorded for AP; the tracker gets those above 0.5."""
+
+    def __init__(self, detector: Detector, collected: _Collected):
+        self.detector = detector
+        self.collected = collected
+        self.has_recheck = detector.has_recheck
+
+    def __call__(self, frame_bgr: np.ndarray, templates: np.ndarray | None) -> DetectionResult:
+        result = self.detector(frame_bgr, templates)
+        self.collected.boxes.append(result.boxes_xyxy)
+        self.collected.scores.append(result.scores)
+        confident = (result.scores > TRACK_SCORE_THRESHOLD) & _has_area(result.boxes_xyxy)
+        transductive = _has_area(result.trans_boxes_xyxy)
+        return replace(
+            result,
+            boxes_xyxy=result.boxes_xyxy[confident],
+            scores=result.scores[confident],
+            embeddings=result.embeddings[confident],
+            levels=result.levels[confident],
+            trans_boxes_xyxy=result.trans_boxes_xyxy[transductive],
+            trans_scores=result.trans_scores[transductive],
+            trans_embeddings=result.trans_embeddings[transductive],
+        )
+
+
+def track_sequence(
+    tracker: Tracker, sequence: ValSequence, collected: _Collected
+) -> tuple[np.ndarray, np.ndarray]:
+    """Track one sequence from its first frame: results (M, 7) and ground truth (G, 9) MOT tables."""
+    tracker.reset()
+    next_id = int(max((f.labels[:, 1].max() for f in sequence.frames if len(f.labels)), default=0)) + 1
+    results, gt = [], []
+    for position, frame in enumerate(sequence.frames, start=1):
+        image = read_image(frame.image)
+        rows, next_id = ground_truth_rows(frame, position, image.shape[:2], next_id)
+        gt.append(rows)
+        collected.gt_boxes.append(np.column_stack([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]]))
+        for track in tracker.update(image):
+            results.append([position, track.track_id, *track.box_xywh, track.score])
+    return np.array(results).reshape(-1, 7), np.vstack(gt)
+
+
+def average_precision(collected: _Collected, iou: float = AP_IOU) -> dict[str, float]:
+    """VOC all-point AP at `iou`, and recall / precision at the tracking score threshold."""
+    scores, hits = [], []
+    total_gt = 0
+    for boxes, frame_scores, gt in zip(collected.boxes, collected.scores, collected.gt_boxes):
+        total_gt += len(gt)
+        order = np.argsort(-frame_scores, kind="stable")
+        taken = np.zeros(len(gt), dtype=bool)
+        overlaps = iou_matrix(boxes[order], gt) if len(gt) and len(boxes) else np.zeros((len(boxes), len(gt)))
+        for row in range(len(order)):
+            hit = False
+            if len(gt):
+                candidates = np.where(taken, -1.0, overlaps[row])
+                best = int(candidates.argmax())
+                if candidates[best] >= iou:
+                    taken[best] = hit = True
+            hits.append(hit)
+        scores.append(frame_scores[order])
+    all_scores = np.concatenate(scores) if scores else np.zeros(0)
+    ranked = np.argsort(-all_scores, kind="stable")
+    true_positive = np.asarray(hits, dtype=float)[ranked]
+    cumulative_tp = np.cumsum(true_positive)
+    recall = cumulative_tp / max(total_gt, 1)
+    precision = cumulative_tp / np.arange(1, len(ranked) + 1)
+    envelope = np.maximum.accumulate(np.concatenate([precision, [0.0]])[::-1])[::-1]
+    steps = np.diff(np.concatenate([[0.0], recall]))
+    ap = float((steps * envelope[: len(steps)]).sum()) if len(steps) else 0.0
+    confident = all_scores[ranked] > TRACK_SCORE_THRESHOLD
+    tp_at = float(true_positive[confident].sum())
+    return {
+        "AP50": ap,
+        "recall": tp_at / max(total_gt, 1),
+        "precision": tp_at / max(int(confident.sum()), 1),
+    }
+
+
+@torch.inference_mode()
+def validate(
+    model: CSTrack | OMC,
+    sequences: list[ValSequence],
+    img_size: tuple[int, int],
+    device: str | torch.device = "cpu",
+    recheck: bool = False,
+    frame_rate: float = 30.0,
+) -> dict[str, float]:
+    """Detection (AP50, recall, precision) and tracking (HOTA, MOTA, IDF1 ...) scores over `sequences`."""
+    was_training = model.training
+    collected = _Collected([], [], [])
+    detector = Detector(
+        model, img_size, device, obj_threshold=AP_SCORE_THRESHOLD, score_threshold=AP_SCORE_THRESHOLD
+    )
+    tracker = Tracker(_ThresholdingDetector(detector, collected), frame_rate=frame_rate, recheck=recheck)
+    try:
+        with tempfile.TemporaryDirectory(prefix="cstrack-val-") as folder:
+            gt_root, results_dir = Path(folder, "gt"), Path(folder, "results")
+            for sequence in sequences:
+                results, gt = track_sequence(tracker, sequence, collected)
+                sequence_dir = gt_root / sequence.name
+                (sequence_dir / "gt").mkdir(parents=True)
+                np.savetxt(sequence_dir / "gt" / "gt.txt", gt, fmt="%.6g", delimiter=",")
+                height, width = read_image(sequence.frames[0].image).shape[:2]
+                info = SequenceInfo(
+                    sequence.name, frame_rate, len(sequence.frames), width, height, "img1", ".jpg"
+                )
+                write_seqinfo(sequence_dir / "seqinfo.ini", info)
+                write_results(results_dir / f"{sequence.name}.txt", results)
+            combined = evaluate(gt_root, results_dir, benchmark="MOT17")["combined"]
+    finally:
+        model.train(was_training)
+    return {**average_precision(collected), **{key: float(combined[key]) for key in TRACKING_METRICS}}

@@ -1,0 +1,131 @@
+"""ONNX export: the graphs reproduce PyTorch, and the ONNX Runtime backend gives the same detections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from cstrack.cli.main import main
+from cstrack.errors import InputError
+from cstrack.export.onnx import MatmulAdaptiveAvgPool, OnnxBackend, export_onnx, paired_outputs
+from cstrack.models import OMC, CSTrack, DetectionResult, Detector, create_model, save_weights
+
+SIZE = (320, 192)
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def small(name: str) -> OMC | CSTrack:
+    torch.manual_seed(0)
+    return create_model(name).eval()
+
+
+@pytest.fixture(scope="module")
+def sharp_omc() -> OMC:
+    """An untrained OMC-N whose detection head spreads the scores apart, for NMS-level comparisons.
+
+    Untrained, the head's input is ~1e-6 and every score nearly equal, so NMS order would hinge on
+    float rounding; a head 2e6 times stronger (float32 is scale-free) gives distinct scores.
+    """
+    model = small("omc_n")
+    with torch.no_grad():
+        for conv in model.detect.m:
+            conv.weight.mul_(2e6)
+            conv.bias.zero_()
+    return model
+
+
+@pytest.mark.parametrize("size", [(6, 10), (76, 136), (19, 34), (5, 7)])
+def test_matmul_pool_is_adaptive_pool(size: tuple[int, int]) -> None:
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(0))
+    expected = torch.nn.AdaptiveAvgPool2d((6, 10))(x)
+    torch.testing.assert_close(MatmulAdaptiveAvgPool((6, 10))(x), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["omc_s", "cstrack_s"])
+def test_graphs_match_torch(name: str) -> None:
+    model = small(name)
+    models = export_onnx(model, SIZE)
+    assert [o.name for o in models.base.graph.output][:4] == ["boxes", "obj", "cls", "embedding"]
+    assert (models.recheck is not None) == model.has_recheck
+    for templates in (2, 0) if model.has_recheck else (2,):
+        for key, (ours, theirs) in paired_outputs(model, models, templates).items():
+            assert ours.shape == theirs.shape, key
+            # Boxes are pixels up to ~500 where float32 steps are 3e-5: 1e-4 absolute plus 1e-5 relative.
+            torch.testing.assert_close(theirs, ours, rtol=1e-5, atol=1e-4, msg=key)
+    if model.has_recheck:
+        heat_input = next(i for i in models.recheck.graph.input if i.name == "templates")
+        assert heat_input.type.tensor_type.shape.dim[0].dim_param == "K"
+
+
+def check_same_detections(a: DetectionResult, b: DetectionResult) -> None:
+    """Same detections up to the order of near-equal scores: boxes paired one-to-one within 1e-3 px.
+
+    Pairs come from an assignment on box and score distance, as clipped boxes may repeat.
+    """
+    assert len(a.scores) == len(b.scores) and len(a.trans_scores) == len(b.trans_scores)
+    for boxes_a, boxes_b, pairs in [
+        (
+            a.boxes_xyxy,
+            b.boxes_xyxy,
+            [(a.scores, b.scores), (a.embeddings, b.embeddings), (a.levels, b.levels)],
+        ),
+        (a.trans_boxes_xyxy, b.trans_boxes_xyxy, [(a.trans_scores, b.trans_scores)]),
+    ]:
+        distance = np.abs(boxes_a[:, None] - boxes_b[None]).max(-1)
+        rows, match = linear_sum_assignment(distance + np.abs(pairs[0][0][:, None] - pairs[0][1][None]))
+        assert distance[rows, match].max(initial=0) <= 1e-3
+        for x, y in pairs:
+            np.testing.assert_allclose(y[match], x, rtol=1e-4, atol=1e-5)
+
+
+def test_detector_backends_agree(sharp_omc: OMC) -> None:
+    frame = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
+    templates = np.random.default_rng(1).standard_normal((3, 512)).astype(np.float32)
+    torch_detector = Detector(sharp_omc, img_size=SIZE)
+    onnx_detector = Detector(sharp_omc, img_size=SIZE, backend="onnx")
+    assert onnx_detector.has_recheck
+    for k in (templates, None):
+        expected = torch_detector(frame, k)
+        assert len(expected.scores) > 20 and len(expected.trans_scores) == (0 if k is None else 100)
+        check_same_detections(expected, onnx_detector(frame, k))
+
+
+def test_cli_export_and_files_backend(sharp_omc: OMC, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    weights = save_weights(sharp_omc, tmp_path / "trained.safetensors", {"arch": "omc_n"})
+    args = ["--model", str(weights), "--img-size", *map(str, SIZE), "--output", str(tmp_path / "omc.onnx")]
+    assert main(["export", *args, "--recheck", "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "omc.recheck.onnx" in out and "max |onnxruntime - torch| heat" in out
+    onnx.checker.check_model(str(tmp_path / "omc.recheck.onnx"))
+    backend = OnnxBackend.from_files(tmp_path / "omc.onnx")
+    assert backend.has_recheck and backend.img_size == SIZE
+    frame = np.random.default_rng(2).integers(0, 256, (192, 320, 3), dtype=np.uint8)
+    templates = np.random.default_rng(3).standard_normal((2, 512)).astype(np.float32)
+    expected = Detector(sharp_omc, img_size=SIZE)(frame, templates)
+    check_same_detections(expected, Detector(None, img_size=SIZE, backend=backend)(frame, templates))
+    with pytest.raises(InputError, match="built for input size"):
+        Detector(None, img_size=(640, 384), backend=backend)
+
+
+def test_unloadable_onnx_files(tmp_path: Path) -> None:
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    with pytest.raises(InputError, match=r"bad\.onnx: not a loadable ONNX model"):
+        OnnxBackend.from_files(tmp_path / "bad.onnx")
+    with pytest.raises(InputError, match="ONNX file not found"):
+        OnnxBackend.from_files(tmp_path / "absent.onnx")
+
+
+def test_cli_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["export", "--model", "cstrack_n", "--img-size", "320", "192", "--recheck"]) == 2
+    assert "no re-check network" in capsys.readouterr().err
+    assert main(["export", "--model", "cstrack_n", "--img-size", "320", "190"]) == 2
+    assert "multiples of 32" in capsys.readouterr().err
+    assert main(["export", "--model", str(tmp_path / "absent.safetensors")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["export", "--model", "omc.pt"]) == 2
+    assert "cstrack convert" in capsys.readouterr().err

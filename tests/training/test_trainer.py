@@ -1,0 +1,152 @@
+"""The trainer end to end on tiny synthetic data: run folder, exact resume, DDP = one process, CLI."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from cstrack.models import create_model
+from cstrack.models.registry import model_from_weights
+from cstrack.training import TrainConfig, load_checkpoint, train
+from cstrack.training.checkpoint import read_weights
+
+LOSS_COLUMNS = ("box", "obj", "cls", "id", "mask", "loss")
+VAL_COLUMNS = ("AP50", "recall", "HOTA", "MOTA", "IDF1")
+
+
+def tiny_config(data: Path, runs: Path, **changes: object) -> TrainConfig:
+    values: dict[str, object] = {
+        "model": "omc_n",
+        "data": str(data),
+        "epochs": 3,
+        "batch": 4,
+        "img_size": (160, 96),
+        "workers": 0,
+        "lr": 0.01,
+        "warmup_epochs": 1.0,
+        "output": str(runs),
+        "quiet": True,
+    }
+    return TrainConfig(**{**values, **changes})
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_run_folder_and_exact_resume(tiny_data: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    full = train(tiny_config(tiny_data, runs, name="full"))
+    assert full.run_dir == runs / "full"
+    assert sorted(p.name for p in full.run_dir.iterdir()) == [
+        "best.safetensors",
+        "config.yaml",
+        "last.safetensors",
+        "results.csv",
+        "weights.safetensors",
+    ]
+    deployed = model_from_weights(full.run_dir / "weights.safetensors")
+    for key, value in read_weights(full.best, ema=True).items():
+        assert torch.equal(deployed.state_dict()[key], value)
+    saved = yaml.safe_load((full.run_dir / "config.yaml").read_text())
+    assert saved["model"] == "omc_n" and saved["img_size"] == [160, 96]
+
+    def stop_after_second_epoch(epoch: int, row: dict[str, float]) -> None:
+        if epoch == 1:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(tiny_config(tiny_data, runs, name="cut"), on_epoch_end=stop_after_second_epoch)
+    assert len(read_csv(runs / "cut" / "results.csv")) == 2
+    resumed = train(resume=runs / "cut")
+    assert [row["epoch"] for row in resumed.history] == [3]
+
+    full_rows, cut_rows = read_csv(full.run_dir / "results.csv"), read_csv(runs / "cut" / "results.csv")
+    assert [row["epoch"] for row in cut_rows] == ["1", "2", "3"]
+    for full_row, cut_row in zip(full_rows, cut_rows):
+        for column in (*LOSS_COLUMNS, *VAL_COLUMNS, "lr"):
+            assert float(cut_row[column]) == pytest.approx(float(full_row[column]), abs=1e-6), column
+    assert float(full_rows[-1]["loss"]) < float(full_rows[0]["loss"])
+    full_state, cut_state = load_checkpoint(full.last), load_checkpoint(runs / "cut" / "last.safetensors")
+    assert full_state.meta["epoch"] == cut_state.meta["epoch"] == 2
+    for key, value in full_state.ema.items():
+        torch.testing.assert_close(cut_state.ema[key], value, rtol=0, atol=1e-6)
+
+
+def test_recheck_stage_trains_only_the_recheck_heads(tiny_data: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    base = train(tiny_config(tiny_data, runs, name="base", epochs=1, val_every=0))
+    recheck = train(
+        tiny_config(
+            tiny_data, runs, name="recheck", epochs=1, stage="recheck", weights=str(base.last), val_every=0
+        )
+    )
+    rows = read_csv(recheck.run_dir / "results.csv")
+    assert float(rows[0]["heat"]) > 0 and float(rows[0]["rbox"]) > 0
+    before, after = read_weights(base.last, ema=True), read_weights(recheck.last)
+    for key, value in after.items():
+        if key.startswith(("siambox.", "siamheatmap.")):
+            continue
+        assert torch.equal(value, before[key]), key
+    assert any(
+        not torch.equal(value, before[key]) for key, value in after.items() if key.startswith("siamheatmap.")
+    )
+
+
+def test_ddp_two_processes_step_like_one(tiny_data: Path, tmp_path: Path) -> None:
+    """Two gloo processes of global batch 4 take the same steps as one process of batch 4.
+
+    BatchNorm statistics are per process without SyncBN, so both runs keep them fixed (--freeze-bn).
+    """
+    runs = tmp_path / "runs"
+    options = shlex.split(
+        "--model omc_n --epochs 1 --batch 4 --img-size 160 96 --workers 0 --lr 0.01 --freeze-bn"
+    )
+    options += ["--val-every", "0", "--quiet", "--data", str(tiny_data), "--output", str(runs)]
+    single = train(tiny_config(tiny_data, runs, name="single", epochs=1, freeze_bn=True, val_every=0))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    completed = subprocess.run(
+        [*launch, "-m", "cstrack", "train", *options, "--name", "ddp"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    single_rows, ddp_rows = read_csv(single.run_dir / "results.csv"), read_csv(runs / "ddp" / "results.csv")
+    for column in LOSS_COLUMNS:
+        assert float(ddp_rows[0][column]) == pytest.approx(float(single_rows[0][column]), rel=1e-4), column
+    single_weights, ddp_weights = read_weights(single.last), read_weights(runs / "ddp" / "last.safetensors")
+    assert load_checkpoint(single.last).meta["ema_updates"] == 2
+    for key, value in single_weights.items():
+        torch.testing.assert_close(ddp_weights[key], value, rtol=0, atol=1e-5, msg=key)
+    torch.manual_seed(0)  # the trainer's initialisation
+    initial = create_model("omc_n").state_dict()
+    moved = max((single_weights[key] - value).abs().max().item() for key, value in initial.items())
+    assert moved > 1e-3  # the two steps changed the weights far beyond the tolerance
+
+
+def test_cli_needs_model_and_data() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "cstrack", "train", "--epochs", "1"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 2
+    assert "cstrack train: error: --model and --data are required" in completed.stderr
