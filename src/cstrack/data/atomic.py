@@ -13,6 +13,11 @@ from typing import TextIO
 from cstrack.errors import InputError
 
 
+def temporary_path(target: Path, suffix: str = ".tmp") -> Path:
+    """A hidden, unique name beside `target` (ending in `suffix`), so renaming it onto `target` is atomic."""
+    return target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{suffix}")
+
+
 @contextmanager
 def atomic_write(path: str | PathLike) -> Iterator[TextIO]:
     """Open a temporary text file beside `path`; on success it replaces `path` in one step.
@@ -22,7 +27,7 @@ def atomic_write(path: str | PathLike) -> Iterator[TextIO]:
     OS errors (permissions, a folder where the file should be) become InputError naming `path`.
     """
     target = Path(path)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    temporary = temporary_path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         # os.open with mode 0o666 lets the umask decide the permissions, as a plain open() would.
@@ -40,3 +45,9 @@ def atomic_write(path: str | PathLike) -> Iterator[TextIO]:
         if isinstance(error, OSError):
             raise InputError(target, f"cannot write: {error.strerror or error}") from error
         raise
+
+
+def atomic_write_bytes(path: str | PathLike, data: bytes) -> None:
+    """Binary counterpart of `atomic_write`: through the text stream's byte buffer."""
+    with atomic_write(path) as stream:
+        stream.buffer.write(data)

@@ -34,12 +34,12 @@ from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, Inva
 from torch import nn
 
 from cstrack import __version__
+from cstrack.data.atomic import atomic_write_bytes
 from cstrack.errors import InputError
 from cstrack.models.detect import Decoded, anchor_layout
 from cstrack.models.inference import NetworkOutput, TorchBackend, check_input_size
 from cstrack.models.network import OMC, CSTrack, CSTrackOutput
 from cstrack.models.recheck import RECHECK_STRIDE
-from cstrack.models.weights import atomic_write_bytes
 
 DEFAULT_OPSET = 17
 IMAGES = "images"

@@ -18,7 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 from torch import nn
 
-from cstrack.data.atomic import atomic_write
+from cstrack.data.atomic import atomic_write_bytes
 from cstrack.errors import InputError
 
 SHOWN = 5
@@ -51,12 +51,6 @@ def weights_metadata(path: str | PathLike) -> dict[str, str]:
             return dict(handle.metadata() or {})
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(path, f"not a readable safetensors file: {exc}") from exc
-
-
-def atomic_write_bytes(path: str | PathLike, data: bytes) -> None:
-    """Binary counterpart of `atomic_write` (text-only): through the text stream's byte buffer."""
-    with atomic_write(path) as stream:
-        stream.buffer.write(data)
 
 
 def save_weights(

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from cstrack.tracking.track import results_rows
 from cstrack.tracking.tracker import JDETracker
 
 
@@ -19,17 +20,8 @@ def track_detections(
     Each item is one frame's (boxes_xyxy, scores, embeddings or None), frames numbered from 1.
     """
     tracker = tracker or JDETracker()
-    rows = []
-    for frame, (boxes, scores, embeddings) in enumerate(detections, start=1):
-        tracks = tracker.update(boxes, scores, embeddings if use_embeddings else None)
-        if not tracks:
-            continue
-        boxes_xyxy = np.array([t.box_xyxy for t in tracks])
-        table = np.empty((len(tracks), 7))
-        table[:, 0] = frame
-        table[:, 1] = [t.track_id for t in tracks]
-        table[:, 2:4] = boxes_xyxy[:, :2]
-        table[:, 4:6] = boxes_xyxy[:, 2:] - boxes_xyxy[:, :2]
-        table[:, 6] = [t.score for t in tracks]
-        rows.append(table)
+    rows = [
+        results_rows(frame, tracker.update(boxes, scores, embeddings if use_embeddings else None))
+        for frame, (boxes, scores, embeddings) in enumerate(detections, start=1)
+    ]
     return np.vstack(rows) if rows else np.zeros((0, 7))

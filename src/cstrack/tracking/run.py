@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +19,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from cstrack.data.atomic import atomic_write
+from cstrack.data.atomic import atomic_write, temporary_path
 from cstrack.data.mot import FRAME, is_mot16_gt, write_results
 from cstrack.data.sources import ALL_FRAMES, FrameRange, FrameSource, open_sources
 from cstrack.errors import InputError
 from cstrack.tracking.online import DEFAULT_MODEL, Tracker
 from cstrack.tracking.render import TrackRenderer
-from cstrack.tracking.track import Track
+from cstrack.tracking.track import Track, results_rows
 
 FORMATS = ("mot", "json")
 
@@ -44,10 +43,8 @@ class SequenceRun:
 
     def results_table(self) -> np.ndarray:
         """(M, 7) frame,id,x,y,w,h,score of every output track."""
-        rows = [
-            [frame, t.track_id, *t.box_xywh, t.score] for frame, tracks in self.frames.items() for t in tracks
-        ]
-        return np.array(rows, dtype=np.float64).reshape(-1, 7)
+        rows = [results_rows(frame, tracks) for frame, tracks in self.frames.items()]
+        return np.vstack(rows) if rows else np.zeros((0, 7))
 
 
 class _VideoOutput:
@@ -55,7 +52,7 @@ class _VideoOutput:
 
     def __init__(self, path: Path, frame_rate: float, size: tuple[int, int]):
         self.path = path
-        self.temporary = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.mp4")
+        self.temporary = temporary_path(path, ".tmp.mp4")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.writer = cv2.VideoWriter(str(self.temporary), cv2.VideoWriter_fourcc(*"mp4v"), frame_rate, size)
         if not self.writer.isOpened():

@@ -8,6 +8,19 @@ from typing import NamedTuple
 import numpy as np
 
 
+def results_rows(frame: int, tracks: list[Track]) -> np.ndarray:
+    """One frame's tracks as MOTChallenge result rows (N, 7): frame,id,x,y,w,h,score."""
+    table = np.empty((len(tracks), 7))
+    if tracks:
+        boxes = np.array([t.box_xyxy for t in tracks])
+        table[:, 0] = frame
+        table[:, 1] = [t.track_id for t in tracks]
+        table[:, 2:4] = boxes[:, :2]
+        table[:, 4:6] = boxes[:, 2:] - boxes[:, :2]
+        table[:, 6] = [t.score for t in tracks]
+    return table
+
+
 class TrackState(IntEnum):
     """Lifecycle of a track: tracked while matched, lost while coasting; removed ones are dropped."""
 
