@@ -55,7 +55,9 @@ def test_unknown_model_name(capsys, frames: Path, tmp_path: Path):
 def test_weights_of_the_wrong_architecture(capsys, frames: Path, tmp_path: Path):
     weights = tmp_path / "omc_n.safetensors"
     save_weights(create_model("omc_n"), weights, {"arch": "omc_n"})
-    code, _, err = run_cli(capsys, str(frames), "--model", str(weights), "--arch", "cstrack_s", "--output", str(tmp_path / "o"))
+    code, _, err = run_cli(
+        capsys, str(frames), "--model", str(weights), "--arch", "cstrack_s", "--output", str(tmp_path / "o")
+    )
     assert code == 2 and str(weights) in err and "Traceback" not in err
 
 
@@ -64,7 +66,9 @@ def test_unreadable_image_is_skipped_and_reported(capsys, frames: Path, tmp_path
     weights = tmp_path / "omc_n.safetensors"
     save_weights(create_model("omc_n"), weights, {"arch": "omc_n"})
     out_dir = tmp_path / "out"
-    code, out, err = run_cli(capsys, str(frames), "--model", str(weights), "--img-size", "128", "96", "--output", str(out_dir))
+    code, out, err = run_cli(
+        capsys, str(frames), "--model", str(weights), "--img-size", "128", "96", "--output", str(out_dir)
+    )
     assert code == 0
     assert "skipped 1 unreadable frames (2)" in err
     assert (out_dir / "frames.txt").is_file() and "tracked 2 frames" in out
@@ -73,7 +77,10 @@ def test_unreadable_image_is_skipped_and_reported(capsys, frames: Path, tmp_path
 def test_cli_process_has_no_traceback(tmp_path: Path):
     result = subprocess.run(
         [sys.executable, "-m", "cstrack", "track", str(tmp_path / "nope"), "--quiet"],
-        capture_output=True, text=True, timeout=120,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("cstrack track: error:") and "Traceback" not in result.stderr

@@ -45,22 +45,45 @@ class OracleDetector:
         boxes = np.column_stack([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]]).astype(np.float32)
         empty = np.zeros((0, 4), np.float32)
         return DetectionResult(
-            boxes, np.full(len(rows), 0.9, np.float32), self.identity[rows[:, 1].astype(int)],
-            np.zeros(len(rows), np.int64), empty, np.zeros(0, np.float32), np.zeros((0, 16), np.float32),
+            boxes,
+            np.full(len(rows), 0.9, np.float32),
+            self.identity[rows[:, 1].astype(int)],
+            np.zeros(len(rows), np.int64),
+            empty,
+            np.zeros(0, np.float32),
+            np.zeros((0, 16), np.float32),
         )
 
 
 def test_outputs_are_well_formed_and_agree(sequence: Path, tmp_path: Path):
     tracker = Tracker(OracleDetector(sequence), frame_rate=25)
-    runs = track(sequence, tracker, output=tmp_path, formats=("mot", "json"), save_video=True, evaluate=True, progress=False)
+    runs = track(
+        sequence,
+        tracker,
+        output=tmp_path,
+        formats=("mot", "json"),
+        save_video=True,
+        evaluate=True,
+        progress=False,
+    )
     run = runs[sequence.name]
     assert set(run.files) == {"mot", "json", "video", "scores"}
     mot = read_results(run.files["mot"])
     lines = [json.loads(line) for line in run.files["json"].read_text().splitlines()]
     assert [line["frame"] for line in lines] == list(range(1, 25))
     from_json = np.array(
-        [[f["frame"], t["id"], t["box_xyxy"][0], t["box_xyxy"][1], t["box_xyxy"][2] - t["box_xyxy"][0], t["box_xyxy"][3] - t["box_xyxy"][1]]
-         for f in lines for t in f["tracks"]]
+        [
+            [
+                f["frame"],
+                t["id"],
+                t["box_xyxy"][0],
+                t["box_xyxy"][1],
+                t["box_xyxy"][2] - t["box_xyxy"][0],
+                t["box_xyxy"][3] - t["box_xyxy"][1],
+            ]
+            for f in lines
+            for t in f["tracks"]
+        ]
     )
     order = np.lexsort((from_json[:, 1], from_json[:, 0]))
     np.testing.assert_allclose(mot[:, :6], from_json[order], atol=0.011)
@@ -87,7 +110,13 @@ def test_ids_are_stable_across_frames(sequence: Path):
 
 
 def test_frame_range_and_evaluation_window(sequence: Path):
-    runs = track(sequence, Tracker(OracleDetector(sequence), frame_rate=25), frames=FrameRange(5, 12), evaluate=True, progress=False)
+    runs = track(
+        sequence,
+        Tracker(OracleDetector(sequence), frame_rate=25),
+        frames=FrameRange(5, 12),
+        evaluate=True,
+        progress=False,
+    )
     run = runs[sequence.name]
     assert sorted(run.frames) == list(range(5, 13))
     assert run.scores["frames"] == [5, 12]
@@ -95,6 +124,8 @@ def test_frame_range_and_evaluation_window(sequence: Path):
 
 def test_real_network_end_to_end(sequence: Path, tmp_path: Path):
     tracker = Tracker("omc_n", img_size=(320, 256), device="cpu", conf=0.3)
-    runs = track(sequence, tracker, output=tmp_path, formats=("mot",), frames=FrameRange(1, 3), progress=False)
+    runs = track(
+        sequence, tracker, output=tmp_path, formats=("mot",), frames=FrameRange(1, 3), progress=False
+    )
     assert runs[sequence.name].files["mot"].is_file()
     assert tracker.timing.frames == 3 and tracker.timing.model > 0

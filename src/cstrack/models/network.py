@@ -2,6 +2,7 @@
 
 Layer indices of `CSTrack.model` (state_dict keys `model.<i>.*`):
   0-9    YOLOv5 backbone: Focus, Conv/s2 + CSP blocks (3, 9, 9), Conv/s2, SPP, CSP block (3)
+         (or MobileNetV2's blocks grouped into the same ten slots, see `mobilenet.py`)
   10-23  YOLOv5 PAN; P3 = 17, P4 = 20, P5 = 23
   24-26  REN per level (parameter-free SharedFeature stand-ins when ren=False, so indices stay)
   27     SAAN (PlainEmbedding when saan=False)
@@ -43,6 +44,8 @@ from cstrack.models.common import (
 )
 from cstrack.models.detect import ANCHORS, STRIDES, Decoded, Detect
 from cstrack.models.fusion import DenseMask
+from cstrack.models.mobilenet import OUT_CHANNELS as MOBILENET_CHANNELS
+from cstrack.models.mobilenet import backbone_slots as mobilenet_slots
 from cstrack.models.recheck import (
     MASKS,
     RECHECK_STRIDE,
@@ -56,6 +59,7 @@ from cstrack.models.ren import REN, SharedFeature
 from cstrack.models.saan import SAAN, PlainEmbedding
 
 BLOCKS = {"c3": C3, "csp": BottleneckCSP}
+BACKBONES = ("yolov5", "mobilenetv2")
 DET, ID = 0, 1  # positions of the two features in a REN output
 PYRAMID_LAYERS = (17, 20, 23)  # P3, P4, P5
 REN_LAYERS = (24, 25, 26)
@@ -69,6 +73,7 @@ class CSTrackConfig:
 
     depth: float = 1.0
     width: float = 1.0
+    backbone: str = "yolov5"
     block: str = "c3"
     act: str = "silu"
     nc: int = 1
@@ -84,6 +89,8 @@ class CSTrackConfig:
     anchors: tuple[tuple[tuple[int, int], ...], ...] = ANCHORS
 
     def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if self.block not in BLOCKS:
             raise ValueError(f"block must be one of {sorted(BLOCKS)}, got {self.block!r}")
         if self.act not in ACTIVATIONS:
@@ -123,32 +130,39 @@ def _build_layers(cfg: CSTrackConfig) -> list[_Layer]:
     """The YOLOv5-L yaml of the release as data, scaled by depth and width."""
     ch, act, block = cfg.channels, cfg.act, BLOCKS[cfg.block]
 
-    def csp(c1: int, c2: int, n: int, shortcut: bool = True) -> nn.Module:
-        return block(ch(c1), ch(c2), scale_depth(n, cfg.depth), shortcut, act=act)
+    def csp(c1: int, c2: int, n: int, shortcut: bool = True, c1_exact: int | None = None) -> nn.Module:
+        return block(c1_exact or ch(c1), ch(c2), scale_depth(n, cfg.depth), shortcut, act=act)
 
     def conv(c1: int, c2: int, k: int, s: int) -> Conv:
         return Conv(ch(c1), ch(c2), k, s, act=act)
 
     levels = cfg.level_channels
-    layers = [
-        _Layer(-1, Focus(3, ch(64), 3, act=act)),  # 0
-        _Layer(-1, conv(64, 128, 3, 2)),
-        _Layer(-1, csp(128, 128, 3)),
-        _Layer(-1, conv(128, 256, 3, 2)),
-        _Layer(-1, csp(256, 256, 9)),  # 4, stride 8
-        _Layer(-1, conv(256, 512, 3, 2)),
-        _Layer(-1, csp(512, 512, 9)),  # 6, stride 16
-        _Layer(-1, conv(512, 1024, 3, 2)),
-        _Layer(-1, SPP(ch(1024), ch(1024), act=act)),
-        _Layer(-1, csp(1024, 1024, 3, False)),  # 9, stride 32
-        _Layer(-1, conv(1024, 512, 1, 1)),  # 10
+    if cfg.backbone == "mobilenetv2":
+        layers = [_Layer(-1, slot) for slot in mobilenet_slots()]
+        c3, c4, c5 = MOBILENET_CHANNELS
+    else:
+        layers = [
+            _Layer(-1, Focus(3, ch(64), 3, act=act)),  # 0
+            _Layer(-1, conv(64, 128, 3, 2)),
+            _Layer(-1, csp(128, 128, 3)),
+            _Layer(-1, conv(128, 256, 3, 2)),
+            _Layer(-1, csp(256, 256, 9)),  # 4, stride 8
+            _Layer(-1, conv(256, 512, 3, 2)),
+            _Layer(-1, csp(512, 512, 9)),  # 6, stride 16
+            _Layer(-1, conv(512, 1024, 3, 2)),
+            _Layer(-1, SPP(ch(1024), ch(1024), act=act)),
+            _Layer(-1, csp(1024, 1024, 3, False)),  # 9, stride 32
+        ]
+        c3, c4, c5 = ch(256), ch(512), ch(1024)
+    layers += [
+        _Layer(-1, Conv(c5, ch(512), 1, 1, act=act)),  # 10
         _Layer(-1, nn.Upsample(scale_factor=2.0, mode="nearest")),
         _Layer((-1, 6), Concat()),
-        _Layer(-1, csp(1024, 512, 3, False)),
+        _Layer(-1, csp(1024, 512, 3, False, c1_exact=ch(512) + c4)),
         _Layer(-1, conv(512, 256, 1, 1)),  # 14
         _Layer(-1, nn.Upsample(scale_factor=2.0, mode="nearest")),
         _Layer((-1, 4), Concat()),
-        _Layer(-1, csp(512, 256, 3, False)),  # 17, P3
+        _Layer(-1, csp(512, 256, 3, False, c1_exact=ch(256) + c3)),  # 17, P3
         _Layer(-1, conv(256, 256, 3, 2)),
         _Layer((-1, 14), Concat()),
         _Layer(-1, csp(512, 512, 3, False)),  # 20, P4

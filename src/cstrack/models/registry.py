@@ -12,6 +12,9 @@ the standard YOLOv5 light setting, so it can start from COCO-pretrained YOLOv5-S
 REN and Detect follow the level widths, SAAN's internal width is 256 x width (embedding stays 512)
 and the re-check width is 256 x width: 64 n, 128 s, 192 m, 256 l, 320 x.
 
+omc_mobilenetv2 swaps the YOLOv5 backbone of omc_n for MobileNetV2 (see `mobilenet.py`), so a
+small model can start from ImageNet features; it is the bundled default model's architecture.
+
 Overrides are CSTrackConfig fields, e.g. `ren=False, saan=False, recheck=False, bar=False,
 dense_mask=False` for ablations, or `recheck_mask="soft"`. A model with the re-check network is
 an `OMC` (keys `model.model.*`, `siambox.*`, `siamheatmap.*`), otherwise a `CSTrack` (`model.*`),
@@ -46,6 +49,9 @@ VARIANTS: dict[str, CSTrackConfig] = {
     for family, options in FAMILIES.items()
     for size, (depth, width) in SIZES.items()
 }
+# A light variant with an ImageNet-pretrainable backbone: MobileNetV2 (width 1.0) under the n-size
+# PAN and heads. Its backbone weights come from `cstrack convert MOBILENETV2.pt --backbone`.
+VARIANTS["omc_mobilenetv2"] = replace(VARIANTS["omc_n"], backbone="mobilenetv2")
 
 
 def list_models() -> list[str]:

@@ -40,6 +40,7 @@ import torch
 
 from cstrack import __version__
 from cstrack.errors import InputError
+from cstrack.models.mobilenet import imagenet_backbone_state
 from cstrack.models.registry import build_model, count_parameters, model_config
 from cstrack.models.weights import load_weights, save_weights
 
@@ -498,4 +499,39 @@ def convert_checkpoint(
         )
     raise InputError(
         source, f"no entry fits {arch}{' (base only)' if base_only else ''}: " + "; ".join(notes)
+    )
+
+
+def convert_backbone(source: str | PathLike, output: str | PathLike, arch: str) -> Conversion:
+    """Initial weights for `cstrack train --weights`: ARCH with its backbone from an ImageNet file.
+
+    `source` is a MobileNetV2 state_dict or pickled module (torchvision-style `features.*` keys),
+    read with the same restricted unpickler; the rest of the network keeps its fresh initialisation.
+    """
+    source = Path(source)
+    model = build_model(model_config(arch)).eval()
+    if model.cfg.backbone != "mobilenetv2":
+        raise InputError(
+            None, f"--backbone needs a MobileNetV2 architecture, {arch} has {model.cfg.backbone}"
+        )
+    checkpoint = read_checkpoint(source)
+    try:
+        candidates, _ = _candidates(checkpoint, "auto")
+        features = entry_state_dict(candidates[0][1])
+    except (TypeError, ValueError) as exc:
+        raise InputError(source, str(exc)) from None
+    base = model.model if model.has_recheck else model
+    torch.nn.Sequential(*list(base.model)[:10]).load_state_dict(imagenet_backbone_state(features, source))
+    metadata = {
+        "format": "pt",
+        "arch": arch,
+        "options": "{}",
+        "source": source.name,
+        "entry": "backbone",
+        "epoch": "",
+        "converter": f"cstrack {__version__}",
+    }
+    save_weights(model, output, metadata)
+    return Conversion(
+        source, Path(output), arch, "backbone", None, len(model.state_dict()), count_parameters(model), ()
     )

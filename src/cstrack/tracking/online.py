@@ -1,7 +1,8 @@
 """Frames in, tracks out: the CSTrack/OMC network and the JDE cascade as one object.
 
     from cstrack import Tracker
-    tracker = Tracker("omc_s")          # a model name, a .safetensors file, a module or a Detector
+    tracker = Tracker()                 # the bundled model; or a model name, a .safetensors file,
+                                        # a module or a Detector
     tracks = tracker.update(frame_bgr)  # list of Track
     tracker.reset()
 
@@ -40,8 +41,8 @@ class Timing:
         return 1000 * self.model / count, 1000 * self.association / count
 
 
-DEFAULT_MODEL = "omc_s"
-DEFAULT_IMG_SIZE = (1088, 608)
+DEFAULT_MODEL = "omc_mobilenetv2.pets"  # the bundled model (cstrack.models.pretrained)
+DEFAULT_IMG_SIZE = (1088, 608)  # for weights that do not record the size they were trained at
 
 
 def resolve_device(device: str) -> str:
@@ -55,19 +56,29 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def weights_path(spec: str | PathLike) -> Path | None:
+    """The weights file a model spec names: a bundled model's file, a .safetensors path, or None."""
+    from cstrack.models.pretrained import BUNDLED, bundled_weights
+
+    if str(spec) in BUNDLED:
+        return bundled_weights(str(spec))
+    path = Path(spec)
+    return path if path.suffix == ".safetensors" or path.is_file() else None
+
+
 def load_model(spec: str | PathLike, arch: str | None = None) -> Any:
-    """A model from a registry name or a .safetensors file (arch from `arch` or the file's metadata)."""
+    """A model from a bundled name, a .safetensors file (arch from `arch` or its metadata) or a registry name."""
     from cstrack.models import create_model, list_models
+    from cstrack.models.pretrained import list_pretrained
     from cstrack.models.registry import model_from_weights
 
-    path = Path(spec)
-    if path.suffix == ".safetensors" or path.is_file():
+    path = weights_path(spec)
+    if path is not None:
         return model_from_weights(path, arch)
     name = str(spec)
     if name not in list_models():
-        raise InputError(
-            None, f"unknown model {name!r}: give a .safetensors file or one of {', '.join(list_models())}"
-        )
+        known = ", ".join(list_pretrained() + list_models())
+        raise InputError(None, f"unknown model {name!r}: give a .safetensors file or one of {known}")
     print(f"cstrack: model {name!r} has no weights here: random initialisation", file=sys.stderr)
     return create_model(name)
 
@@ -83,8 +94,11 @@ def build_detector(
 ) -> Any:
     """A `cstrack.models.Detector` for a model name, weights file or module, BatchNorm fused."""
     from cstrack.models import Detector
+    from cstrack.models.pretrained import trained_img_size
 
     if isinstance(model, (str, PathLike)):
+        path = weights_path(model)
+        img_size = img_size or (trained_img_size(path) if path is not None else None)
         model = load_model(model, arch)
     device = resolve_device(device)
     if half and not device.startswith("cuda"):

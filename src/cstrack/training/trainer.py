@@ -224,6 +224,12 @@ def _stage(
 class _Run:
     """One call of `train`: the model, data, optimizer and files of this process."""
 
+    @property
+    def weights_metadata(self) -> dict[str, str]:
+        """What `cstrack track --model weights.safetensors` needs: the architecture and input size."""
+        width, height = self.config.img_size
+        return {"arch": self.config.model, "img_size": f"{width},{height}"}
+
     def __init__(self, config: TrainConfig, run_dir: Path, ctx: Distributed, resuming: bool):
         self.config = config
         self.run_dir = run_dir
@@ -433,7 +439,7 @@ class _Run:
                 if improved:
                     save_checkpoint(self.run_dir / BEST, state)
                     deployed = self.ema.module if self.ema else self.model
-                    save_weights(deployed, self.run_dir / WEIGHTS, metadata={"arch": config.model})
+                    save_weights(deployed, self.run_dir / WEIGHTS, metadata=self.weights_metadata)
                 self.rows.append(row)
                 _write_rows(self.run_dir / RESULTS_FILE, self.rows)
                 history.append(row)

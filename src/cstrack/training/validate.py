@@ -180,12 +180,21 @@ def validate(
     device: str | torch.device = "cpu",
     recheck: bool = False,
     frame_rate: float = 30.0,
+    recheck_threshold: float = 0.3,
 ) -> dict[str, float]:
-    """Detection (AP50, recall, precision) and tracking (HOTA, MOTA, IDF1 ...) scores over `sequences`."""
+    """Detection (AP50, recall, precision) and tracking (HOTA, MOTA, IDF1 ...) scores over `sequences`.
+
+    `recheck_threshold` is the heat score a re-check peak needs to become a candidate (release: 0.3).
+    """
     was_training = model.training
     collected = _Collected([], [], [])
     detector = Detector(
-        model, img_size, device, obj_threshold=AP_SCORE_THRESHOLD, score_threshold=AP_SCORE_THRESHOLD
+        model,
+        img_size,
+        device,
+        obj_threshold=AP_SCORE_THRESHOLD,
+        score_threshold=AP_SCORE_THRESHOLD,
+        recheck_threshold=recheck_threshold,
     )
     tracker = Tracker(_ThresholdingDetector(detector, collected), frame_rate=frame_rate, recheck=recheck)
     try:

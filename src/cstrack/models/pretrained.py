@@ -1,0 +1,53 @@
+"""Trained weights that ship inside the package, addressed by a timm-style `arch.tag` name.
+
+    Tracker("omc_mobilenetv2.pets")          # the bundled default model
+    bundled_weights("omc_mobilenetv2.pets")  # its safetensors file
+
+Each file's metadata names its architecture and the input size it was trained at (`img_size`,
+"W,H"), which trackers use unless told otherwise; its model card sits beside it as
+`<file stem>.md` (data, recipe, exact commands, training time, scores).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from os import PathLike
+from pathlib import Path
+
+from cstrack.errors import InputError
+from cstrack.models.weights import weights_metadata
+
+BUNDLED: dict[str, str] = {
+    "omc_mobilenetv2.pets": "omc_mobilenetv2_pets.safetensors",
+}
+DEFAULT_PRETRAINED = "omc_mobilenetv2.pets"
+
+
+def list_pretrained() -> list[str]:
+    return sorted(BUNDLED)
+
+
+def bundled_weights(name: str) -> Path:
+    """The file of a bundled model; InputError when the name is unknown or the file was not installed."""
+    if name not in BUNDLED:
+        raise InputError(None, f"no bundled model {name!r}; bundled: {', '.join(list_pretrained())}")
+    path = Path(str(resources.files("cstrack.weights").joinpath(BUNDLED[name])))
+    if not path.is_file():
+        raise InputError(path, f"bundled model {name!r} is missing from this installation")
+    return path
+
+
+def model_card(name: str) -> Path:
+    return bundled_weights(name).with_suffix(".md")
+
+
+def trained_img_size(path: str | PathLike) -> tuple[int, int] | None:
+    """The (width, height) a weights file was trained at, from its metadata; None when not recorded."""
+    value = weights_metadata(path).get("img_size")
+    if not value:
+        return None
+    try:
+        width, height = (int(v) for v in value.split(","))
+    except ValueError:
+        raise InputError(path, f"unreadable 'img_size' metadata {value!r}; expected 'W,H'") from None
+    return width, height

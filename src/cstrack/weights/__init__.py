@@ -1,0 +1,1 @@
+"""Bundled trained weights (safetensors) and their model cards; see `cstrack.models.pretrained`."""
