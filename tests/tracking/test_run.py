@@ -129,3 +129,28 @@ def test_real_network_end_to_end(sequence: Path, tmp_path: Path):
     )
     assert runs[sequence.name].files["mot"].is_file()
     assert tracker.timing.frames == 3 and tracker.timing.model > 0
+
+
+class FarRecheckDetector:
+    """One steady detection, and with templates a re-check candidate far from every track."""
+
+    has_recheck = True
+
+    def __call__(self, frame_bgr: np.ndarray, templates: np.ndarray | None) -> DetectionResult:
+        emb = np.eye(2, 16, dtype=np.float32)
+        basic = (np.array([[10, 10, 40, 90]], np.float32), np.array([0.9], np.float32), emb[:1])
+        if templates is None:
+            trans = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 16), np.float32))
+        else:
+            trans = (np.array([[200, 10, 230, 90]], np.float32), np.array([0.95], np.float32), emb[1:])
+        return DetectionResult(*basic, np.zeros(1, np.int64), *trans)
+
+
+@pytest.mark.parametrize("starts", [False, True])
+def test_recheck_candidates_start_tracks_only_when_asked(starts: bool) -> None:
+    tracker = Tracker(FarRecheckDetector(), recheck_starts_tracks=starts)
+    frame = np.zeros((100, 300, 3), np.uint8)
+    for _ in range(3):
+        tracker.update(frame)
+    started = {t.track_id for t in tracker.association.tracks()} - {1}
+    assert bool(started) == starts

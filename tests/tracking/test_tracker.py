@@ -126,6 +126,22 @@ def test_low_score_detections_do_not_start_tracks():
     assert ids(out) == [1]
 
 
+def test_detections_barred_by_may_start_only_continue_tracks():
+    trk = JDETracker()
+    emb = np.stack([A, B])
+    first = trk.update(
+        np.array([box(0, 0), box(100, 0)], float), np.full(2, 0.9), emb, np.array([True, False])
+    )
+    assert ids(first) == [1]
+    # The barred detection still matches an existing track in later frames.
+    second = trk.update(
+        np.array([box(1, 0), box(300, 0)], float), np.full(2, 0.9), np.stack([A, C]), np.array([False, False])
+    )
+    assert ids(second) == [1] and len(trk.tracks()) == 1
+    with pytest.raises(ValueError, match="may_start"):
+        trk.update(np.array([box(0, 0)], float), np.full(1, 0.9), A[None], np.array([True, False]))
+
+
 def test_duplicate_of_an_older_lost_track_is_removed():
     trk = JDETracker()
     step(trk, [box(0, 0)], [A])

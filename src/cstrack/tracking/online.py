@@ -123,8 +123,9 @@ class Tracker:
     a `cstrack.models.Detector` or any callable `(frame_bgr, templates) -> DetectionResult` with a
     `has_recheck` attribute (then `arch`, `img_size`, `device`, `half`, `backend` and `conf` are
     not used). `recheck`
-    enables OMC's re-check when the model has it; `fusion_eps` is eq. 10's epsilon. Other keyword
-    arguments go to `JDETracker` (its thresholds).
+    enables OMC's re-check when the model has it; `fusion_eps` is eq. 10's epsilon;
+    re-check candidates only continue existing tracks unless `recheck_starts_tracks` (the release
+    lets them start tracks too, which on occlusion-heavy synthetic sequences adds false positives). Other keyword arguments go to `JDETracker` (its thresholds).
     """
 
     def __init__(
@@ -140,6 +141,7 @@ class Tracker:
         frame_rate: float = 30.0,
         recheck: bool = True,
         fusion_eps: float = 0.5,
+        recheck_starts_tracks: bool = False,
         **tracker_options: float,
     ):
         from torch import nn
@@ -151,6 +153,7 @@ class Tracker:
         self.detector = detector
         self.recheck = recheck and detector.has_recheck
         self.fusion_eps = fusion_eps
+        self.recheck_starts_tracks = recheck_starts_tracks
         self._tracker_options = tracker_options
         self.association = JDETracker(frame_rate=frame_rate, **tracker_options)
         self.timing = Timing()
@@ -172,10 +175,13 @@ class Tracker:
         result = self.detector(frame_bgr, templates)
         middle = time.perf_counter()
         candidates = Candidates(result.boxes_xyxy, result.scores, result.embeddings)
+        may_start = None
         if templates is not None:
             transductive = Candidates(result.trans_boxes_xyxy, result.trans_scores, result.trans_embeddings)
             candidates = fuse_candidates(candidates, transductive, self.fusion_eps)
-        tracks = self.association.update(*candidates)
+            if not self.recheck_starts_tracks:
+                may_start = np.arange(len(candidates.scores)) < len(result.scores)
+        tracks = self.association.update(*candidates, may_start)
         end = time.perf_counter()
         self.timing.model += middle - start
         self.timing.association += end - middle

@@ -132,9 +132,16 @@ class JDETracker:
         boxes_xyxy: np.ndarray,
         scores: np.ndarray,
         embeddings: np.ndarray | None = None,
+        may_start: np.ndarray | None = None,
     ) -> list[Track]:
-        """Associate one frame's detections; returns the confirmed tracked tracks."""
+        """Associate one frame's detections; returns the confirmed tracked tracks.
+
+        `may_start` (N,) bool marks the detections allowed to start a track when left unmatched
+        (default: all); OMC's re-check candidates may be barred from it.
+        """
         boxes, scores, embeddings = self._check_inputs(boxes_xyxy, scores, embeddings)
+        if may_start is not None and np.shape(may_start) != (len(boxes),):
+            raise ValueError(f"may_start must have shape ({len(boxes)},), got {np.shape(may_start)}")
         self.frame_id += 1
         tracks = self._tracks
         if embeddings is not None and tracks.templates is None:
@@ -194,7 +201,10 @@ class JDETracker:
             tracks.keep(alive)
 
         new_dets = dets_left[third.unmatched_cols]
-        new_dets = new_dets[scores[new_dets] >= self.new_track_thresh]
+        starts = scores[new_dets] >= self.new_track_thresh
+        if may_start is not None:
+            starts &= np.asarray(may_start, dtype=bool)[new_dets]
+        new_dets = new_dets[starts]
         self._start_tracks(
             measurements[new_dets],
             scores[new_dets],
