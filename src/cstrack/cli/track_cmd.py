@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="inference backend")
     parser.add_argument("--no-recheck", action="store_true", help="disable OMC's re-check network")
+    parser.add_argument(
+        "--recheck-starts-tracks",
+        action="store_true",
+        help="let re-check candidates start new tracks, as the released OMC does (default: they only "
+        "continue existing tracks)",
+    )
     parser.add_argument("--conf", type=float, default=0.5, help="detection score threshold (default 0.5)")
     parser.add_argument("--frames", help="frame range A-B (1-based, inclusive), e.g. 601-795")
     parser.add_argument("--eval", action="store_true", help="score against gt/ where it exists")
@@ -69,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         conf=args.conf,
         recheck=not args.no_recheck,
+        recheck_starts_tracks=args.recheck_starts_tracks,
     )
     runs = track(
         sources,
