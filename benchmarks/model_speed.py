@@ -27,7 +27,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-MODELS = ("cstrack_l", "omc_l", "cstrack_s", "omc_s")
+MODELS = ("cstrack_l", "omc_l", "cstrack_s", "omc_s", "omc_mobilenetv2")
 SIZES = ((1088, 608), (864, 480), (576, 320))
 BACKENDS = ("torch", "onnx", "torch_nchw")  # torch_nchw: channels_last off, to see what it brings
 TEMPLATES = 20
