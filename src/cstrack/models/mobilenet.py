@@ -81,9 +81,9 @@ def feature_blocks() -> list[nn.Module]:
     return blocks
 
 
-def backbone_slots() -> list[nn.Module]:
-    """Ten modules standing in for the release's backbone layers 0-9."""
-    blocks = feature_blocks()
+def backbone_slots(blocks: list[nn.Module] | None = None) -> list[nn.Module]:
+    """Ten modules standing in for the release's backbone layers 0-9 (from `blocks` when given)."""
+    blocks = feature_blocks() if blocks is None else blocks
     slots = [nn.Sequential(*(blocks[j] for j in slot)) for slot in SLOTS]
     slots[0].insert(0, ImageNetNormalize())
     return slots
@@ -117,14 +117,15 @@ def imagenet_backbone_state(
     the classifier and the final 1280-channel conv are left out. Raises InputError on a file that
     is not a width-1.0 MobileNetV2.
     """
-    mapping = _block_key_map(feature_blocks())
+    blocks = feature_blocks()
+    mapping = _block_key_map(blocks)
     pattern = re.compile(r"^(?:module\.)?(features\.\d+(?:\.conv)?\.\d+)\.(\w+)$")
     renamed: dict[str, torch.Tensor] = {}
     for key, value in features.items():
         match = pattern.match(key)
         if match and match.group(1) in mapping:
             renamed[f"{mapping[match.group(1)]}.{match.group(2)}"] = value
-    expected = dict(nn.Sequential(*backbone_slots()).state_dict())
+    expected = nn.Sequential(*backbone_slots(blocks)).state_dict()
     missing = [k for k in expected if k not in renamed]
     if missing:
         raise InputError(
@@ -137,4 +138,4 @@ def imagenet_backbone_state(
         raise InputError(
             where, f"not a MobileNetV2 (width 1.0): {wrong[0]} has shape {shape}, expected {want}"
         )
-    return {k: renamed[k].float() if renamed[k].is_floating_point() else renamed[k] for k in expected}
+    return {k: renamed[k] for k in expected}  # load_state_dict casts FP16 files to the model's dtype

@@ -426,6 +426,19 @@ def _candidates(checkpoint: Any, entry: str) -> tuple[list[tuple[str, Any]], lis
     return [("ema", checkpoint["ema"]), ("model", checkpoint.get("model"))], []
 
 
+def _metadata(arch: str, options: dict, source: Path, entry: str, epoch: int | None) -> dict[str, str]:
+    """The safetensors header of a converted file: what `model_from_weights` and people read back."""
+    return {
+        "format": "pt",
+        "arch": arch,
+        "options": json.dumps(options),
+        "source": source.name,
+        "entry": entry,
+        "epoch": "" if epoch is None else str(epoch),
+        "converter": f"cstrack {__version__}",
+    }
+
+
 @dataclass(frozen=True)
 class Conversion:
     """What `convert_checkpoint` wrote."""
@@ -477,16 +490,7 @@ def convert_checkpoint(
             continue
         epoch = checkpoint.get("epoch") if isinstance(checkpoint, Mapping) else None
         epoch = epoch if isinstance(epoch, int) else None
-        metadata = {
-            "format": "pt",
-            "arch": arch,
-            "options": json.dumps(overrides),
-            "source": source.name,
-            "entry": name,
-            "epoch": "" if epoch is None else str(epoch),
-            "converter": f"cstrack {__version__}",
-        }
-        save_weights(model, output, metadata)
+        save_weights(model, output, _metadata(arch, overrides, source, name, epoch))
         return Conversion(
             source,
             Path(output),
@@ -522,16 +526,7 @@ def convert_backbone(source: str | PathLike, output: str | PathLike, arch: str) 
         raise InputError(source, str(exc)) from None
     base = model.model if model.has_recheck else model
     torch.nn.Sequential(*list(base.model)[:10]).load_state_dict(imagenet_backbone_state(features, source))
-    metadata = {
-        "format": "pt",
-        "arch": arch,
-        "options": "{}",
-        "source": source.name,
-        "entry": "backbone",
-        "epoch": "",
-        "converter": f"cstrack {__version__}",
-    }
-    save_weights(model, output, metadata)
+    save_weights(model, output, _metadata(arch, {}, source, "backbone", None))
     return Conversion(
         source, Path(output), arch, "backbone", None, len(model.state_dict()), count_parameters(model), ()
     )

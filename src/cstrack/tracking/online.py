@@ -67,7 +67,8 @@ def weights_path(spec: str | PathLike) -> Path | None:
 
 
 def load_model(spec: str | PathLike, arch: str | None = None) -> Any:
-    """A model from a bundled name, a .safetensors file (arch from `arch` or its metadata) or a registry name."""
+    """A model from a bundled name, a .safetensors file (arch from `arch` or its metadata) or a
+    registry name (randomly initialised, with a warning)."""
     from cstrack.models import create_model, list_models
     from cstrack.models.pretrained import list_pretrained
     from cstrack.models.registry import model_from_weights
@@ -122,10 +123,10 @@ class Tracker:
     `model` is a registry name, a .safetensors file, a CSTrack/OMC module, or a ready detector:
     a `cstrack.models.Detector` or any callable `(frame_bgr, templates) -> DetectionResult` with a
     `has_recheck` attribute (then `arch`, `img_size`, `device`, `half`, `backend` and `conf` are
-    not used). `recheck`
-    enables OMC's re-check when the model has it; `fusion_eps` is eq. 10's epsilon;
-    re-check candidates only continue existing tracks unless `recheck_starts_tracks` (the release
-    lets them start tracks too, which on occlusion-heavy synthetic sequences adds false positives). Other keyword arguments go to `JDETracker` (its thresholds).
+    not used). `recheck` enables OMC's re-check when the model has it; `fusion_eps` is eq. 10's
+    epsilon; re-check candidates only continue existing tracks unless `recheck_starts_tracks` (the
+    release lets them start tracks too, which adds false positives on occlusion-heavy synthetic
+    sequences). Other keyword arguments go to `JDETracker` (its thresholds).
     """
 
     def __init__(
