@@ -14,10 +14,12 @@ from cstrack.data.jde import read_data_config
 from cstrack.training.dataset import (
     AugmentConfig,
     DetectionDataset,
+    Frame,
     PairDataset,
     collate_detection,
     collate_pairs,
     load_frames,
+    target_boxes,
     worker_init,
 )
 
@@ -72,6 +74,31 @@ def test_flip_and_affine_move_boxes_with_the_pixels(tmp_path: Path) -> None:
     assert 0 < flipped < 8
 
 
+def test_target_rule_drops_tiny_mostly_hidden_and_sliver_boxes() -> None:
+    boxes = np.array(
+        [
+            [10, 10, 40, 90],  # a person: kept
+            [150, 10, 190, 90],  # 10 of 40 px wide in view (25% of the area): kept, clipped
+            [157, 10, 197, 90],  # 3 of 40 px in view (7.5% of the area): dropped
+            [-2, 5, 4, 85],  # a 4 x 80 sliver (aspect 20) inside the image edge: dropped
+            [50, 50, 51.5, 60],  # 1.5 px wide: dropped
+        ],
+        dtype=np.float64,
+    )
+    clipped, keep = target_boxes(boxes, (160, 96))
+    assert keep.tolist() == [True, True, False, False, False]
+    assert clipped[1].tolist() == [150, 10, 160, 90]
+
+
+def test_augment_drops_people_walking_out_without_an_affine(tmp_path: Path) -> None:
+    data = write_box_dataset(tmp_path)
+    label = tmp_path / "labels_with_ids" / "seq" / "000001.txt"
+    label.write_text("0 3 0.2 0.5 0.2 0.8\n0 4 0.01 0.5 0.02 0.8\n")  # 4 x 80 px at x 0: 3.2 x 64 input px
+    frames = load_frames(read_data_config(data).train)
+    _, labels = DetectionDataset(frames, (160, 96), NO_AUGMENT, seed=0)[0]
+    assert labels[:, 1].tolist() == [3]
+
+
 def test_samples_depend_only_on_seed_epoch_and_index(tiny_data: Path) -> None:
     frames = load_frames(read_data_config(tiny_data).train)
     first = DetectionDataset(frames, (160, 96), AugmentConfig(scale=0.2, translate=0.1), seed=5)
@@ -110,7 +137,7 @@ def test_identities_are_offset_per_dataset(tiny_data: Path, tmp_path: Path) -> N
     assert np.array_equal(second_ids, first_ids + split.datasets["a"].num_ids)
 
 
-def test_pairs_share_identities_in_the_same_order(tiny_data: Path) -> None:
+def test_pairs_are_frames_of_one_sequence_at_most_five_apart(tiny_data: Path) -> None:
     frames = load_frames(read_data_config(tiny_data).train)
     dataset = PairDataset(frames, (160, 96), AugmentConfig(scale=0.1), seed=0)
     assert len(dataset) == len(frames) - 1  # every frame but the first has an earlier partner
@@ -119,10 +146,24 @@ def test_pairs_share_identities_in_the_same_order(tiny_data: Path) -> None:
         assert all(0 < frames[current].frame - frames[e].frame <= 5 for e in earlier)
     image, labels, template_image, template_labels = dataset[4]
     assert image.shape == template_image.shape == (3, 96, 160)
-    assert len(labels) > 0
-    assert labels[:, 1].tolist() == template_labels[:, 1].tolist()
+    assert 0 < len(labels) <= len(template_labels)
+    assert set(labels[:, 1].tolist()) <= set(template_labels[:, 1].tolist())
     batch = collate_pairs([dataset[0], dataset[4]])
-    assert batch[1][:, 0].tolist() == batch[3][:, 0].tolist()
+    assert batch[1][:, 0].unique().tolist() == batch[3][:, 0].unique().tolist() == [0, 1]
+
+
+def test_pair_templates_include_people_who_left(tmp_path: Path) -> None:
+    """Templates: every known id of the earlier frame; targets: those of them still in view."""
+    image = tmp_path / "seq" / "000001.jpg"
+    image.parent.mkdir()
+    cv2.imwrite(str(image), np.full((96, 160, 3), 90, np.uint8))
+    box = [0.5, 0.5, 0.2, 0.6]
+    earlier = np.array([[0, 7, *box], [0, 3, *box], [0, -1, *box], [0, 5, *box]], dtype=np.float32)
+    later = np.array([[0, 5, *box], [0, 9, *box], [0, 3, *box]], dtype=np.float32)  # 7 left, 9 arrived
+    frames = [Frame(image, earlier, "seq", 1), Frame(image, later, "seq", 2)]
+    _, labels, _, template_labels = PairDataset(frames, (160, 96), NO_AUGMENT, seed=0)[0]
+    assert template_labels[:, 1].tolist() == [3, 5, 7]
+    assert labels[:, 1].tolist() == [3, 5]
 
 
 def test_loader_workers_do_not_change_the_batches(tiny_data: Path) -> None:

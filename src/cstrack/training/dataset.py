@@ -7,9 +7,10 @@ so they are unique across the mix; -1 stays -1 (unknown).
 
 Augmentation (REFERENCE "Training"), in this order: resize so the image fits W x H and letterbox
 it (pad 114); an optional random affine (scale 1 +- `scale`, shift +- `translate` of the input
-size, grey border; boxes transformed, clipped to the input, and dropped when under 2 px or when
-less than 10% of their area stays in view); HSV jitter (gains h 0.015, s 0.5, v 0.4, YOLOv5's
-look-up tables); horizontal flip with probability 0.5. Input RGB / 255.
+size, grey border); HSV jitter (gains h 0.015, s 0.5, v 0.4, YOLOv5's look-up tables);
+horizontal flip with probability 0.5. Input RGB / 255. Boxes are clipped to the input and stop
+being targets when under 2 px, when less than 10% of their area stays in view or when their
+aspect ratio reaches 10 (the release's rule; the last drops people walking out of the image).
 
 Determinism: the random draws of sample `index` in epoch `epoch` come from a generator seeded by
 (seed, epoch, index), whatever worker loads it, so any number of workers gives the same batches.
@@ -18,8 +19,11 @@ so they are forked with the current epoch).
 
 Frame pairs (OMC stage 2): each frame is paired with an earlier frame of its sequence (the
 image's folder) at most `max_gap` (5) frames before it, drawn at random; both frames get the same
-augmentation. The identities visible in both give the templates (from the earlier frame) and the
-targets the re-check network must find (in the later one).
+augmentation. Every known identity of the earlier frame gives a template; the targets the re-check
+network must find are those of them still in the later frame. Templates of people who have left
+have no target, so the network learns to stay quiet for them (OMC's refinement module exists for
+"objects disappearing in the current frame"); with only the shared identities as templates it
+kept finding people at the image border for many frames after they had walked out.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from cstrack.models.inference import letterbox
 TRAIN_PAD_VALUE = 114
 MIN_BOX_PIXELS = 2.0
 MIN_VISIBLE_AREA = 0.1
+MAX_ASPECT = 10.0
 MAX_PAIR_GAP = 5
 _ID = 1  # the identity column of a label row
 
@@ -132,17 +137,24 @@ def _hsv_jitter(image: np.ndarray, gains: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
 
 
-def _warp_boxes(
-    boxes: np.ndarray, affine: np.ndarray, size: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes (n, 4) xyxy through an axis-aligned affine, clipped; also which boxes survive."""
+def target_boxes(boxes: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (n, 4) xyxy clipped to the W x H input, and which of them stay targets.
+
+    The release's rule: wider and taller than MIN_BOX_PIXELS, at least MIN_VISIBLE_AREA of the box
+    in view, aspect ratio under MAX_ASPECT. The last drops the slivers of people walking out of
+    the image, which no detector can see and which taught the re-check to fire at the border.
+    """
     width, height = size
-    scale = affine[0, 0]
-    moved = boxes * scale + np.tile(affine[:, 2], 2)
-    clipped = np.clip(moved, 0, [width, height, width, height])
+    clipped = np.clip(boxes, 0, [width, height, width, height])
     w, h = clipped[:, 2] - clipped[:, 0], clipped[:, 3] - clipped[:, 1]
-    full_area = (moved[:, 2] - moved[:, 0]) * (moved[:, 3] - moved[:, 1])
-    keep = (w > MIN_BOX_PIXELS) & (h > MIN_BOX_PIXELS) & (w * h > MIN_VISIBLE_AREA * full_area)
+    full_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    aspect = np.maximum(w / np.maximum(h, 1e-9), h / np.maximum(w, 1e-9))
+    keep = (
+        (w > MIN_BOX_PIXELS)
+        & (h > MIN_BOX_PIXELS)
+        & (w * h > MIN_VISIBLE_AREA * full_area)
+        & (aspect < MAX_ASPECT)
+    )
     return clipped, keep
 
 
@@ -156,12 +168,12 @@ def augment(
     h0, w0 = image.shape[:2]
     centre, wh = labels[:, 2:4] * (w0, h0), labels[:, 4:6] * (w0, h0)
     boxes = placement.to_input(np.concatenate((centre - wh / 2, centre + wh / 2), 1))
-    keep = np.ones(len(boxes), dtype=bool)
     if draw.affine is not None:
         canvas = cv2.warpAffine(
             canvas, draw.affine, (width, height), flags=cv2.INTER_LINEAR, borderValue=(TRAIN_PAD_VALUE,) * 3
         )
-        boxes, keep = _warp_boxes(boxes, draw.affine, size)
+        boxes = boxes * draw.affine[0, 0] + np.tile(draw.affine[:, 2], 2)  # axis-aligned: scale, shift
+    boxes, keep = target_boxes(boxes, size)
     canvas = _hsv_jitter(canvas, draw.hsv_gains)
     if draw.flip:
         canvas = canvas[:, ::-1]
@@ -224,7 +236,8 @@ def pair_partners(frames: list[Frame], max_gap: int = MAX_PAIR_GAP) -> list[tupl
 
 
 class PairDataset(_EpochDataset):
-    """Stage 2: (later frame, earlier frame) with the identities seen in both, in the same order."""
+    """Stage 2: (later frame, earlier frame); templates are the earlier frame's known identities,
+    targets those of them in the later frame (both in id order)."""
 
     def __init__(
         self,
@@ -250,9 +263,8 @@ class PairDataset(_EpochDataset):
         draw = _draw(rng, self.augmentation, self.size)
         image, labels = augment(read_image(current.image), current.labels, draw, self.size)
         template_image, template_labels = augment(read_image(earlier.image), earlier.labels, draw, self.size)
-        shared = np.intersect1d(labels[labels[:, _ID] >= 0, _ID], template_labels[:, _ID])
-        labels = _rows_of(labels, shared)
-        template_labels = _rows_of(template_labels, shared)
+        template_labels = _rows_of(template_labels, template_labels[template_labels[:, _ID] >= 0, _ID])
+        labels = _rows_of(labels, template_labels[:, _ID])
         return (
             torch.from_numpy(image),
             torch.from_numpy(labels),
@@ -284,7 +296,7 @@ def collate_detection(batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[t
 def collate_pairs(
     batch: list[tuple[torch.Tensor, ...]],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Images and targets of the later frames, then of the earlier (template) frames, rows aligned by id."""
+    """Images and targets of the later frames, then of the earlier (template) frames."""
     images, labels, template_images, template_labels = zip(*batch)
     return (
         torch.stack(images),
