@@ -150,3 +150,18 @@ def test_cli_needs_model_and_data() -> None:
     )
     assert completed.returncode == 2
     assert "cstrack train: error: --model and --data are required" in completed.stderr
+
+
+def test_cli_names_each_invalid_option_and_its_rule(tiny_data: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "cstrack", "train", "--model", "omc_n", "--data", str(tiny_data)]
+        + ["--img-size", "100", "96", "--epochs", "0"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip() == (
+        "cstrack train: error: invalid training options: epochs=0 (must be >= 1); "
+        "img_size=(100, 96) (must be width and height, positive multiples of 32)"
+    )

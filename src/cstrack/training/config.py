@@ -72,24 +72,27 @@ class TrainConfig:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1,
-            "batch": self.batch >= 1,
-            "img_size": len(self.img_size) == 2 and all(v > 0 and v % 32 == 0 for v in self.img_size),
-            "stage": self.stage in STAGES,
-            "device": self.device in DEVICES,
-            "workers": self.workers >= 0,
-            "lr": self.lr > 0,
-            "schedule": self.schedule in SCHEDULES,
-            "warmup_epochs": self.warmup_epochs >= 0,
-            "accumulate_to": self.accumulate_to is None or self.accumulate_to >= 1,
-            "id_weight": self.id_weight >= 0,
-            "pair_gap": self.pair_gap >= 1,
-            "val_every": self.val_every >= 0,
+        checks = {  # option: (valid, the rule it breaks)
+            "epochs": (self.epochs >= 1, ">= 1"),
+            "batch": (self.batch >= 1, ">= 1"),
+            "img_size": (
+                len(self.img_size) == 2 and all(v > 0 and v % 32 == 0 for v in self.img_size),
+                "width and height, positive multiples of 32",
+            ),
+            "stage": (self.stage in STAGES, f"one of {', '.join(STAGES)}"),
+            "device": (self.device in DEVICES, f"one of {', '.join(DEVICES)}"),
+            "workers": (self.workers >= 0, ">= 0"),
+            "lr": (self.lr > 0, "> 0"),
+            "schedule": (self.schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
+            "warmup_epochs": (self.warmup_epochs >= 0, ">= 0"),
+            "accumulate_to": (self.accumulate_to is None or self.accumulate_to >= 1, ">= 1"),
+            "id_weight": (self.id_weight >= 0, ">= 0"),
+            "pair_gap": (self.pair_gap >= 1, ">= 1"),
+            "val_every": (self.val_every >= 0, ">= 0"),
         }
-        bad = [name for name, ok in checks.items() if not ok]
+        bad = [(name, rule) for name, (ok, rule) in checks.items() if not ok]
         if bad:
-            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
+            values = "; ".join(f"{name}={getattr(self, name)!r} (must be {rule})" for name, rule in bad)
             raise InputError(None, f"invalid training options: {values}")
 
     @property
