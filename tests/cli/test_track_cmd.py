@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,25 @@ def test_bad_sources_exit_2_with_one_line(capsys, tmp_path: Path, make_source, m
     assert message in err and len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
     assert not out_dir.exists() or not any(out_dir.iterdir())
+
+
+def test_corrupt_video_stderr_is_one_line_from_the_process(tmp_path: Path):
+    """FFmpeg writes its own log lines to the process's stderr, below what capsys sees."""
+    video = tmp_path / "bad.mp4"
+    video.write_bytes(b"\x00" * 512)
+    env = {key: value for key, value in os.environ.items() if key != "OPENCV_FFMPEG_LOGLEVEL"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "cstrack", "track", str(video), "--model", "omc_n", "--quiet"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert completed.returncode == 2
+    assert (
+        completed.stderr
+        == f"cstrack track: error: {video}: cannot decode this video (corrupt or unsupported format)\n"
+    )
 
 
 def test_unknown_model_name(capsys, frames: Path, tmp_path: Path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -12,6 +13,9 @@ from cstrack.errors import InputError
 
 # Each name is a module cstrack.cli.<name>_cmd exposing register(subparsers) that sets `func`.
 SUBCOMMANDS: tuple[str, ...] = ("eval", "track", "synth", "data", "convert", "export", "train")
+# FFmpeg's own log lines ("moov atom not found") would come before the command's one-line error;
+# -8 is AV_LOG_QUIET. A value the user set wins.
+FFMPEG_LOG_LEVEL = "-8"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_LOG_LEVEL)
     try:
         return int(args.func(args) or 0)
     except InputError as error:
