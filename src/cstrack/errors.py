@@ -20,3 +20,15 @@ class InputError(ValueError):
         if line is not None:
             where = f"{where}:{line}"
         super().__init__(f"{where}: {problem}" if where else problem)
+
+
+def check_options(what: str, owner: object, rules: dict[str, tuple[bool, str]]) -> None:
+    """Raise one InputError naming every option of `owner` that breaks its rule, and the rule.
+
+    `rules` maps an attribute name to (valid, the rule in words), e.g. `"lr": (lr > 0, "> 0")`.
+    """
+    broken = [
+        f"{name}={getattr(owner, name)!r} (must be {rule})" for name, (ok, rule) in rules.items() if not ok
+    ]
+    if broken:
+        raise InputError(None, f"invalid {what} options: {'; '.join(broken)}")

@@ -63,7 +63,7 @@ import cv2
 import numpy as np
 
 from cstrack.data.mot import SequenceInfo, write_seqinfo
-from cstrack.errors import InputError
+from cstrack.errors import InputError, check_options
 
 __all__ = ["Progress", "SynthConfig", "generate_dataset", "generate_sequence", "sequence_seeds"]
 
@@ -141,9 +141,7 @@ class SynthConfig:
             "noise": (self.noise >= 0, ">= 0"),
             "jpeg_quality": (1 <= self.jpeg_quality <= 100, "in [1, 100]"),
         }
-        for name, (valid, limit) in rules.items():
-            if not valid:
-                raise InputError(None, f"{name} must be {limit}, got {getattr(self, name)!r}")
+        check_options("synthetic scene", self, rules)
 
 
 # --- scene geometry ---------------------------------------------------------------------------

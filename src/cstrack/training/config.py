@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 
 from cstrack.data.atomic import atomic_write
-from cstrack.errors import InputError
+from cstrack.errors import InputError, check_options
+from cstrack.models.inference import SIZE_MULTIPLE
 from cstrack.training.dataset import MAX_PAIR_GAP, AugmentConfig
 from cstrack.training.losses import ID_WEIGHT
 from cstrack.training.schedule import SCHEDULES
@@ -72,12 +73,12 @@ class TrainConfig:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        checks = {  # option: (valid, the rule it breaks)
+        rules = {
             "epochs": (self.epochs >= 1, ">= 1"),
             "batch": (self.batch >= 1, ">= 1"),
             "img_size": (
-                len(self.img_size) == 2 and all(v > 0 and v % 32 == 0 for v in self.img_size),
-                "width and height, positive multiples of 32",
+                len(self.img_size) == 2 and all(v > 0 and v % SIZE_MULTIPLE == 0 for v in self.img_size),
+                f"width and height, positive multiples of {SIZE_MULTIPLE}",
             ),
             "stage": (self.stage in STAGES, f"one of {', '.join(STAGES)}"),
             "device": (self.device in DEVICES, f"one of {', '.join(DEVICES)}"),
@@ -90,10 +91,7 @@ class TrainConfig:
             "pair_gap": (self.pair_gap >= 1, ">= 1"),
             "val_every": (self.val_every >= 0, ">= 0"),
         }
-        bad = [(name, rule) for name, (ok, rule) in checks.items() if not ok]
-        if bad:
-            values = "; ".join(f"{name}={getattr(self, name)!r} (must be {rule})" for name, rule in bad)
-            raise InputError(None, f"invalid training options: {values}")
+        check_options("training", self, rules)
 
     @property
     def nominal_batch(self) -> int:
