@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_WEIGHTS = SHARED_DATA.parent / "weights"
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +17,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real MOTChallenge data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_weights() -> Path:
+    """Root of ../shared/weights (the pretrained YOLOX-Nano ONNX graphs); skips where absent."""
+    if not SHARED_WEIGHTS.is_dir():
+        pytest.skip(f"pretrained detector weights not found at {SHARED_WEIGHTS}")
+    return SHARED_WEIGHTS
 
 
 @pytest.fixture(scope="module")

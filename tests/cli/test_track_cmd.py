@@ -104,3 +104,48 @@ def test_cli_process_has_no_traceback(tmp_path: Path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("cstrack track: error:") and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "1", "-0.1", "1.5", "0.5", "nan"])
+def test_byte_low_out_of_range_is_a_one_line_error(capsys, frames: Path, tmp_path: Path, value: str):
+    out_dir = tmp_path / "out"
+    code, _, err = run_cli(capsys, str(frames), "--byte-low", value, "--output", str(out_dir))
+    assert code == 2 and "Traceback" not in err
+    assert (
+        err
+        == f"cstrack track: error: --byte-low must be in (0, 1) and below --conf (0.5), got {float(value)}\n"
+    )
+    assert not out_dir.exists()
+
+
+def test_byte_low_reaches_the_tracker(capsys, monkeypatch, frames: Path, tmp_path: Path):
+    from cstrack.models.inference import DetectionResult
+    from cstrack.tracking import online
+
+    class NoDetections:
+        has_recheck = False
+
+        def __call__(self, frame_bgr, templates=None):
+            empty = np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 8), np.float32)
+            return DetectionResult(*empty, np.zeros(0, np.int64), *empty)
+
+    options = {}
+    real_tracker = online.Tracker
+
+    def recording_tracker(model, **kwargs):
+        options.update(kwargs)
+        return real_tracker(
+            NoDetections(), byte_low_threshold=kwargs["byte_low_threshold"], conf=kwargs["conf"]
+        )
+
+    monkeypatch.setattr(online, "Tracker", recording_tracker)
+    code, out, _ = run_cli(capsys, str(frames), "--byte-low", "0.1", "--output", str(tmp_path / "o"))
+    assert code == 0 and "tracked 3 frames" in out
+    assert options["byte_low_threshold"] == 0.1 and options["conf"] == 0.5
+
+
+def test_byte_low_is_off_by_default():
+    from cstrack.cli.main import build_parser
+
+    args = build_parser().parse_args(["track", "frames"])
+    assert args.byte_low is None

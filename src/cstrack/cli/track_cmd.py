@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cstrack.errors import InputError
 from cstrack.tracking.online import DEFAULT_MODEL
 
 
@@ -50,6 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "continue existing tracks)",
     )
     parser.add_argument("--conf", type=float, default=0.5, help="detection score threshold (default 0.5)")
+    parser.add_argument(
+        "--byte-low",
+        type=float,
+        metavar="LOW",
+        help="BYTE second stage: also match tracked tracks to detections scoring in [LOW, det threshold) "
+        "by IoU (ByteTrack); off by default",
+    )
     parser.add_argument("--frames", help="frame range A-B (1-based, inclusive), e.g. 601-795")
     parser.add_argument("--eval", action="store_true", help="score against gt/ where it exists")
     parser.add_argument("--min-area", type=float, help="MOT file filter: drop boxes with w*h <= this")
@@ -63,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
     from cstrack.tracking.online import Tracker
     from cstrack.tracking.run import track
 
+    if args.byte_low is not None and not (0 < args.byte_low < 1 and args.byte_low < args.conf):
+        raise InputError(
+            None, f"--byte-low must be in (0, 1) and below --conf ({args.conf}), got {args.byte_low}"
+        )
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     frames = FrameRange.parse(args.frames) if args.frames else ALL_FRAMES
     sources = open_sources(args.source, frames)  # bad input fails before a model is loaded
@@ -76,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         conf=args.conf,
         recheck=not args.no_recheck,
         recheck_starts_tracks=args.recheck_starts_tracks,
+        byte_low_threshold=args.byte_low,
     )
     runs = track(
         sources,

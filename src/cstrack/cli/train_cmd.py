@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from cstrack.errors import InputError
 from cstrack.training.config import DEVICES, STAGES, TrainConfig
@@ -74,6 +75,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-ema", action="store_true", help="do not keep a weight EMA")
     parser.add_argument("--freeze-bn", action="store_true", help="keep BatchNorm statistics fixed")
+    parser.add_argument(
+        "--freeze",
+        nargs="+",
+        default=[],
+        metavar="PREFIX",
+        help="parameters of the base network whose names start with PREFIX do not train, e.g. "
+        "`backbone.backbone` (a *_yolox_nano model's CSPDarknet) or `backbone` (CSPDarknet and PAFPN)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=DEFAULTS.augment.scale,
+        help="random rescaling by up to +-SCALE (augmentation; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--translate",
+        type=float,
+        default=DEFAULTS.augment.translate,
+        help="random shift by up to +-TRANSLATE of the input size (augmentation; default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default: %(default)s")
     parser.add_argument("--output", default=DEFAULTS.output, help="runs folder (default: %(default)s)")
     parser.add_argument("--name", help="run folder name (default: MODEL-STAGE, numbered when taken)")
@@ -109,6 +130,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         id_weight=args.id_weight,
         ema=not args.no_ema,
         freeze_bn=args.freeze_bn,
+        freeze=tuple(args.freeze),
+        augment=replace(DEFAULTS.augment, scale=args.scale, translate=args.translate),
         seed=args.seed,
         output=args.output,
         name=args.name,

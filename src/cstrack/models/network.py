@@ -57,9 +57,10 @@ from cstrack.models.recheck import (
 )
 from cstrack.models.ren import REN, SharedFeature
 from cstrack.models.saan import SAAN, PlainEmbedding
+from cstrack.models.yolox import PAFPN, InputTransform, YOLOXHead, imagenet_transform
 
 BLOCKS = {"c3": C3, "csp": BottleneckCSP}
-BACKBONES = ("yolov5", "mobilenetv2")
+BACKBONES = ("yolov5", "mobilenetv2", "yolox")
 DET, ID = 0, 1  # positions of the two features in a REN output
 PYRAMID_LAYERS = (17, 20, 23)  # P3, P4, P5
 REN_LAYERS = (24, 25, 26)
@@ -86,6 +87,7 @@ class CSTrackConfig:
     recheck_width: int | None = None
     recheck_radius: int = 3
     recheck_mask: str = "hard"
+    ren_gate: bool = False
     anchors: tuple[tuple[tuple[int, int], ...], ...] = ANCHORS
 
     def __post_init__(self) -> None:
@@ -236,13 +238,71 @@ class CSTrack(nn.Module):
         return fuse_conv_bn(self)
 
 
+class YOLOXTrack(nn.Module):
+    """CSTrack (and the OMC base) on YOLOX: CSPDarknet + PAFPN, REN, SAAN, [DenseMask], YOLOX head.
+
+    The same forward contract as `CSTrack` (head levels have one "anchor"). Submodules:
+    `input` the pre-processing the pretrained convolutions expect (`yolox.InputTransform`),
+    `backbone` YOLOX's PAFPN with its CSPDarknet, `ren` one REN per level (gated detection
+    branch, see `ren.py`), `embedding` SAAN, `dense_mask`, `head` YOLOX's decoupled head.
+    """
+
+    def __init__(self, cfg: CSTrackConfig):
+        super().__init__()
+        self.cfg = cfg
+        levels = cfg.level_channels
+        self.input = InputTransform(*imagenet_transform())
+        self.backbone = PAFPN(cfg.depth, cfg.width)
+        self.ren = nn.ModuleList(
+            REN(c, det_gate=cfg.ren_gate) if cfg.ren else SharedFeature() for c in levels
+        )
+        self.embedding = (
+            SAAN(levels, cfg.channels(256), cfg.emb_dim, cfg.act)
+            if cfg.saan
+            else PlainEmbedding(levels, cfg.emb_dim)
+        )
+        self.dense_mask = DenseMask(levels, cfg.act) if cfg.dense_mask else None
+        self.head = YOLOXHead(levels, cfg.nc, cfg.width, STRIDES)
+        self.strides = STRIDES
+        self.emb_dim = cfg.emb_dim
+
+    @property
+    def detect(self) -> YOLOXHead:
+        return self.head
+
+    @property
+    def has_recheck(self) -> bool:
+        return False
+
+    def forward(self, x: torch.Tensor) -> CSTrackOutput:
+        pairs = [ren(p) for ren, p in zip(self.ren, self.backbone(self.input(x)))]
+        features = [pair[DET] for pair in pairs]
+        embedding = self.embedding([pair[ID] for pair in pairs])
+        dense_mask = self.dense_mask(features) if self.dense_mask is not None else None
+        return CSTrackOutput(self.head(features), embedding, dense_mask, tuple(features))
+
+    def decode(self, output: CSTrackOutput, clip: bool = True) -> Decoded:
+        h, w = output.head[0].shape[2:4]
+        stride = self.strides[0]
+        return self.head.decode(output.head, (h * stride, w * stride) if clip else None)
+
+    def fuse(self) -> YOLOXTrack:
+        """Fold BatchNorm into convs for inference (SAAN, DenseMask; YOLOX's convs are folded already)."""
+        return fuse_conv_bn(self)
+
+
+def base_network(cfg: CSTrackConfig) -> CSTrack | YOLOXTrack:
+    """The detector-and-embedding network of a configuration (the OMC base)."""
+    return YOLOXTrack(cfg) if cfg.backbone == "yolox" else CSTrack(cfg)
+
+
 class OMC(nn.Module):
     """OMC: a CSTrack base (`model`) plus the re-check network (`siambox`, `siamheatmap`)."""
 
     def __init__(self, cfg: CSTrackConfig = CSTrackConfig()):
         super().__init__()
         self.cfg = cfg
-        self.model = CSTrack(cfg)
+        self.model = base_network(cfg)
         levels, width = cfg.level_channels, cfg.recheck_channels
         self.siambox = ReCheckBox(levels, width, cfg.act)
         self.siamheatmap = ReCheckHeat(levels, width, cfg.act)
@@ -250,7 +310,7 @@ class OMC(nn.Module):
         self.emb_dim = cfg.emb_dim
 
     @property
-    def detect(self) -> Detect:
+    def detect(self) -> Detect | YOLOXHead:
         return self.model.detect
 
     @property

@@ -30,7 +30,7 @@ from os import PathLike
 import torch
 
 from cstrack.errors import InputError
-from cstrack.models.network import OMC, CSTrack, CSTrackConfig
+from cstrack.models.network import OMC, CSTrack, CSTrackConfig, YOLOXTrack, base_network
 from cstrack.models.weights import load_weights, weights_metadata
 
 FAMILIES: dict[str, dict[str, object]] = {
@@ -52,6 +52,12 @@ VARIANTS: dict[str, CSTrackConfig] = {
 # A light variant with an ImageNet-pretrainable backbone: MobileNetV2 (width 1.0) under the n-size
 # PAN and heads. Its backbone weights come from `cstrack convert MOBILENETV2.pt --backbone`.
 VARIANTS["omc_mobilenetv2"] = replace(VARIANTS["omc_n"], backbone="mobilenetv2")
+# YOLOX-Nano (depthwise CSPDarknet + PAFPN, P3/P4/P5 = 64/128/256) with its decoupled anchor-free
+# head kept as the detection head, so that pretrained YOLOX-Nano detectors (`cstrack convert
+# FILE.onnx --backbone`) carry their detection quality over; REN's detection branch starts as the
+# identity (ren_gate). SiLU in REN/SAAN/DenseMask/re-check for both families (YOLOX's activation).
+VARIANTS["omc_yolox_nano"] = replace(VARIANTS["omc_n"], backbone="yolox", ren_gate=True)
+VARIANTS["cstrack_yolox_nano"] = replace(VARIANTS["omc_yolox_nano"], dense_mask=False, recheck=False)
 
 
 def list_models() -> list[str]:
@@ -72,8 +78,8 @@ def model_config(name: str, **overrides: object) -> CSTrackConfig:
         raise InputError(None, f"model {name!r}: {exc}") from exc
 
 
-def build_model(cfg: CSTrackConfig) -> CSTrack | OMC:
-    return OMC(cfg) if cfg.recheck else CSTrack(cfg)
+def build_model(cfg: CSTrackConfig) -> CSTrack | YOLOXTrack | OMC:
+    return OMC(cfg) if cfg.recheck else base_network(cfg)
 
 
 def create_model(

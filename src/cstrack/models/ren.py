@@ -4,6 +4,10 @@ It splits a level's feature F into a detection feature and an ID feature through
 relation matrices: a self-relation of each task and a cross-relation between the two tasks,
 mixed by a learnable lambda per task. Like the release (and unlike the paper's figure), F is
 multiplied directly, without a 1x1 conv before the product.
+
+With `det_gate` (the variants built on a pretrained detector head) the detection branch is
+F + g * (relation @ F) with a learnable g that starts at 0: the branch is the identity at step 0,
+so the pretrained head sees exactly the features it was trained on and REN learns from there.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ class REN(nn.Module):
     detection and the ID branch; `c_attention1/2` are the two task encoders on the pooled F.
     """
 
-    def __init__(self, channels: int, lambda_init: float = 0.5):
+    def __init__(self, channels: int, lambda_init: float = 0.5, det_gate: bool = False):
         super().__init__()
+        self.det_gate = nn.Parameter(torch.zeros(1)) if det_gate else None
         self.w1 = nn.Parameter(torch.full((1,), lambda_init))
         self.w2 = nn.Parameter(torch.full((1,), lambda_init))
         self.pool = nn.AdaptiveAvgPool2d(POOL_SIZE)
@@ -47,7 +52,8 @@ class REN(nn.Module):
         weight1 = self.w1 * torch.softmax(t1 @ t1_t, -1) + (1 - self.w1) * torch.softmax(t1 @ t2_t, -1)
         weight2 = self.w2 * torch.softmax(t2 @ t2_t, -1) + (1 - self.w2) * torch.softmax(t2 @ t1_t, -1)
         flat = x.flatten(2)
-        det = (weight1 @ flat).view(b, c, h, w) + x
+        relation = (weight1 @ flat).view(b, c, h, w)
+        det = x + (relation if self.det_gate is None else self.det_gate * relation)
         ident = (weight2 @ flat).view(b, c, h, w) + x
         return det, ident
 

@@ -117,6 +117,27 @@ def build_detector(
     )
 
 
+def split_candidates(candidates: Candidates, keep: np.ndarray) -> tuple[Candidates, Candidates]:
+    """The candidates where `keep` (N,) bool is True, and the others."""
+    boxes, scores, embeddings = candidates
+    return (
+        Candidates(boxes[keep], scores[keep], None if embeddings is None else embeddings[keep]),
+        Candidates(boxes[~keep], scores[~keep], None if embeddings is None else embeddings[~keep]),
+    )
+
+
+def join_candidates(first: Candidates, second: Candidates) -> Candidates:
+    """`first` followed by `second`; embeddings kept only when both have them."""
+    embeddings = None
+    if first.embeddings is not None and second.embeddings is not None:
+        embeddings = np.concatenate([first.embeddings, second.embeddings])
+    return Candidates(
+        np.concatenate([first.boxes_xyxy, second.boxes_xyxy]),
+        np.concatenate([first.scores, second.scores]),
+        embeddings,
+    )
+
+
 class Tracker:
     """The end-to-end one-shot tracker: a `cstrack.models.Detector` plus the JDE cascade.
 
@@ -127,6 +148,13 @@ class Tracker:
     epsilon; re-check candidates only continue existing tracks unless `recheck_starts_tracks` (the
     release lets them start tracks too, which adds false positives on occlusion-heavy synthetic
     sequences). Other keyword arguments go to `JDETracker` (its thresholds).
+
+    `byte_low_threshold` (off by default) turns on ByteTrack's BYTE second stage: the detector
+    built here then keeps boxes down to that score (objectness and score thresholds lowered to
+    it), the tracker treats those scoring >= `conf` as detections proper, and matches tracked
+    tracks to the rest by IoU only (see `JDETracker`). A ready detector must return the low
+    boxes itself; `conf` is then only the tracker's high threshold. OMC's re-check fusion sees
+    the detections proper only, and re-check candidates always go through the cascade.
     """
 
     def __init__(
@@ -143,20 +171,28 @@ class Tracker:
         recheck: bool = True,
         fusion_eps: float = 0.5,
         recheck_starts_tracks: bool = False,
+        byte_low_threshold: float | None = None,
         **tracker_options: float,
     ):
         from torch import nn
 
+        if byte_low_threshold is not None:
+            tracker_options = {"byte_high_threshold": conf, **tracker_options}
+            tracker_options["byte_low_threshold"] = byte_low_threshold
+        self._tracker_options = tracker_options
+        self.association = JDETracker(frame_rate=frame_rate, **tracker_options)  # checks them first
+        self.byte_high_threshold = (
+            None if byte_low_threshold is None else self.association.byte_high_threshold
+        )
         if isinstance(model, (str, PathLike, nn.Module)):
-            detector = build_detector(model, arch, img_size, device, half, backend, conf)
+            detector_conf = conf if byte_low_threshold is None else byte_low_threshold
+            detector = build_detector(model, arch, img_size, device, half, backend, detector_conf)
         else:
             detector = model
         self.detector = detector
         self.recheck = recheck and detector.has_recheck
         self.fusion_eps = fusion_eps
         self.recheck_starts_tracks = recheck_starts_tracks
-        self._tracker_options = tracker_options
-        self.association = JDETracker(frame_rate=frame_rate, **tracker_options)
         self.timing = Timing()
 
     def reset(self, frame_rate: float | None = None) -> None:
@@ -176,13 +212,23 @@ class Tracker:
         result = self.detector(frame_bgr, templates)
         middle = time.perf_counter()
         candidates = Candidates(result.boxes_xyxy, result.scores, result.embeddings)
+        weak = None
+        if self.byte_high_threshold is not None:
+            candidates, weak = split_candidates(candidates, result.scores >= self.byte_high_threshold)
         may_start = None
         if templates is not None:
+            basic = len(candidates.scores)
             transductive = Candidates(result.trans_boxes_xyxy, result.trans_scores, result.trans_embeddings)
             candidates = fuse_candidates(candidates, transductive, self.fusion_eps)
             if not self.recheck_starts_tracks:
-                may_start = np.arange(len(candidates.scores)) < len(result.scores)
-        tracks = self.association.update(*candidates, may_start)
+                may_start = np.arange(len(candidates.scores)) < basic
+        low_score = None
+        if weak is not None:  # BYTE: the low-score boxes go last, marked as such
+            low_score = np.arange(len(candidates.scores) + len(weak.scores)) >= len(candidates.scores)
+            if may_start is not None:
+                may_start = np.concatenate([may_start, np.zeros(len(weak.scores), bool)])
+            candidates = join_candidates(candidates, weak)
+        tracks = self.association.update(*candidates, may_start, low_score)
         end = time.perf_counter()
         self.timing.model += middle - start
         self.timing.association += end - middle

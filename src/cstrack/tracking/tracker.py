@@ -74,6 +74,30 @@ class _Embeddings(NamedTuple):
         return self.raw[index] * self.inverse_norm[index, None]
 
 
+class _LowScore(NamedTuple):
+    """BYTE's low-score detections of a frame: boxes xyxy, Kalman measurements and scores."""
+
+    boxes: np.ndarray
+    measurements: np.ndarray
+    scores: np.ndarray
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _check_byte_thresholds(low: float | None, high: float) -> None:
+    """BYTE's thresholds when it is on (low not None): 0 < low < high <= 1, both numbers."""
+    if low is None:
+        return
+    if not _is_number(high) or not 0 < high <= 1:
+        raise ValueError(f"byte_high_threshold must be a number in (0, 1], got {high!r}")
+    if not _is_number(low) or not 0 < low < 1:
+        raise ValueError(f"byte_low_threshold must be a number in (0, 1) or None, got {low!r}")
+    if low >= high:
+        raise ValueError(f"byte_low_threshold ({low}) must be below the high (detection) threshold ({high})")
+
+
 class JDETracker:
     """Online multi-object tracker: the JDE cascade that CSTrack and OMC use.
 
@@ -84,6 +108,15 @@ class JDETracker:
     unconfirmed tracks by IoU; unmatched confident detections start new tracks. Without
     embeddings, stage 1 uses IoU in place of appearance. Every threshold defaults to the
     reference implementation's value.
+
+    `byte_low_threshold` (off by default) adds ByteTrack's BYTE second association (Zhang et al.
+    2022): detections scoring below `byte_high_threshold` (default `new_track_thresh`) are kept
+    out of the cascade, and those scoring at least `byte_low_threshold` are matched by IoU
+    (cost limit `byte_match_thresh`) to the tracked tracks that stage 2 left unmatched, before
+    those become lost. A low-score match corrects the Kalman state and keeps the track tracked
+    but leaves its appearance template as it was (low-score boxes are mostly occluded people,
+    whose embedding shows the occluder); low-score detections never reach lost or unconfirmed
+    tracks and never start tracks. Detections below `byte_low_threshold` are dropped.
     """
 
     def __init__(
@@ -100,9 +133,16 @@ class JDETracker:
         duplicate_iou: float = 0.85,
         template_momentum: float = 0.9,
         kalman: KalmanFilter | None = None,
+        byte_low_threshold: float | None = None,
+        byte_high_threshold: float | None = None,
+        byte_match_thresh: float = 0.5,
     ):
         if frame_rate <= 0:
             raise ValueError(f"frame_rate must be positive, got {frame_rate}")
+        self.byte_high_threshold = new_track_thresh if byte_high_threshold is None else byte_high_threshold
+        self.byte_low_threshold = byte_low_threshold
+        _check_byte_thresholds(byte_low_threshold, self.byte_high_threshold)
+        self.byte_match_thresh = byte_match_thresh
         self.frame_rate = frame_rate
         self.embedding_match_thresh = embedding_match_thresh
         self.iou_match_thresh = iou_match_thresh
@@ -133,15 +173,25 @@ class JDETracker:
         scores: np.ndarray,
         embeddings: np.ndarray | None = None,
         may_start: np.ndarray | None = None,
+        low_score: np.ndarray | None = None,
     ) -> list[Track]:
         """Associate one frame's detections; returns the confirmed tracked tracks.
 
         `may_start` (N,) bool marks the detections allowed to start a track when left unmatched
-        (default: all); OMC's re-check candidates may be barred from it.
+        (default: all); OMC's re-check candidates may be barred from it. With BYTE on,
+        `low_score` (N,) bool marks the detections for the low-score stage (default: score below
+        `byte_high_threshold`); unmarked ones go through the cascade whatever their score.
         """
         boxes, scores, embeddings = self._check_inputs(boxes_xyxy, scores, embeddings)
         if may_start is not None and np.shape(may_start) != (len(boxes),):
             raise ValueError(f"may_start must have shape ({len(boxes)},), got {np.shape(may_start)}")
+        weak = None
+        if self.byte_low_threshold is not None:
+            boxes, scores, embeddings, may_start, weak = self._split_low(
+                boxes, scores, embeddings, may_start, low_score
+            )
+        elif low_score is not None:
+            raise ValueError("low_score is for BYTE's second stage: set byte_low_threshold")
         self.frame_id += 1
         tracks = self._tracks
         if embeddings is not None and tracks.templates is None:
@@ -192,7 +242,13 @@ class JDETracker:
         matched = np.concatenate([pool[first.rows], left[second.rows], unconfirmed[third.rows]])
         matched_dets = np.concatenate([first.cols, first.unmatched_cols[second.cols], dets_left[third.cols]])
         self._apply_matches(matched, matched_dets, measurements, scores, embeddings)
-        tracks.state[left[second.unmatched_rows]] = _LOST
+        lost_now = left[second.unmatched_rows]
+        if weak is not None:
+            # BYTE: tracked tracks still unmatched by IoU to the low-score boxes; Kalman only.
+            low = self._match_by_iou(lost_now, weak.boxes, self.byte_match_thresh)
+            self._apply_matches(lost_now[low.rows], low.cols, weak.measurements, weak.scores, None)
+            lost_now = lost_now[low.unmatched_rows]
+        tracks.state[lost_now] = _LOST
 
         alive = np.ones(len(tracks), dtype=bool)
         alive[unconfirmed[third.unmatched_rows]] = False
@@ -256,6 +312,32 @@ class JDETracker:
             return Assignment(rows[:0], rows[:0], np.arange(len(rows)), np.arange(len(det_boxes)))
         pairs = iou_pairs(xyah_to_xyxy(self._tracks.mean[rows]), det_boxes, limit)
         return assign(pairs, len(rows), len(det_boxes), limit)
+
+    def _split_low(
+        self,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        embeddings: _Embeddings | None,
+        may_start: np.ndarray | None,
+        low_score: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, _Embeddings | None, np.ndarray | None, _LowScore]:
+        """BYTE's split: the cascade's detections, and the low-score ones (>= the low threshold)."""
+        if low_score is None:
+            is_low = scores < self.byte_high_threshold
+        elif np.shape(low_score) != (len(boxes),):
+            raise ValueError(f"low_score must have shape ({len(boxes)},), got {np.shape(low_score)}")
+        else:
+            is_low = np.asarray(low_score, dtype=bool)
+        weak = np.flatnonzero(is_low & (scores >= self.byte_low_threshold))
+        low = _LowScore(boxes[weak], xyxy_to_xyah(boxes[weak]), scores[weak])
+        if not is_low.any():
+            return boxes, scores, embeddings, may_start, low
+        high = np.flatnonzero(~is_low)
+        if embeddings is not None:
+            embeddings = _Embeddings(embeddings.raw[high], embeddings.inverse_norm[high])
+        if may_start is not None:
+            may_start = np.asarray(may_start, dtype=bool)[high]
+        return boxes[high], scores[high], embeddings, may_start, low
 
     def _check_inputs(
         self, boxes_xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None

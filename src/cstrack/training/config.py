@@ -62,6 +62,7 @@ class TrainConfig:
     id_weight: float = ID_WEIGHT
     ema: bool = True
     freeze_bn: bool = False
+    freeze: tuple[str, ...] = ()  # parameter-name prefixes of the base network that do not train
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     pair_gap: int = MAX_PAIR_GAP
     seed: int = 0
@@ -109,6 +110,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["img_size"] = list(self.img_size)
+        values["freeze"] = list(self.freeze)
         return values
 
     def save(self, path: str | PathLike) -> None:
@@ -124,6 +126,8 @@ class TrainConfig:
         values = dict(values)
         if "img_size" in values:
             values["img_size"] = tuple(int(v) for v in values["img_size"])
+        if isinstance(values.get("freeze"), list):
+            values["freeze"] = tuple(str(v) for v in values["freeze"])
         if isinstance(values.get("augment"), dict):
             values["augment"] = AugmentConfig(**values["augment"])
         try:

@@ -3,7 +3,8 @@
 DDP wraps one of these (not the bare model), so the identity classifier is synchronised with
 the network and every trained parameter takes part in each forward.
 
-`DetectionObjective` (stage 1): detection + eta * identity + DenseMask losses of one batch.
+`DetectionObjective` (stage 1): detection + eta * identity + DenseMask losses of one batch
+(detection: YOLOv5's anchor loss, or SimOTA's for a YOLOX head, `simota.py`).
 `ReCheckObjective` (stage 2): the base network runs frozen (no gradients, BatchNorm in eval
 mode) on the later and the earlier frames of each pair; the templates are the earlier frame's
 embeddings at the centres of the identities seen in both; only the re-check heads learn.
@@ -20,6 +21,7 @@ from torch import nn
 
 from cstrack.models.network import OMC, CSTrack, CSTrackOutput
 from cstrack.models.recheck import RECHECK_STRIDE
+from cstrack.models.yolox import YOLOXHead
 from cstrack.training.losses import (
     EMBEDDING_STRIDE,
     IdentityClassifier,
@@ -34,6 +36,7 @@ from cstrack.training.losses import (
     heat_term,
     recheck_box_term,
 )
+from cstrack.training.simota import anchor_free_terms
 
 PARTS: dict[str, tuple[str, ...]] = {
     "base": ("box", "obj", "cls", "id", "mask"),
@@ -83,7 +86,11 @@ class DetectionObjective(nn.Module):
         with _autocast(images.device, self.amp):
             output = self.model(images)
         output = _as_float(output)
-        terms = detection_terms(output.head, targets, self.model.detect)
+        detect = self.model.detect
+        if isinstance(detect, YOLOXHead):
+            terms = anchor_free_terms(output.head, targets, detect)
+        else:
+            terms = detection_terms(output.head, targets, detect)
         if self.identity is not None:
             terms.append(self.identity.term(output.embedding, targets)._replace(gain=self.id_weight))
         if output.dense_mask is not None:

@@ -164,6 +164,21 @@ def _freeze_batchnorm(module: nn.Module) -> None:
             layer.eval()
 
 
+def _freeze(model: CSTrack | OMC, prefixes: tuple[str, ...]) -> str:
+    """Stop the base network's parameters named PREFIX... from training; returns a one-line report."""
+    base = model.model if isinstance(model, OMC) else model
+    named = dict(base.named_parameters())
+    unmatched = [p for p in prefixes if not any(name.startswith(p) for name in named)]
+    if unmatched:
+        raise InputError(
+            None, f"--freeze {' '.join(unmatched)}: no parameter of {type(base).__name__} starts so"
+        )
+    frozen = [p for name, p in named.items() if name.startswith(prefixes)]
+    for parameter in frozen:
+        parameter.requires_grad_(False)
+    return f"froze {sum(p.numel() for p in frozen):,} parameters ({', '.join(prefixes)})"
+
+
 def _next_run_dir(output: Path, name: str) -> Path:
     """OUTPUT/NAME, or NAME-2, NAME-3 ... when taken (YOLOv5's increment_path)."""
     candidate, suffix = output / name, 2
@@ -253,6 +268,8 @@ class _Run:
         elif config.stage == "recheck" and not resuming:
             raise InputError(None, "the re-check stage needs --weights: a trained base network")
         self.dataset, objective, collate = _stage(config, model, frames, data.train.num_ids, self.amp)
+        if config.freeze:
+            self.log_lines.append(_freeze(model, config.freeze))
         self.model = model.to(ctx.device)
         self.objective = objective.to(ctx.device)
         self.num_ids = data.train.num_ids
