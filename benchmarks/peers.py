@@ -79,12 +79,12 @@ class Pipeline(Protocol):
 class CstrackPipeline:
     """`cstrack.Tracker`; model and association seconds are the deltas of its own `timing`."""
 
-    def __init__(self, model: str, img_size: tuple[int, int] | None):
+    def __init__(self, model: str, img_size: tuple[int, int] | None, backend: str = "torch"):
         from cstrack import Tracker
 
-        self.tracker = Tracker(model, img_size=img_size, device="cpu")
-        self.name = f"cstrack {Path(model).name}"
+        self.tracker = Tracker(model, img_size=img_size, device="cpu", backend=backend)
         self.input_size = tuple(self.tracker.detector.img_size)
+        self.name = f"cstrack {Path(model).name} {backend} {self.input_size[0]}x{self.input_size[1]}"
 
     def start(self, frame_rate: float) -> None:
         self.tracker.reset(frame_rate=frame_rate)
@@ -284,7 +284,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DATA, help=f"shared data folder (default {DATA})")
     parser.add_argument("--frames", default="601-795", help="PETS09-S2L1 frame range A-B (default 601-795)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"our model (default {DEFAULT_MODEL})")
-    parser.add_argument("--img-size", type=int, nargs=2, metavar=("W", "H"), help="our input size")
+    parser.add_argument(
+        "--img-size",
+        type=int,
+        nargs="+",
+        metavar="W H",
+        help="our input size(s), W H pairs: one row per size (default: the model's own)",
+    )
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=("torch", "onnx"),
+        default=["torch"],
+        help="our inference backend(s): one row per backend (default: torch)",
+    )
     parser.add_argument("--peer-weights", type=Path, default=PEER_WEIGHTS, help="ByteTrack ONNX detector")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     parser.add_argument("--sequences", nargs="+", choices=list(SETS), default=list(SETS))
@@ -300,14 +313,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peers.py: not found: {', '.join(missing)}", file=sys.stderr)
         return 2
     pets_frames = FrameRange.parse(args.frames)
+    if args.img_size and len(args.img_size) % 2:
+        print("peers.py: --img-size takes W H pairs", file=sys.stderr)
+        return 2
+    sizes = (
+        [tuple(args.img_size[i : i + 2]) for i in range(0, len(args.img_size), 2)]
+        if args.img_size
+        else [None]
+    )
     import onnxruntime
     import torch
 
+    peer = PeerPipeline(args.peer_weights)
     pipelines: list[Pipeline] = [
-        CstrackPipeline(args.model, tuple(args.img_size) if args.img_size else None),
-        PeerPipeline(args.peer_weights),
+        *(CstrackPipeline(args.model, size, backend) for size in sizes for backend in args.backends),
+        peer,
     ]
-    intra = pipelines[1].detector.session.get_session_options().intra_op_num_threads
+    intra = peer.detector.session.get_session_options().intra_op_num_threads
     threads = {
         "torch": torch.get_num_threads(),
         "onnxruntime_intra_op": intra,

@@ -46,7 +46,7 @@ def test_matmul_pool_is_adaptive_pool(size: tuple[int, int]) -> None:
     torch.testing.assert_close(MatmulAdaptiveAvgPool((6, 10))(x), expected, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["omc_s", "cstrack_s", "omc_mobilenetv2"])
+@pytest.mark.parametrize("name", ["omc_s", "cstrack_s", "omc_mobilenetv2", "omc_yolox_nano"])
 def test_graphs_match_torch(name: str) -> None:
     model = small(name)
     models = export_onnx(model, SIZE)

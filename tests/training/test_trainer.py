@@ -165,3 +165,36 @@ def test_cli_names_each_invalid_option_and_its_rule(tiny_data: Path) -> None:
         "cstrack train: error: invalid training options: epochs=0 (must be >= 1); "
         "img_size=(100, 96) (must be width and height, positive multiples of 32)"
     )
+
+
+def test_recheck_stage_takes_only_the_base_from_weights(tmp_path: Path) -> None:
+    from cstrack.models import create_model, save_weights
+    from cstrack.training.trainer import _load_initial_weights
+
+    source = create_model("omc_n")
+    with torch.no_grad():
+        for tensor in source.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.fill_(7.0)
+    path = save_weights(source, tmp_path / "stage1.safetensors")
+    torch.manual_seed(0)
+    model = create_model("omc_n")
+    fresh = model.siamheatmap.conv2[-1].bias.clone()
+    report = _load_initial_weights(model, str(path), "recheck")
+    assert torch.equal(model.siamheatmap.conv2[-1].bias, fresh)  # the heat-map prior, not the file's 7
+    assert torch.all(model.model.model[0].conv.conv.weight == 7.0)
+    assert "model tensors not in the file" in report
+
+
+def test_freeze_prefixes_stop_training_and_unknown_ones_are_refused() -> None:
+    from cstrack.errors import InputError
+    from cstrack.training.trainer import _freeze
+
+    model = create_model("omc_yolox_nano")
+    report = _freeze(model, ("backbone", "head"))
+    assert "889,059 parameters" in report  # YOLOX-Nano's 889,058 and BAR's k
+    base = model.model
+    assert not any(p.requires_grad for p in base.backbone.parameters())
+    assert all(p.requires_grad for p in base.embedding.parameters())
+    with pytest.raises(InputError, match="--freeze nothing_here"):
+        _freeze(model, ("nothing_here",))

@@ -1,7 +1,8 @@
 """Trained weights that ship inside the package, addressed by a timm-style `arch.tag` name.
 
-    Tracker("omc_mobilenetv2.pets")          # the bundled default model
-    bundled_weights("omc_mobilenetv2.pets")  # its safetensors file
+    Tracker("omc_yolox_nano.bytetrack_pets")          # the bundled default model
+    bundled_weights("omc_yolox_nano.bytetrack_pets")  # its safetensors file
+    Tracker("omc_mobilenetv2.pets")                   # the earlier default, still bundled
 
 Each file's metadata names its architecture and the input size it was trained at (`img_size`,
 "W,H"), which trackers use unless told otherwise; its model card sits beside it as
@@ -18,9 +19,10 @@ from cstrack.errors import InputError
 from cstrack.models.weights import weights_metadata
 
 BUNDLED: dict[str, str] = {
+    "omc_yolox_nano.bytetrack_pets": "omc_yolox_nano_bytetrack_pets.safetensors",
     "omc_mobilenetv2.pets": "omc_mobilenetv2_pets.safetensors",
 }
-DEFAULT_PRETRAINED = "omc_mobilenetv2.pets"
+DEFAULT_PRETRAINED = "omc_yolox_nano.bytetrack_pets"
 
 
 def list_pretrained() -> list[str]:

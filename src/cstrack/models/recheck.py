@@ -13,6 +13,7 @@ Both heads own a fusion of the detection features (P3 Conv3x3 + P4/P5 grouped tr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -26,6 +27,11 @@ from cstrack.models.fusion import ScaleFusion
 
 MASKS = ("hard", "soft")
 RECHECK_STRIDE = 8
+# Initial heat everywhere. At 0.5 (a zero bias) the negative cells' loss swamps the few peaks at
+# full resolution (768 x 576: 6912 cells per image) and the first steps drive every cell, peaks
+# included, to M ~ 0, where the loss saturates and the map never recovers (seen: heat loss stuck
+# at -log(1e-12) = 27.6 from the first epoch on). CenterNet starts its heat maps at 0.1; we use 0.01.
+HEAT_PRIOR = 0.01
 
 
 class ReCheckOutput(NamedTuple):
@@ -77,6 +83,8 @@ class ReCheckHeat(ScaleFusion):
         self.conv2 = nn.Sequential(
             Conv(width, width, 3, act=act), Conv(width, width, 3, act=act), nn.Conv2d(width, 1, 3, 1, 1)
         )
+        with torch.no_grad():  # CenterNet's heat-map prior: start near M = 0.01 everywhere
+            self.conv2[-1].bias.fill_(-math.log((1 - HEAT_PRIOR) / HEAT_PRIOR))
 
     def forward(self, features: Sequence[torch.Tensor], similarity: torch.Tensor) -> torch.Tensor:
         enhanced = self.fuse_levels(features) * self.conv1(similarity)

@@ -13,7 +13,22 @@ REN and Detect follow the level widths, SAAN's internal width is 256 x width (em
 and the re-check width is 256 x width: 64 n, 128 s, 192 m, 256 l, 320 x.
 
 omc_mobilenetv2 swaps the YOLOv5 backbone of omc_n for MobileNetV2 (see `mobilenet.py`), so a
-small model can start from ImageNet features; it is the bundled default model's architecture.
+small model can start from ImageNet features (the architecture of `omc_mobilenetv2.pets`).
+
+omc_yolox_nano / cstrack_yolox_nano are built on YOLOX-Nano (`yolox.py`) so that they can start
+from the pretrained YOLOX-Nano detectors (`cstrack convert FILE.onnx OUT --arch ... --backbone`).
+Departures from the papers, all forced by keeping the pretrained detector intact:
+- backbone and neck are YOLOX-Nano's depthwise CSPDarknet and PAFPN (P3/P4/P5 = 64/128/256,
+  the channels of the n size), not YOLOv5's; every conv has a bias (the BatchNorm is folded).
+- the detection head is YOLOX's decoupled anchor-free head (one prediction per cell, SimOTA
+  loss in training), not the anchor-based Detect; its box decode is YOLOX's unbounded offset,
+  which already allows centres beyond the border, so BAR's k-scaled offset is used only by the
+  re-check box branch (k = 10, learnable).
+- REN's detection branch is F + g * (relation @ F) with g = 0 at the start (`ren_gate`), so the
+  pretrained head first sees the features it was trained on; the ID branch is the paper's.
+- the input pre-processing of the pretrained file (BGR 0-255 for COCO, ImageNet-normalised RGB
+  for ByteTrack's) is a fixed per-pixel map stored in the weights (`InputTransform`).
+SAAN (512-d embeddings at stride 8), DenseMask and the re-check network are as in omc_n.
 
 Overrides are CSTrackConfig fields, e.g. `ren=False, saan=False, recheck=False, bar=False,
 dense_mask=False` for ablations, or `recheck_mask="soft"`. A model with the re-check network is

@@ -41,7 +41,7 @@ class Timing:
         return 1000 * self.model / count, 1000 * self.association / count
 
 
-DEFAULT_MODEL = "omc_mobilenetv2.pets"  # the bundled model (cstrack.models.pretrained)
+DEFAULT_MODEL = "omc_yolox_nano.bytetrack_pets"  # the bundled default (cstrack.models.pretrained)
 DEFAULT_IMG_SIZE = (1088, 608)  # for weights that do not record the size they were trained at
 
 

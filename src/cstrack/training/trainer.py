@@ -188,8 +188,15 @@ def _next_run_dir(output: Path, name: str) -> Path:
 
 
 def _load_initial_weights(model: CSTrack | OMC, path: str, stage: str) -> str:
-    """Load --weights (plain weights, or a checkpoint's EMA weights); returns a one-line report."""
-    missing, unexpected = load_weights(model, read_weights(path, ema=True), strict=False)
+    """Load --weights (plain weights, or a checkpoint's EMA weights); returns a one-line report.
+
+    In the re-check stage only the base network is taken: the re-check heads start from their
+    initialisation (a stage-1 file holds untrained ones, which would skip the heat-map prior).
+    """
+    state = read_weights(path, ema=True)
+    if stage == "recheck":
+        state = {k: v for k, v in state.items() if not k.removeprefix("module.").startswith(RECHECK_PREFIXES)}
+    missing, unexpected = load_weights(model, state, strict=False)
     if stage == "recheck":
         base_missing = [key for key in missing if not key.startswith(RECHECK_PREFIXES)]
         if base_missing:
