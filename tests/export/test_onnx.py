@@ -29,13 +29,15 @@ def sharp_omc() -> OMC:
     """An untrained OMC-N whose detection head spreads the scores apart, for NMS-level comparisons.
 
     Untrained, the head's input is ~1e-6 and every score nearly equal, so NMS order would hinge on
-    float rounding; a head 2e6 times stronger (float32 is scale-free) gives distinct scores.
+    float rounding; a head 2e6 times stronger (float32 is scale-free) gives distinct scores. The
+    heat head's bias is zeroed (M ~ 0.5 instead of the 0.01 prior) so that re-check peaks pass 0.3.
     """
     model = small("omc_n")
     with torch.no_grad():
         for conv in model.detect.m:
             conv.weight.mul_(2e6)
             conv.bias.zero_()
+        model.siamheatmap.conv2[-1].bias.zero_()
     return model
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -122,8 +124,12 @@ def test_detector_end_to_end(omc_s: OMC) -> None:
     frame = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
     detector = Detector(omc_s, img_size=(320, 192))
     check_result(detector(frame), frame.shape[:2])
-    # Thresholds at zero force candidates through NMS on the untrained network.
-    detector = Detector(omc_s, img_size=(320, 192), obj_threshold=0.0, score_threshold=0.0, max_det=50)
+    # Thresholds at zero force candidates through NMS on the untrained network; a zero heat bias
+    # (M ~ 0.5 instead of the 0.01 prior) forces re-check peaks above 0.3.
+    forced = copy.deepcopy(omc_s)
+    with torch.no_grad():
+        forced.siamheatmap.conv2[-1].bias.zero_()
+    detector = Detector(forced, img_size=(320, 192), obj_threshold=0.0, score_threshold=0.0, max_det=50)
     result = detector(frame, templates=np.random.default_rng(1).standard_normal((4, 512)).astype(np.float32))
     assert 0 < len(result.scores) <= 50 and 0 < len(result.trans_scores) <= 100
     assert np.all(result.trans_scores > 0.3)
