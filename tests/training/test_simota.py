@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from cstrack.models import create_model
-from cstrack.training.simota import anchor_free_terms, pairwise_iou, simota_assign
+from cstrack.models import box_iou, create_model
+from cstrack.training.simota import anchor_free_terms, simota_assign
 
 
 def _grid(size: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,7 +35,7 @@ def test_a_cell_claimed_by_two_boxes_goes_to_the_cheaper_one() -> None:
         gt, torch.tensor([0, 0]), predictions, torch.zeros(100, 2), centres, strides, 1
     )
     assert len(cells) == len(set(cells.tolist()))  # one box per cell
-    ious = pairwise_iou(gt, gt[:1])[:, 0]  # 1 for box 0, 5/7 for box 1
+    ious = box_iou(gt, gt[:1])[:, 0]  # 1 for box 0, 5/7 for box 1
     # dynamic k: 10 for box 0 (ten IoUs of 1), floor(10 * 5/7) = 7 for box 1. Box 0 keeps all ten
     # of its cells; the cells both wanted went to box 0 (lower IoU cost), so box 1 has fewer than 7.
     assert int((gt_index == 0).sum()) == 10

@@ -97,6 +97,11 @@ def upsample_conv(c1: int, c2: int, factor: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(c1, c2, 2 * factor, factor, factor // 2, groups=math.gcd(c1, c2), bias=False)
 
 
+def space_to_depth(x: torch.Tensor) -> torch.Tensor:
+    """2x2 pixel blocks to channels: top-left, bottom-left, top-right, bottom-right (the Focus stems)."""
+    return torch.cat((x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]), 1)
+
+
 class Focus(nn.Module):
     """Space-to-depth (2x2 pixel blocks to channels) then a Conv: the YOLOv5 v3-v5 stem."""
 
@@ -105,9 +110,7 @@ class Focus(nn.Module):
         self.conv = Conv(c1 * 4, c2, k, act=act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(
-            torch.cat((x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]), 1)
-        )
+        return self.conv(space_to_depth(x))
 
 
 class Bottleneck(nn.Module):

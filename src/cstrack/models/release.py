@@ -426,7 +426,9 @@ def _candidates(checkpoint: Any, entry: str) -> tuple[list[tuple[str, Any]], lis
     return [("ema", checkpoint["ema"]), ("model", checkpoint.get("model"))], []
 
 
-def _metadata(arch: str, options: dict, source: Path, entry: str, epoch: int | None) -> dict[str, str]:
+def conversion_metadata(
+    arch: str, options: dict, source: Path, entry: str, epoch: int | None
+) -> dict[str, str]:
     """The safetensors header of a converted file: what `model_from_weights` and people read back."""
     return {
         "format": "pt",
@@ -490,7 +492,7 @@ def convert_checkpoint(
             continue
         epoch = checkpoint.get("epoch") if isinstance(checkpoint, Mapping) else None
         epoch = epoch if isinstance(epoch, int) else None
-        save_weights(model, output, _metadata(arch, overrides, source, name, epoch))
+        save_weights(model, output, conversion_metadata(arch, overrides, source, name, epoch))
         return Conversion(
             source,
             Path(output),
@@ -526,7 +528,7 @@ def convert_backbone(source: str | PathLike, output: str | PathLike, arch: str) 
         raise InputError(source, str(exc)) from None
     base = model.model if model.has_recheck else model
     torch.nn.Sequential(*list(base.model)[:10]).load_state_dict(imagenet_backbone_state(features, source))
-    save_weights(model, output, _metadata(arch, {}, source, "backbone", None))
+    save_weights(model, output, conversion_metadata(arch, {}, source, "backbone", None))
     return Conversion(
         source, Path(output), arch, "backbone", None, len(model.state_dict()), count_parameters(model), ()
     )

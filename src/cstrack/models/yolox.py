@@ -26,7 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cstrack.models.detect import BAR_INIT, STRIDES, Decoded, clip_boxes, make_grid, xywh_to_xyxy
+from cstrack.models.common import space_to_depth
+from cstrack.models.detect import (
+    BAR_INIT,
+    STRIDES,
+    Decoded,
+    anchor_layout,
+    clip_boxes,
+    make_grid,
+    xywh_to_xyxy,
+)
 from cstrack.models.mobilenet import IMAGENET_MEAN, IMAGENET_STD
 
 DEPTH, WIDTH = 0.33, 0.25
@@ -110,9 +119,7 @@ class Focus(nn.Module):
         self.conv = BaseConv(c1 * 4, c2, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(
-            torch.cat((x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]), 1)
-        )
+        return self.conv(space_to_depth(x))
 
 
 def _depth(n: int, depth: float) -> int:
@@ -189,7 +196,6 @@ class YOLOXHead(nn.Module):
         self.no = nc + 5
         self.nl = len(chs)
         self.strides = tuple(int(s) for s in strides)
-        self.bar = True
         self.k = nn.Parameter(torch.full((1,), BAR_INIT))
         hidden = int(256 * width)
         self.stems = nn.ModuleList(BaseConv(c, hidden, 1) for c in chs)
@@ -218,27 +224,26 @@ class YOLOXHead(nn.Module):
             out.append(y.view(b, 1, self.no, h, w).permute(0, 1, 3, 4, 2).contiguous())
         return out
 
+    def boxes(self, raw: Sequence[torch.Tensor]) -> torch.Tensor:
+        """(B, N, 4) xyxy boxes in input pixels of every cell: xy = (out + cell) * s, wh = exp(out) * s."""
+        boxes = []
+        for p, stride in zip(raw, self.strides):
+            b, _, h, w, _ = p.shape
+            xy = (p[..., :2] + make_grid(h, w, p.device, p.dtype)) * stride
+            wh = p[..., 2:4].clamp_max(MAX_LOG_WH).exp() * stride
+            boxes.append(xywh_to_xyxy(xy, wh).view(b, -1, 4))
+        return torch.cat(boxes, 1)
+
     def decode(self, raw: Sequence[torch.Tensor], image_size: tuple[int, int] | None = None) -> Decoded:
         """Raw per-level outputs -> boxes in input pixels and probabilities, every cell kept."""
-        boxes, obj, cls = [], [], []
-        for i, p in enumerate(raw):
-            b, _, h, w, _ = p.shape
-            grid = make_grid(h, w, p.device, p.dtype)
-            xy = (p[..., :2] + grid) * self.strides[i]
-            wh = p[..., 2:4].clamp_max(MAX_LOG_WH).exp() * self.strides[i]
-            boxes.append(xywh_to_xyxy(xy, wh).view(b, -1, 4))
-            obj.append(p[..., 4].sigmoid().reshape(b, -1))
-            cls.append(p[..., 5:].sigmoid().reshape(b, -1, self.nc))
-        boxes_xyxy = torch.cat(boxes, 1)
+        b = raw[0].shape[0]
+        boxes_xyxy = self.boxes(raw)
         if image_size is not None:
             boxes_xyxy = clip_boxes(boxes_xyxy, image_size)
-        level = torch.cat(
-            [
-                torch.full((p.shape[2] * p.shape[3],), i, dtype=torch.long, device=p.device)
-                for i, p in enumerate(raw)
-            ]
-        )
-        return Decoded(boxes_xyxy, torch.cat(obj, 1), torch.cat(cls, 1), level, torch.zeros_like(level))
+        obj = torch.cat([p[..., 4].sigmoid().reshape(b, -1) for p in raw], 1)
+        cls = torch.cat([p[..., 5:].sigmoid().reshape(b, -1, self.nc) for p in raw], 1)
+        level, anchor = anchor_layout([p.shape[2:4] for p in raw], self.na, raw[0].device)
+        return Decoded(boxes_xyxy, obj, cls, level, anchor)
 
 
 def onnx_layout(head: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -259,10 +264,10 @@ class InputTransform(nn.Module):
     so a file always carries the input its convolutions were trained for.
     """
 
-    def __init__(self, matrix: torch.Tensor | None = None, bias: torch.Tensor | None = None):
+    def __init__(self, matrix: torch.Tensor, bias: torch.Tensor):
         super().__init__()
-        self.register_buffer("matrix", torch.eye(3) if matrix is None else matrix.float().clone())
-        self.register_buffer("bias", torch.zeros(3) if bias is None else bias.float().clone())
+        self.register_buffer("matrix", matrix.float().clone())
+        self.register_buffer("bias", bias.float().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.matrix.to(x.dtype).view(3, 3, 1, 1), self.bias.to(x.dtype))

@@ -16,7 +16,6 @@ exactly as the ONNX graph does before any training.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
@@ -27,6 +26,7 @@ from torch import nn
 from cstrack.errors import InputError
 from cstrack.models.network import YOLOXTrack
 from cstrack.models.registry import build_model, count_parameters, model_config
+from cstrack.models.release import conversion_metadata
 from cstrack.models.weights import save_weights
 from cstrack.models.yolox import YOLOXHead, bgr255_transform, imagenet_transform
 
@@ -146,12 +146,6 @@ def convert_yolox_onnx(
     matrix, bias = PREPROCESSING[preprocessing]()
     state.update({"input.matrix": matrix, "input.bias": bias})
     network.load_state_dict(state, strict=False)
-    metadata = {
-        "arch": arch,
-        "options": json.dumps({}),
-        "source": source.name,
-        "entry": "onnx",
-        "preprocessing": preprocessing,
-    }
+    metadata = {**conversion_metadata(arch, {}, source, "onnx", None), "preprocessing": preprocessing}
     save_weights(model, output, metadata)
     return len(model.state_dict()), count_parameters(model), preprocessing

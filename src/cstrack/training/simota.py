@@ -7,7 +7,7 @@ k lowest-cost cells, k = max(1, floor(sum of its 10 best IoUs)) (dynamic k); a c
 several boxes goes to the one of lowest cost. Losses, normalised by the number of positives:
 IoU loss 1 - IoU^2 (gain 5), objectness BCE over every cell against the positive mask, class BCE
 of the positives against IoU x one-hot (only when nc > 1: one class is the objectness' job).
-The predicted boxes are decoded exactly as `YOLOXHead.decode` does.
+The predicted boxes are the head's own decode (`YOLOXHead.boxes`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from cstrack.models.detect import make_grid
-from cstrack.models.yolox import MAX_LOG_WH, YOLOXHead
+from cstrack.models.inference import box_iou
+from cstrack.models.yolox import YOLOXHead
 from cstrack.training.assign import T_BATCH, T_CLASS, T_CX, T_CY, T_H, T_W
 from cstrack.training.losses import Term
 
@@ -42,27 +43,12 @@ def _cells(head: Sequence[torch.Tensor], strides: Sequence[int]) -> tuple[torch.
     return torch.cat(centres), torch.cat(cell_strides)
 
 
-def _flat(head: Sequence[torch.Tensor], strides: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, N, 5 + nc) raw outputs and (B, N, 4) decoded xyxy boxes in input pixels."""
-    raws, boxes = [], []
-    for p, stride in zip(head, strides):
-        b, _, h, w, no = p.shape
-        grid = make_grid(h, w, p.device, p.dtype)
-        xy = (p[..., :2] + grid) * stride
-        wh = p[..., 2:4].clamp_max(MAX_LOG_WH).exp() * stride
-        boxes.append(torch.cat((xy - wh / 2, xy + wh / 2), -1).view(b, -1, 4))
-        raws.append(p.view(b, -1, no))
-    return torch.cat(raws, 1), torch.cat(boxes, 1)
-
-
-def pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(G, N) IoU of xyxy boxes."""
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = (rb - lt).clamp_min(0).prod(-1)
+def _paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(P,) IoU of the xyxy box pairs a[i], b[i]."""
+    inter = (torch.minimum(a[:, 2:], b[:, 2:]) - torch.maximum(a[:, :2], b[:, :2])).clamp_min(0).prod(-1)
     area_a = (a[:, 2:] - a[:, :2]).clamp_min(0).prod(-1)
     area_b = (b[:, 2:] - b[:, :2]).clamp_min(0).prod(-1)
-    return inter / (area_a[:, None] + area_b[None] - inter + _EPS)
+    return inter / (area_a + area_b - inter + _EPS)
 
 
 def simota_assign(
@@ -87,7 +73,7 @@ def simota_assign(
     if len(cand) == 0:
         empty = torch.zeros(0, dtype=torch.long, device=gt_xyxy.device)
         return empty, empty, gt_xyxy.new_zeros(0)
-    ious = pairwise_iou(gt_xyxy, pred_xyxy[cand])
+    ious = box_iou(gt_xyxy, pred_xyxy[cand])
     logits = pred_logits[cand].float()
     probability = (logits[:, 1:].sigmoid() * logits[:, :1].sigmoid()).sqrt()  # (C, nc)
     wanted = F.one_hot(gt_cls, nc).to(probability.dtype)  # (G, nc)
@@ -112,7 +98,8 @@ def simota_assign(
 
 def anchor_free_terms(head: Sequence[torch.Tensor], targets: torch.Tensor, detect: YOLOXHead) -> list[Term]:
     """IoU, objectness and (nc > 1) class terms of the YOLOX head's raw outputs against targets (n, 7)."""
-    raw, pred_boxes = _flat(head, detect.strides)
+    raw = torch.cat([p.flatten(1, 3) for p in head], 1)  # (B, N, 5 + nc), cells as decode orders them
+    pred_boxes = detect.boxes(head)
     centres, strides = _cells(head, detect.strides)
     batch = raw.shape[0]
     obj_target = torch.zeros_like(raw[..., 4])
@@ -137,7 +124,7 @@ def anchor_free_terms(head: Sequence[torch.Tensor], targets: torch.Tensor, detec
             continue
         positives += len(cells)
         obj_target[b, cells] = 1
-        iou = torch.diagonal(pairwise_iou(gt[gt_index], pred_boxes[b, cells]))
+        iou = _paired_iou(gt[gt_index], pred_boxes[b, cells])
         iou_losses.append((1 - iou**2).sum())
         if detect.nc > 1:
             cls_target = F.one_hot(gt_cls[gt_index], detect.nc).to(raw.dtype) * matched_iou[:, None]
