@@ -149,3 +149,96 @@ def test_byte_low_is_off_by_default():
 
     args = build_parser().parse_args(["track", "frames"])
     assert args.byte_low is None
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--conf", "2"], "--conf must be in (0, 1), got 2.0"),
+        (["--conf", "nan"], "--conf must be in (0, 1), got nan"),
+        (["--conf", "-1"], "--conf must be in (0, 1), got -1.0"),
+        (["--min-area", "nan"], "--min-area must be a finite number >= 0, got nan"),
+        (["--min-area", "-5"], "--min-area must be a finite number >= 0, got -5.0"),
+        (["--max-aspect", "-1"], "--max-aspect must be a finite number > 0, got -1.0"),
+        (["--max-aspect", "inf"], "--max-aspect must be a finite number > 0, got inf"),
+        (["--trails", "-1"], "--trails must be >= 0, got -1"),
+        (["--img-size", "100", "96"], "--img-size must be two positive multiples of 32, got 100 96"),
+        (["--format", ","], "--format ',' has an empty item; give one or more of mot, json"),
+        (["--format", "mot,xml"], "--format: unknown output 'xml'; choose from mot, json"),
+        (["--frames", "4-9"], "frames 4-9 are outside this sequence of 3 frames"),
+        (["--eval"], "cannot evaluate: not a MOTChallenge sequence with gt/gt.txt"),
+    ],
+)
+def test_bad_options_are_refused_before_tracking(capsys, frames: Path, tmp_path: Path, option, message):
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(capsys, str(frames), "--model", "omc_n", *option, "--output", str(out_dir))
+    assert code == 2 and out == ""
+    assert err.startswith("cstrack track: error: ") and err.endswith(f"{message}\n")
+    assert len(err.splitlines()) == 1  # not even the model's "random initialisation" line
+    assert not out_dir.exists()
+
+
+def test_eval_names_the_sequence_without_ground_truth(capsys, tmp_path: Path):
+    root = tmp_path / "data"
+    for name, with_gt in (("SEQ-A", True), ("SEQ-B", False)):
+        images = root / name / "img1"
+        images.mkdir(parents=True)
+        cv2.imwrite(str(images / "000001.jpg"), np.zeros((96, 128, 3), np.uint8))
+        (root / name / "seqinfo.ini").write_text(
+            f"[Sequence]\nname={name}\nimDir=img1\nframeRate=10\nseqLength=1\nimWidth=128\nimHeight=96\nimExt=.jpg\n"
+        )
+        if with_gt:
+            (root / name / "gt").mkdir()
+            (root / name / "gt" / "gt.txt").write_text("1,1,10,10,20,40,1,1,1\n")
+    code, _, err = run_cli(capsys, str(root), "--eval", "--output", str(tmp_path / "out"))
+    assert code == 2
+    assert (
+        err
+        == f"cstrack track: error: {root / 'SEQ-B' / 'gt' / 'gt.txt'}: cannot evaluate: this sequence has no ground truth\n"
+    )
+
+
+def test_output_that_is_a_file_is_refused_before_tracking(capsys, frames: Path, tmp_path: Path):
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("earlier results")
+    for output in (a_file, a_file / "sub"):
+        code, _, err = run_cli(capsys, str(frames), "--model", "omc_n", "--output", str(output))
+        assert code == 2 and len(err.splitlines()) == 1
+        assert f"{output}: cannot write results here" in err and "is a file, not a folder" in err
+    assert a_file.read_text() == "earlier results"
+
+
+def test_truncated_jpeg_is_skipped_with_a_warning(capsys, caplog, frames: Path, tmp_path: Path):
+    truncated = frames / "001.jpg"
+    truncated.write_bytes(truncated.read_bytes()[:-100])
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(
+        capsys,
+        str(frames),
+        "--model",
+        "omc_n",
+        "--img-size",
+        "128",
+        "96",
+        "--device",
+        "cpu",
+        "--output",
+        str(out_dir),
+    )
+    assert code == 0 and "tracked 2 frames" in out
+    assert "skipped 1 unreadable frames (2)" in err
+    assert f"{truncated}: truncated JPEG" in caplog.text
+
+
+def test_missing_camera_prints_only_our_line(tmp_path: Path):
+    """OpenCV logs a dozen lines of its own (V4L2, FFmpeg, obsensor) when a camera index is missing."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "cstrack", "track", "63", "--quiet", "--output", str(tmp_path / "out")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={key: value for key, value in os.environ.items() if not key.startswith("OPENCV_")},
+    )
+    assert completed.returncode == 2
+    assert completed.stderr == "cstrack track: error: 63: cannot open this camera or stream\n"

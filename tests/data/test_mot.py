@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +37,11 @@ def make_sequence(folder: Path, seq_length: int = 3) -> Path:
 
 def write_text(path: Path, text: str) -> Path:
     path.write_text(text)
+    return path
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
     return path
 
 
@@ -283,3 +292,138 @@ def test_unreadable_frame_names_the_image(tmp_path: Path) -> None:
         sequence.read_frame(2)
     with pytest.raises(InputError, match=r"det\.txt: file not found"):
         sequence.read_det()
+
+
+# --- hostile input -----------------------------------------------------------------------------
+
+
+def run_limited(code: str, memory_bytes: int = 2 << 30, timeout: float = 120) -> str:
+    """Run Python `code` in a child whose address space is capped, so a runaway allocation fails
+    there with MemoryError instead of taking the machine's memory; returns its stdout."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        preexec_fn=cap,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stdout
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "problem"),
+    [
+        (f"{ROW}\n2,1,10,20,0,40,1\n".encode(), 2, "box width is not positive: '0'"),
+        (f"{ROW}\n2,1,10,20,30,-4.5,1\n".encode(), 2, "box height is not positive: '-4.5'"),
+        (f"{ROW}\n2,1,10,20,1e308,40,1\n".encode(), 2, "box width is beyond 1000000 pixels: '1e308'"),
+        (f"{ROW}\n2,1,10,20,30,2e6,1\n".encode(), 2, "box height is beyond 1000000 pixels: '2e6'"),
+        (f"{ROW}\n2,1,-1e308,20,30,40,1\n".encode(), 2, "box x is beyond +-1000000 pixels: '-1e308'"),
+        (f"{ROW}\n1e19,1,10,20,30,40,1\n".encode(), 2, "frame is beyond 2147483647: '1e19'"),
+        (f"{ROW}\n2,1e19,10,20,30,40,1\n".encode(), 2, "id is outside -2147483648..2147483647: '1e19'"),
+        (f"{ROW}\n2,-2147483649,10,20,30,40,1\n".encode(), 2, "id is outside"),
+        (f"{ROW}\n2,1_000,10,20,30,40,1\n".encode(), 2, "field 2 is not a number: '1_000'"),
+        (b"\x00\x01\x02\n\x03", 1, "control or non-ASCII character '\\x00'"),
+        (b"\x1c\x1d\x1e\n\x1f", 1, "control or non-ASCII character '\\x1c'"),
+        (f"{ROW}\n\x1c\n{ROW}\n".encode(), 2, "control or non-ASCII character '\\x1c'"),
+        (b"1 1 10 20 30 40 1\x1c9\n", 1, "control or non-ASCII character '\\x1c'"),
+        (f"{ROW}\n\u00a0\n".encode(), 2, "control or non-ASCII character '\\xa0'"),
+        (f"{ROW}\n2,1,10,20,30,40,".encode() + b"\xff\n", 2, "not UTF-8 text: byte 0xff"),
+        (f"{ROW}\r\n\r\n".encode() + b"\xc3(", 3, "not UTF-8 text: byte 0xc3"),
+    ],
+)
+def test_read_mot_file_refuses_bad_boxes_huge_values_and_control_bytes(
+    tmp_path: Path, data: bytes, line: int, problem: str
+) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(data)
+    with pytest.raises(InputError) as caught:
+        read_mot_file(path)
+    assert caught.value.line == line
+    assert str(caught.value).startswith(f"{path}:{line}: ")
+    assert problem in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_read_mot_file_blank_files_are_empty_and_edge_values_are_valid(tmp_path: Path) -> None:
+    for name, data in [("empty", b""), ("blank", b" \t\n\r\n\n"), ("bom", b"\xef\xbb\xbf\n")]:
+        assert read_mot_file(write_bytes(tmp_path / name, data)).shape == (0, 10)
+    # Detections carry id -1; boxes may start left of or above the image; the limits themselves pass.
+    edge = write_bytes(
+        tmp_path / "edge.txt", b"1,-1,-15.5,-3,30,40,0.9\n2147483647,-2147483648,-1e6,1e6,1e6,1e-3,1\n"
+    )
+    np.testing.assert_array_equal(
+        read_mot_file(edge), [[1, -1, -15.5, -3, 30, 40, 0.9], [2**31 - 1, -(2**31), -1e6, 1e6, 1e6, 1e-3, 1]]
+    )
+
+
+SEQINFO = (
+    "[Sequence]\nname=A\nframeRate=30\nseqLength=10\nimWidth=640\nimHeight=480\nimDir=img1\nimExt=.jpg\n"
+)
+
+
+def test_read_seqinfo_accepts_a_utf8_bom(tmp_path: Path) -> None:
+    path = write_bytes(tmp_path / "seqinfo.ini", b"\xef\xbb\xbf" + SEQINFO.encode())
+    assert read_seqinfo(path) == SequenceInfo("A", 30.0, 10, 640, 480, "img1", ".jpg")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        (SEQINFO + "name=B\n", 9, "key 'name' appears twice in [Sequence]"),
+        (SEQINFO + "[Sequence]\n", 9, "section [Sequence] appears twice"),
+        (SEQINFO + "garbage\nmore garbage\n", 9, "cannot parse 'garbage\\n'"),
+    ],
+)
+def test_read_seqinfo_ini_syntax_errors_are_one_line_with_the_line(
+    tmp_path: Path, text: str, line: int, problem: str
+) -> None:
+    path = write_text(tmp_path / "seqinfo.ini", text)
+    with pytest.raises(InputError) as caught:
+        read_seqinfo(path)
+    assert str(caught.value) == f"{path}:{line}: not a valid ini file: {problem}"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("name=A\n" + SEQINFO, "not a valid ini file: line 1 comes before any [section] header"),
+        (SEQINFO.replace("seqLength=10", f"seqLength={10**400}"), "seqLength is too large"),
+        (SEQINFO.replace("imExt=.jpg", "imExt=.jpg\x00"), "imExt holds a control character: '.jpg\\x00'"),
+    ],
+)
+def test_read_seqinfo_refuses_headerless_huge_and_control_values_in_one_line(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    path = write_text(tmp_path / "seqinfo.ini", text)
+    with pytest.raises(InputError) as caught:
+        read_seqinfo(path)
+    assert str(caught.value).startswith(f"{path}: ") and problem in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_frame_paths_stop_at_the_last_image_not_at_seq_length(tmp_path: Path) -> None:
+    folder = make_sequence(tmp_path / "SEQ", seq_length=3_000_000_000)
+    images = folder / "img1"
+    images.mkdir()
+    for name in ("000001.jpg", "000003.jpg", "0000009.jpg", "000007.png", "notes.txt"):
+        write_text(images / name, "x")  # only the first two are frames: 0000009 is not how frame 9 is named
+    (images / "000008.jpg").mkdir()
+    code = (
+        "import time; from cstrack.data import MotSequence; start = time.perf_counter(); "
+        f"paths = MotSequence.open({str(folder)!r}).frame_paths(); "
+        "print([p.name for p in paths], time.perf_counter() - start)"
+    )
+    names, seconds = run_limited(code).rsplit(" ", 1)
+    assert names == "['000001.jpg', '000002.jpg', '000003.jpg']" and float(seconds) < 1
+
+    write_seqinfo(folder / "seqinfo.ini", SequenceInfo("SEQ", 30, 2, 640, 480, "img1", ".jpg"))
+    assert [path.name for path in MotSequence.open(folder).frame_paths()] == ["000001.jpg", "000002.jpg"]
+    write_seqinfo(folder / "seqinfo.ini", SequenceInfo("SEQ", 30, 5, 640, 480, "frames", ".jpg"))
+    assert MotSequence.open(folder).frame_paths() == []

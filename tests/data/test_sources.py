@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from cstrack.data.sources import FrameRange, ImageFolderSource, SequenceSource, VideoSource, open_sources
+from cstrack.data.sources import (
+    FrameRange,
+    ImageFolderSource,
+    SequenceSource,
+    VideoSource,
+    jpeg_is_complete,
+    natural_key,
+    open_sources,
+)
 from cstrack.errors import InputError
 
 
@@ -81,3 +90,67 @@ def test_bad_sources(tmp_path: Path):
     empty.mkdir()
     with pytest.raises(InputError, match="no images"):
         open_sources(empty)
+
+
+def test_image_folder_is_in_natural_order(tmp_path: Path):
+    for k in (10, 2, 1, 11):
+        cv2.imwrite(str(tmp_path / f"{k}.png"), frame(k))
+    (source,) = open_sources(tmp_path)
+    assert [p.name for _, p in source._numbered] == ["1.png", "2.png", "10.png", "11.png"]
+    assert sorted(["b10.jpg", "a2.jpg", "b9.jpg", "A1.jpg"], key=natural_key) == [
+        "A1.jpg",
+        "a2.jpg",
+        "b9.jpg",
+        "b10.jpg",
+    ]
+
+
+def jpeg(k: int, **params: int) -> bytes:
+    flags = [flag for name, value in params.items() for flag in (getattr(cv2, name), value)]
+    ok, data = cv2.imencode(".jpg", frame(k), flags)
+    assert ok
+    return data.tobytes()
+
+
+def test_jpeg_end_marker_check():
+    for data in (jpeg(1), jpeg(2, IMWRITE_JPEG_PROGRESSIVE=1), jpeg(3, IMWRITE_JPEG_RST_INTERVAL=1)):
+        assert jpeg_is_complete(data)
+        assert jpeg_is_complete(data + b"\x00" * 7 + b"trailer after the image")
+        assert not any(jpeg_is_complete(data[:cut]) for cut in range(2, len(data) - 1, 37))
+        assert not jpeg_is_complete(data[:-2])
+    # An APP segment holding a whole thumbnail (with its own FFD9) is skipped by its length.
+    thumbnail = jpeg(4)
+    app1 = b"\xff\xe1" + (len(thumbnail) + 2).to_bytes(2, "big") + thumbnail
+    main = jpeg(5)
+    assert jpeg_is_complete(main[:2] + app1 + main[2:])
+    assert not jpeg_is_complete(main[:2] + app1 + main[2:-300])
+    assert jpeg_is_complete(b"\x89PNG not a jpeg: the decoder judges")
+
+
+def test_truncated_jpeg_is_skipped_with_a_warning(tmp_path: Path, caplog):
+    for k in range(3):
+        (tmp_path / f"{k:04d}.jpg").write_bytes(jpeg(k))
+    truncated = tmp_path / "0001.jpg"
+    truncated.write_bytes(truncated.read_bytes()[:-200])
+    assert cv2.imread(str(truncated)) is not None  # what OpenCV alone would have tracked
+    (source,) = open_sources(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="cstrack.data.sources"):
+        images = dict(source)
+    assert images[2] is None and images[1] is not None and images[3] is not None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"cstrack: {truncated}: truncated JPEG (no end-of-image marker); frame skipped"
+    ]
+
+
+def test_frame_range_outside_the_sequence(tmp_path: Path, video: Path, caplog):
+    for k in range(4):
+        cv2.imwrite(str(tmp_path / f"{k:04d}.png"), frame(k))
+    for spec in (tmp_path, video):
+        with pytest.raises(InputError, match=r"frames 9-12 are outside this sequence of \d frames") as error:
+            open_sources(spec, FrameRange(9, 12))
+        assert error.value.path == str(spec)
+    with caplog.at_level(logging.WARNING, logger="cstrack.data.sources"):
+        (source,) = open_sources(tmp_path, FrameRange(3, 10))
+    assert [n for n, _ in source] == [3, 4]
+    assert "frames 3-10: the sequence ends at frame 4" in caplog.text
+    assert len(open_sources(tmp_path, FrameRange(4, None))[0]) == 1

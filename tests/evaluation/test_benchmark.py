@@ -186,3 +186,51 @@ def test_evaluate_input_errors(tmp_path: Path) -> None:
     (gt_root / "SEQ" / "gt" / "gt.txt").unlink()
     with pytest.raises(InputError, match="no sequence has ground truth"):
         evaluate(gt_root, results_dir)
+
+
+def test_frames_without_rows_are_skipped_and_change_no_score(shared_data: Path) -> None:
+    gt = read_mot_file(shared_data / "gt-only" / "MOT17-09" / "gt" / "gt.txt")
+    results = perturbed_results(gt)[:, :7]  # frame,id,box,score: no class column
+    dense = evaluate_sequence(gt, results, 525, "MOT17")
+    # The same rows with 99 empty frames after each frame, and a seqLength far beyond them.
+    sparse_gt, sparse_results = gt.copy(), results.copy()
+    for table in (sparse_gt, sparse_results):
+        table[:, 0] = 100 * table[:, 0] - 99
+    data = preprocess_sequence(sparse_gt, sparse_results, 60_000, "MOT17")
+    assert data["num_timesteps"] == len(data["gt_ids"]) == len(data["tracker_ids"]) == 525
+    assert evaluate_sequence(sparse_gt, sparse_results, 60_000, "MOT17") == dense
+    assert (dense["HOTA"], dense["IDSW"], dense["FP"]) == pytest.approx((0.6828, 20, 1194), abs=1e-4)
+
+
+def test_empty_gt_and_results_score_zero() -> None:
+    empty = np.empty((0, 10))
+    assert preprocess_sequence(empty, empty, 5, "MOT17")["num_timesteps"] == 0
+    scores = evaluate_sequence(empty, empty, 5, "MOT17")
+    assert (scores["TP"], scores["FP"], scores["FN"], scores["IDSW"], scores["HOTA"]) == (0, 0, 0, 0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("results", "problem"),
+    [
+        (
+            np.array([result_row(1e19, 1, 0)]),
+            "frame 10000000000000000000 is outside the sequence (seqLength 1)",
+        ),
+        (
+            np.array([result_row(1, 1e19, 0), result_row(1, 2e19, 50)]),
+            "frame 1 and id 10000000000000000000 must be integers, ids in -2147483648..2147483647",
+        ),
+        (
+            np.array([result_row(1, 1.5, 0)]),
+            "frame 1 and id 1.5 must be integers, ids in -2147483648..2147483647",
+        ),
+        (
+            np.array([[1, 1, 0, 0, 20, 50, 0.9, 1e19]]),
+            "only pedestrians (class 1 in column 8) can be evaluated",
+        ),
+    ],
+)
+def test_huge_frames_ids_and_classes_do_not_wrap(results: np.ndarray, problem: str) -> None:
+    with pytest.raises(InputError) as caught:
+        evaluate_sequence(GT, results, 1, "MOT17", gt_path="gt.txt", results_path="results.txt")
+    assert str(caught.value) == f"results.txt: {problem}"

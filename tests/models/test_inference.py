@@ -152,3 +152,40 @@ def test_detector_without_recheck(cstrack_s: CSTrack) -> None:
     assert x.shape == (1, 3, 256, 256) and x.dtype == torch.float32
     assert torch.all(x[0, :, 0, 0] == 0.5), "grey padding 127.5 / 255"
     assert x[0, :, 128, 128].tolist() == [1.0, 0.0, 0.0], "RGB channel order"
+
+
+BAD_FRAMES = {
+    "None": (None, "None"),
+    "list": ([[[0, 0, 0]]], "an object of type list"),
+    "str": ("frame.jpg", "an object of type str"),
+    "empty": (np.zeros((0, 0, 3), np.uint8), r"an array of dtype uint8 and shape \(0, 0, 3\)"),
+    "int64": (np.zeros((8, 8, 3), np.int64), r"an array of dtype int64 and shape \(8, 8, 3\)"),
+    "bool": (np.zeros((8, 8, 3), bool), "dtype bool"),
+    "float in [0, 1]": (np.full((8, 8, 3), 0.5, np.float32), "dtype float32"),
+    "uint16": (np.zeros((8, 8, 3), np.uint16), "dtype uint16"),
+    "all NaN": (np.full((8, 8, 3), np.nan), "dtype float64"),
+    "grey": (np.zeros((8, 8), np.uint8), r"shape \(8, 8\)$"),
+    "BGRA": (np.zeros((8, 8, 4), np.uint8), r"shape \(8, 8, 4\)"),
+    "tensor": (torch.zeros(8, 8, 3, dtype=torch.uint8), "an object of type torch.Tensor"),
+}
+
+
+@pytest.fixture(scope="module")
+def small_detector(cstrack_s: CSTrack) -> Detector:
+    return Detector(cstrack_s, img_size=(64, 64))
+
+
+@pytest.mark.parametrize("frame, message", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+def test_preprocess_refuses_anything_but_a_bgr_uint8_frame(small_detector: Detector, frame, message) -> None:
+    rule = r"frame must be a BGR uint8 HxWx3 numpy array with H, W >= 1, as OpenCV reads it; got .*"
+    with pytest.raises(InputError, match=rule + message):
+        small_detector.preprocess(frame)
+
+
+def test_preprocess_takes_views_of_a_frame(small_detector: Detector) -> None:
+    """Crops and flips are not contiguous; they need no copy from the caller."""
+    frame = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    for view in (frame[5:30, 10:50], frame[::-1, ::2], frame[..., ::-1]):
+        x, placement = small_detector.preprocess(view)
+        expected, _ = small_detector.preprocess(np.ascontiguousarray(view))
+        assert placement.shape == view.shape[:2] and torch.equal(x, expected)

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import io
 import os
+import pickle
+import re
+import struct
+import subprocess
 import sys
 import types
+import zipfile
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +35,13 @@ from cstrack.cli.main import main
 from cstrack.errors import InputError
 from cstrack.models import OMC, CSTrack, create_model, load_weights
 from cstrack.models.registry import model_from_weights
-from cstrack.models.release import convert_checkpoint, read_checkpoint
+from cstrack.models.release import (
+    LEGACY_MAGIC,
+    LEGACY_PROTOCOL,
+    convert_checkpoint,
+    entry_state_dict,
+    read_checkpoint,
+)
 
 # Our classes whose released names differ (the rest keep their name, in models.mot.cstrack).
 RELEASED_NAMES = {
@@ -248,3 +261,356 @@ def test_cli_convert(cstrack_s: CSTrack, tmp_path: Path, capsys: pytest.CaptureF
     assert main(["convert", str(path), str(tmp_path / "out.safetensors"), "--arch", "cstrack_s"]) == 0
     assert "cstrack_s" in capsys.readouterr().out
     assert model_from_weights(tmp_path / "out.safetensors").cfg.block == "csp"
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_pickle_protocols(tmp_path: Path, protocol: int) -> None:
+    """What checkpoints pickle reads back under every protocol torch.save can use (4 and 5 frame
+    the pickle, memoize, and write sets, frozensets and bytearrays with opcodes of their own)."""
+    module = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4)).half()
+    values = {
+        "set": {1, 2},
+        "frozenset": frozenset({3}),
+        "bytearray": bytearray(b"xy"),
+        "complex": complex(1, 2),
+        "slice": slice(1, 2),
+        "ordered": OrderedDict(a=1),
+        "tuple_key": {(1, (2, 3)): "x"},
+    }
+    checkpoint = {"model": module, **values, **({"fitness": np.array([0.5])} if protocol < 5 else {})}
+    torch.save(checkpoint, tmp_path / "p.pt", pickle_protocol=protocol)
+    loaded = read_checkpoint(tmp_path / "p.pt")
+    assert {k: loaded[k] for k in values} == values
+    assert type(loaded["model"]).__name__ == "Sequential"
+    state = entry_state_dict(loaded["model"])
+    assert state.keys() == module.state_dict().keys()
+    assert all(torch.equal(state[k], v) for k, v in module.state_dict().items())
+
+
+# Crafted checkpoints, as a hostile tester makes them. Each must be refused with a one-line InputError
+# naming the file, before anything is allocated by what the file declares.
+
+
+class Reduce:
+    """Pickles as the call `func(*args)`, which only an unpickler would make."""
+
+    def __init__(self, func: object, *args: object):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+@contextmanager
+def address_space_limit(extra: int = 1 << 30) -> Iterator[None]:
+    """At most `extra` more bytes of address space meanwhile: an allocation sized by what a file
+    declares fails at once with MemoryError instead of taking the machine's memory."""
+    resource = pytest.importorskip("resource")
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        pytest.skip("needs /proc/self/status")
+    size = next(
+        int(line.split()[1]) * 1024 for line in status.read_text().splitlines() if line.startswith("VmSize")
+    )
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (size + extra, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def assert_refused(path: Path, match: str) -> None:
+    """read_checkpoint refuses `path` with `match`, under an address-space limit, and not for lack of memory."""
+    with address_space_limit(), pytest.raises(InputError, match=match) as info:
+        read_checkpoint(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+    assert not isinstance(info.value.__cause__, MemoryError)
+
+
+def zip_member(
+    name: str, data: bytes, method: int = 0, crc: int | None = None, size: int | None = None
+) -> tuple:
+    """A zip entry as written, with the compression method, CRC and uncompressed size it declares."""
+    return name, data, method, zlib.crc32(data) if crc is None else crc, len(data) if size is None else size
+
+
+def write_zip(path: Path, members: list[tuple]) -> Path:
+    """A zip file written field by field, so that it can declare what its data is not."""
+    body, central = bytearray(), bytearray()
+    for name, data, method, crc, size in members:
+        offset, encoded = len(body), name.encode()
+        body += struct.pack(
+            "<4s5H3I2H", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(data), size, len(encoded), 0
+        )
+        body += encoded + data
+        central += struct.pack(
+            "<4s6H3I5H2I",
+            b"PK\x01\x02",
+            20,
+            20,
+            0,
+            method,
+            0,
+            0,
+            crc,
+            len(data),
+            size,
+            len(encoded),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
+        )
+        central += encoded
+    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), len(body), 0)
+    path.write_bytes(bytes(body + central + end))
+    return path
+
+
+def torch_zip(path: Path, pickled: bytes, storages: dict[str, bytes] | None = None) -> Path:
+    """A torch.save-style zip of `pickled` (data.pkl) and its storage records."""
+    members = [zip_member("archive/data.pkl", pickled)]
+    members += [zip_member(f"archive/data/{key}", data) for key, data in (storages or {}).items()]
+    return write_zip(path, members)
+
+
+STORAGE = object()
+
+
+def tensor_opcodes(size: tuple, stride: tuple, numel: int = 1) -> bytes:
+    """Protocol-2 opcodes (no PROTO, no STOP) rebuilding an FP16 tensor over storage '0' of `numel` elements."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=2)
+    pickler.persistent_id = lambda obj: (
+        ("storage", torch.HalfStorage, "0", "cpu", numel) if obj is STORAGE else None
+    )
+    pickler.dump(Reduce(torch._utils._rebuild_tensor_v2, STORAGE, 0, size, stride, False, OrderedDict()))
+    return buffer.getvalue()[2:-1]
+
+
+def legacy_file(path: Path, objects: bytes) -> Path:
+    """torch's legacy stream: magic, protocol, sys_info, then `objects` (raw pickles)."""
+    head = [LEGACY_MAGIC, LEGACY_PROTOCOL, {"protocol_version": 1001, "little_endian": True}]
+    path.write_bytes(b"".join(pickle.dumps(obj, protocol=2) for obj in head) + objects)
+    return path
+
+
+def zeros_bomb(blocks: int) -> bytes:
+    """A raw deflate stream of `blocks` MiB of zeros, about 1 KiB per MiB (made without inflating it)."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = deflate.compress(bytes(1 << 20)) + deflate.flush(zlib.Z_FULL_FLUSH)  # the same for every MiB
+    return block * blocks + deflate.flush()
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_bytearray_of_a_length_is_refused(tmp_path: Path, zipped: bool) -> None:
+    """A 162-byte pickle of `bytearray(2000000000)` must not allocate 2 GB."""
+    path = tmp_path / "bytearray.pt"
+    torch.save({"model": Reduce(bytearray, 2_000_000_000)}, path, _use_new_zipfile_serialization=zipped)
+    assert path.stat().st_size < 2000
+    assert_refused(path, r"bytearray\.pt: .*builtins\.bytearray of something other than bytes")
+
+
+@pytest.mark.parametrize(
+    ("opcodes", "match"),
+    [
+        (
+            b"\x96" + struct.pack("<Q", 1 << 31),
+            "BYTEARRAY8 of 2,147,483,648 bytes, more than the pickle holds",
+        ),
+        (b"\x8e" + struct.pack("<Q", 1 << 31) + b"abc.", "the pickle ends early"),  # BINBYTES8
+        (b"\x8d" + struct.pack("<Q", 1 << 31) + b"abc.", "the pickle ends early"),  # BINUNICODE8
+        (b"\x95" + struct.pack("<Q", 1 << 31) + b"K\x01.", "neither a zip file nor"),  # FRAME: 1
+        (b"K\x01r\xff\xff\xff\xff.", "neither a zip file nor torch's legacy format"),  # LONG_BINPUT 2**32 - 1
+    ],
+    ids=["bytearray8", "binbytes8", "binunicode8", "frame", "memo-index"],
+)
+def test_declared_lengths_allocate_nothing(tmp_path: Path, opcodes: bytes, match: str) -> None:
+    """Lengths and memo indices a pickle declares cost no more than the file holds (the C unpickler
+    allocates them first: 2 GiB, or a 32 GiB memo for one LONG_BINPUT)."""
+    path = tmp_path / "declared.pt"
+    path.write_bytes(b"\x80\x04" + opcodes)
+    assert_refused(path, rf"declared\.pt: .*{match}")
+
+
+def test_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
+    """A 2 MB storage record that inflates to 2 GiB is refused on its declared size."""
+    pickled = b"\x80\x02}X\x05\x00\x00\x00model}X\x01\x00\x00\x00w" + tensor_opcodes((8,), (1,), 8) + b"ss."
+    bomb = zeros_bomb(2048)
+    path = write_zip(
+        tmp_path / "bomb.pt",
+        [
+            zip_member("archive/data.pkl", pickled),
+            zip_member("archive/data/0", bomb, zipfile.ZIP_DEFLATED, 0, 1 << 31),
+        ],
+    )
+    assert path.stat().st_size < 3 << 20
+    assert_refused(path, r"bomb\.pt: .*archive/data/0 declares 2,147,483,648 bytes uncompressed")
+
+
+def test_zip_entry_inflating_past_its_declared_size_costs_what_it_declares(tmp_path: Path) -> None:
+    """An entry that declares 16 bytes but inflates to 2 GiB: only the 16 are read."""
+    pickled = b"\x80\x02}X\x05\x00\x00\x00model}X\x01\x00\x00\x00w" + tensor_opcodes((8,), (1,), 8) + b"ss."
+    crc = zlib.crc32(bytes(16))
+    path = write_zip(
+        tmp_path / "liar.pt",
+        [zip_member("archive/data.pkl", pickled), zip_member("archive/data/0", zeros_bomb(2048), 8, crc, 16)],
+    )
+    with address_space_limit():
+        checkpoint = read_checkpoint(path)
+    assert torch.equal(checkpoint["model"]["w"], torch.zeros(8, dtype=torch.float16))
+
+
+def test_legacy_storage_larger_than_the_file_is_refused(tmp_path: Path) -> None:
+    path = legacy_file(tmp_path / "huge.pt", b"\x80\x02" + tensor_opcodes((8,), (1,), 1 << 31) + b".")
+    assert_refused(path, r"huge\.pt: .*storage '0' declares 4,294,967,296 bytes, more than the file has left")
+
+
+@pytest.mark.parametrize(
+    ("head", "tail", "match"),
+    [
+        (b"", b"(K\x01\x90.", "ADDITEMS on a Tensor"),  # tensor.add(1) would allocate 16 GiB
+        (b"", b"K\x00K\x01s.", "SETITEM on a Tensor"),  # tensor[0] = 1
+        (b"", b"(K\x00K\x01u.", "SETITEMS on a Tensor"),
+        (b"", b"K\x01b.", "BUILD on a Tensor"),  # Tensor.__setstate__ can resize the storage
+        (b"c__builtin__\nset\n", b"R.", "a call's arguments are a Tensor, not a tuple"),  # set(*tensor)
+    ],
+    ids=["additems", "setitem", "setitems", "build", "reduce"],
+)
+def test_container_opcodes_never_act_on_tensors(tmp_path: Path, head: bytes, tail: bytes, match: str) -> None:
+    """A stride-0 view of 2**33 elements over one is cheap until an opcode treats it as a container."""
+    opcodes = b"\x80\x02" + head + tensor_opcodes((1 << 33,), (0,)) + tail
+    path = torch_zip(tmp_path / "tensor.pt", opcodes, {"0": bytes(2)})
+    assert_refused(path, rf"tensor\.pt: .*{match}")
+
+
+def test_hashing_crafted_tuples_cannot_crash_or_hang(tmp_path: Path) -> None:
+    """A 10**6-deep tuple as a dict key crashes CPython's hash (C recursion); 60 levels of (t, t)
+    take 2**60 steps. Run apart, so that a crash or a hang fails this test only."""
+    (tmp_path / "deep.pt").write_bytes(b"\x80\x02})" + b"\x85" * 10**6 + b"K\x01s.")
+    (tmp_path / "wide.pt").write_bytes(b"\x80\x02})" + b"2\x86" * 60 + b"K\x01s.")
+    code = (
+        "import sys\nfrom cstrack.errors import InputError\nfrom cstrack.models.release import read_checkpoint\n"
+        "for path in sys.argv[1:]:\n    try:\n        read_checkpoint(path)\n"
+        "    except InputError as exc:\n        print(exc)\n"
+    )
+    paths = [str(tmp_path / "deep.pt"), str(tmp_path / "wide.pt")]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *paths], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and all(
+        "a dict or set key nests more than 10,000 tuples" in line for line in lines
+    )
+
+
+def cycle(tmp_path: Path) -> dict:
+    module = nn.Sequential(nn.Conv2d(1, 1, 1))
+    module._modules["loop"] = module
+    return {"model": module}
+
+
+def deep(tmp_path: Path) -> dict:
+    root = node = nn.Module()
+    for _ in range(3000):
+        node._modules["0"] = nn.Module()
+        node = node._modules["0"]
+    return {"model": root}
+
+
+def shared(tmp_path: Path) -> dict:
+    node = nn.Linear(1, 1)
+    for _ in range(18):  # 2**18 places for one Linear: nn.Module.state_dict would list each
+        node = nn.Sequential(node, node)
+    return {"model": node}
+
+
+def long_names(tmp_path: Path) -> dict:
+    name = "n" * (1 << 20)  # pickled once: 60 levels of it would be keys of 60 MiB, 1.8 GiB in all
+    root = node = nn.Module()
+    for _ in range(60):
+        node._modules[name] = nn.Module()
+        node = node._modules[name]
+    node.weight = nn.Parameter(torch.zeros(1))
+    return {"model": root}
+
+
+def many_tensors(tmp_path: Path) -> dict:
+    node = nn.Module()
+    shared = torch.zeros(1)
+    for i in range(2000):
+        node.register_parameter(f"p{i}", nn.Parameter(shared))
+    for _ in range(6):  # 64 places for one module of 2000 parameters
+        node = nn.Sequential(node, node)
+    return {"model": node}
+
+
+def parameters_list(tmp_path: Path) -> dict:
+    module = nn.Sequential(nn.Linear(2, 2))
+    module[0].__dict__["_parameters"] = list(module[0]._parameters.values())
+    return {"model": module}
+
+
+def modules_list(tmp_path: Path) -> dict:
+    module = nn.Sequential(nn.Linear(2, 2))
+    module.__dict__["_modules"] = list(module._modules.values())
+    return {"model": module}
+
+
+def updates_tensor(tmp_path: Path) -> dict:
+    state = {"w": torch.zeros(2)}
+    return {"model": state, "ema": state, "updates": torch.tensor([1, 2, 3])}
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "problem"),
+    [
+        (cycle, "model: loop contains itself: the module tree has a cycle"),
+        (deep, "model: the module tree is more than 64 levels deep at 0.0.0"),
+        (shared, "model: the module tree has more than 100,000 modules"),
+        (long_names, r"model: a key is longer than 512 characters: n+\.\.\."),
+        (many_tensors, "model: the module tree holds more than 100,000 tensors"),
+        (parameters_list, r"model: 0\._parameters is a list, not a dict by name"),
+        (modules_list, r"model: _modules is a list, not a dict by name"),
+        (updates_tensor, r"'updates' \(the EMA's update count\) is a tensor of shape \(3,\), not a number"),
+    ],
+    ids=[
+        "cycle",
+        "deep",
+        "shared",
+        "long-names",
+        "many-tensors",
+        "parameters-list",
+        "modules-list",
+        "updates-tensor",
+    ],
+)
+def test_malformed_checkpoints_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture, checkpoint: object, problem: str
+) -> None:
+    path = tmp_path / "crafted.pt"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)  # torch.save recurses through the 3000-deep tree
+    try:
+        torch.save(checkpoint(tmp_path), path)
+    finally:
+        sys.setrecursionlimit(limit)
+    with address_space_limit():
+        code = main(["convert", str(path), str(tmp_path / "out.safetensors"), "--arch", "cstrack_s"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert re.search(rf"crafted\.pt: .*{problem}", err), err
+
+
+def test_updates_as_a_one_element_tensor(cstrack_s: CSTrack, tmp_path: Path) -> None:
+    nan = OrderedDict(
+        (k, torch.full_like(v, float("nan")) if v.is_floating_point() else v)
+        for k, v in cstrack_s.state_dict().items()
+    )
+    path = small_checkpoint(cstrack_s, tmp_path / "cstrack_s.pt", ema=nan, updates=torch.tensor(0))
+    result = convert_checkpoint(path, tmp_path / "out.safetensors", "cstrack_s")
+    assert result.entry == "model" and result.notes == ("ema: never updated (updates = 0)",)

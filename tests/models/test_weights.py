@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import save_file
 
 from cstrack.errors import InputError
-from cstrack.models import OMC, create_model, load_weights
+from cstrack.models import OMC, bundled_weights, create_model, list_pretrained, load_weights, save_weights
+from cstrack.models.registry import model_from_weights
 
 
 def image() -> torch.Tensor:
@@ -81,3 +82,40 @@ def test_unreadable_files(tmp_path: Path) -> None:
     corrupt.write_bytes(b"not a safetensors file")
     with pytest.raises(InputError, match="corrupt.safetensors: not a readable"):
         load_weights(model, corrupt)
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype"),
+    [(float("nan"), torch.float32), (float("inf"), torch.float32), (1e300, torch.float64)],
+    ids=["nan", "inf", "float64-overflow"],  # 1e300 in a float64 file is inf in the float32 model
+)
+def test_non_finite_weights_are_refused(tmp_path: Path, value: float, dtype: torch.dtype) -> None:
+    """NaN weights would load and silently detect nothing: refused, the file and first tensor named."""
+    model = create_model("omc_n")
+    key = "model.model.29.m.0.weight"
+    before = model.state_dict()[key].clone()
+    bad = torch.zeros_like(before, dtype=dtype)
+    bad.view(-1)[7] = value
+    path = saved(model, tmp_path / "nan.safetensors", **{key: bad})
+    with pytest.raises(
+        InputError, match=rf"nan\.safetensors: non-finite values \(NaN or inf\) in 1 tensors, first {key}"
+    ):
+        load_weights(model, path)
+    assert torch.equal(model.state_dict()[key], before), "nothing loaded"
+    save_weights({**model.state_dict(), key: bad}, path, {"arch": "omc_n"})
+    with pytest.raises(InputError, match=rf"nan\.safetensors: non-finite .* first {key}"):
+        model_from_weights(path)
+
+
+def test_keys_in_errors_stay_on_one_line(tmp_path: Path) -> None:
+    state = dict(create_model("omc_n").state_dict())
+    state["evil\nkey"] = torch.zeros(1)
+    with pytest.raises(InputError, match=r"unexpected keys: evil\\nkey") as info:
+        load_weights(create_model("omc_n"), state)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", list_pretrained())
+def test_bundled_weights_are_finite_and_load(name: str) -> None:
+    model = model_from_weights(bundled_weights(name))
+    assert all(v.isfinite().all() for v in model.state_dict().values() if v.is_floating_point())

@@ -7,6 +7,10 @@ without a trained network; one test runs a real (randomly initialised) OMC netwo
 from __future__ import annotations
 
 import json
+import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -16,6 +20,7 @@ import pytest
 from cstrack.data.mot import read_results
 from cstrack.data.sources import FrameRange
 from cstrack.data.synth import SynthConfig, generate_sequence
+from cstrack.errors import InputError
 from cstrack.models.inference import DetectionResult
 from cstrack.tracking.online import Tracker
 from cstrack.tracking.run import track
@@ -201,3 +206,145 @@ def test_byte_option_lowers_the_built_detectors_thresholds():
     assert (tracker.association.byte_low_threshold, tracker.association.byte_high_threshold) == (0.1, 0.4)
     with pytest.raises(ValueError, match="byte_low_threshold"):
         Tracker(ScriptedDetector(0.5), conf=0.4, byte_low_threshold=0.4)
+
+
+class WatchingDetector(OracleDetector):
+    """The oracle, which also records what the output folder's temporary files hold at each frame
+    and presses Ctrl-C at frame `interrupt_at`."""
+
+    def __init__(self, sequence: Path, out_dir: Path, interrupt_at: int | None = None):
+        super().__init__(sequence)
+        self.out_dir, self.interrupt_at = out_dir, interrupt_at
+        self.seen: list[tuple[int, int]] = []
+
+    def __call__(self, frame_bgr: np.ndarray, templates=None) -> DetectionResult:
+        (jsonl,) = self.out_dir.glob(f".{SEQUENCE_NAME}.jsonl.*.tmp")
+        (mot,) = self.out_dir.glob(f".{SEQUENCE_NAME}.txt.*.tmp")
+        frames_in_mot = {int(line.split(",")[0]) for line in mot.read_text().splitlines()}
+        self.seen.append((len(jsonl.read_text().splitlines()), len(frames_in_mot)))
+        if self.frame + 1 == self.interrupt_at:
+            raise KeyboardInterrupt
+        return super().__call__(frame_bgr, templates)
+
+
+SEQUENCE_NAME = "SYNTH-01"
+
+
+def test_rows_are_streamed_frame_by_frame_and_not_kept_in_memory(sequence: Path, tmp_path: Path):
+    assert sequence.name == SEQUENCE_NAME
+    detector = WatchingDetector(sequence, tmp_path)
+    runs = track(sequence, Tracker(detector, frame_rate=25), tmp_path, ("mot", "json"), progress=False)
+    # Before frame k is tracked, the temporary files already hold frames 1..k-1.
+    assert detector.seen == [(k, k) for k in range(24)]
+    run = runs[SEQUENCE_NAME]
+    assert run.frames == {} and run.tracked == 24
+    with pytest.raises(ValueError, match="went to files"):
+        run.results_table()
+    assert len(read_results(run.files["mot"])) > 24 and not list(tmp_path.glob(".*"))
+
+
+def test_ctrl_c_keeps_the_earlier_result_and_writes_a_partial_one(sequence: Path, tmp_path: Path, capsys):
+    track(
+        sequence, Tracker(OracleDetector(sequence), frame_rate=25), tmp_path, ("mot", "json"), progress=False
+    )
+    complete = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    assert set(complete) == {f"{SEQUENCE_NAME}.txt", f"{SEQUENCE_NAME}.jsonl"}
+    capsys.readouterr()
+    detector = WatchingDetector(sequence, tmp_path, interrupt_at=9)
+    runs = track(
+        sequence, Tracker(detector, frame_rate=25), tmp_path, ("mot", "json"), save_video=True, progress=False
+    )
+    run = runs[SEQUENCE_NAME]
+    assert run.interrupted and run.tracked == 8
+    assert {name: (tmp_path / name).read_bytes() for name in complete} == complete
+    partial = {
+        kind: tmp_path / f"{SEQUENCE_NAME}.partial{suffix}"
+        for kind, suffix in [("mot", ".txt"), ("json", ".jsonl"), ("video", ".mp4")]
+    }
+    assert run.files == partial
+    assert complete[f"{SEQUENCE_NAME}.txt"].startswith(partial["mot"].read_bytes())
+    assert [json.loads(line)["frame"] for line in partial["json"].read_text().splitlines()] == list(
+        range(1, 9)
+    )
+    video = cv2.VideoCapture(str(partial["video"]))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
+    video.release()
+    err = capsys.readouterr().err
+    assert f"8 frames of {SEQUENCE_NAME} tracked, written to {SEQUENCE_NAME}.partial.txt" in err
+    assert f"the earlier complete {SEQUENCE_NAME}.txt, {SEQUENCE_NAME}.jsonl kept as it was" in err
+    assert not list(tmp_path.glob(".*"))
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_stale_temporaries_of_killed_runs_are_recovered_or_removed(sequence: Path, tmp_path: Path, caplog):
+    pid = dead_pid()
+    stale_mot = tmp_path / f".{SEQUENCE_NAME}.txt.{pid}.0123abcd.tmp"
+    stale_mot.write_text(
+        "1,1,2.00,3.00,4.00,5.00,0.9000,-1,-1,-1\n2,1,2.50,3.00,4.00,5.00,0.9000,-1,-1,-1\n2,2,9"
+    )
+    stale_json = tmp_path / f".other.jsonl.{pid}.0123abcd.tmp"
+    stale_json.write_text("")
+    stale_video = tmp_path / f".{SEQUENCE_NAME}.mp4.{pid}.0123abcd.tmp.mp4"
+    stale_video.write_bytes(b"\x00" * 44)
+    live = tmp_path / f".{SEQUENCE_NAME}.txt.{os.getpid()}.89abcdef.tmp"  # a run still going
+    live.write_text("1,1,2,3,4,5,1,-1,-1,-1\n")
+    unrelated = tmp_path / f".notes.md.{pid}.0123abcd.tmp"
+    unrelated.write_text("not ours")
+    with caplog.at_level(logging.WARNING, logger="cstrack.tracking.run"):
+        track(
+            sequence,
+            Tracker(OracleDetector(sequence), frame_rate=25),
+            tmp_path,
+            frames=FrameRange(1, 3),
+            progress=False,
+        )
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [f"{SEQUENCE_NAME}.txt", f"{SEQUENCE_NAME}.partial.txt", live.name, unrelated.name]
+    )
+    partial = tmp_path / f"{SEQUENCE_NAME}.partial.txt"
+    assert read_results(partial)[:, :2].tolist() == [[1, 1], [2, 1]]  # the cut last row is dropped
+    assert f"recovered the frames that killed run {pid} had tracked for {SEQUENCE_NAME}.txt" in caplog.text
+    # A partial file newer than a stale temporary is not replaced by it.
+    stale_mot.write_text("7,1,2,3,4,5,1,-1,-1,-1\n")
+    os.utime(stale_mot, (1, 1))
+    track(
+        sequence,
+        Tracker(OracleDetector(sequence), frame_rate=25),
+        tmp_path,
+        frames=FrameRange(1, 3),
+        progress=False,
+    )
+    assert not stale_mot.exists() and read_results(partial)[:, :2].tolist() == [[1, 1], [2, 1]]
+
+
+def test_the_output_folder_and_ground_truth_are_checked_before_the_first_frame(
+    sequence: Path, tmp_path: Path
+):
+    class Refusing:
+        has_recheck = False
+
+        def __call__(self, frame_bgr, templates=None):
+            raise AssertionError("a frame was tracked")
+
+    a_file = tmp_path / "results"
+    a_file.write_text("keep me")
+    for output in (a_file, a_file / "sub"):
+        with pytest.raises(InputError, match="cannot write results here") as error:
+            track(sequence, Tracker(Refusing()), output, progress=False)
+        assert error.value.path == str(output)
+    assert a_file.read_text() == "keep me"
+    no_gt = tmp_path / "frames"
+    no_gt.mkdir()
+    cv2.imwrite(str(no_gt / "1.jpg"), np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(InputError, match="cannot evaluate: not a MOTChallenge sequence"):
+        track(no_gt, Tracker(Refusing()), tmp_path / "out", evaluate=True, progress=False)
+    with pytest.raises(InputError, match="min_area=nan"):
+        track(sequence, Tracker(Refusing()), min_area=float("nan"), progress=False)
+    with pytest.raises(InputError, match="no output format"):
+        track(sequence, Tracker(Refusing()), formats=(), progress=False)
+    assert not (tmp_path / "out").exists()

@@ -330,3 +330,80 @@ def test_byte_high_threshold_defaults_to_the_new_track_threshold():
     assert JDETracker(byte_low_threshold=0.1).byte_high_threshold == 0.5
     assert JDETracker(byte_low_threshold=0.1, new_track_thresh=0.6).byte_high_threshold == 0.6
     assert JDETracker(new_track_thresh=1.2).byte_low_threshold is None  # unchecked when off
+
+
+# Bad inputs are refused with the input, the row and the problem named; nothing is tracked.
+
+GOOD_BOXES = np.array([box(0, 0), box(100, 0)], float)
+
+
+@pytest.mark.parametrize(
+    "boxes, scores, embeddings, message",
+    [
+        ([box(0, 0), [np.nan, 0, 20, 50]], None, None, r"boxes_xyxy row 1 is not finite: \[nan"),
+        ([box(0, 0), [np.inf, 0, np.inf, 50]], None, None, r"boxes_xyxy row 1 is not finite"),
+        ([[20, 0, 0, 50], box(100, 0)], None, None, r"boxes_xyxy row 0 has x2 < x1"),
+        ([box(0, 0), [100, 50, 120, 0]], None, None, r"boxes_xyxy row 1 has y2 <= y1"),
+        ([box(0, 0), [100, 50, 120, 50]], None, None, r"boxes_xyxy row 1 has y2 <= y1"),
+        ([[5, 0, 1, 50], [5, 0, 1, 50]], None, None, r"row 0 has x2 < x1.*\(and 1 more rows\)"),
+        (np.zeros((2, 5)), None, None, r"boxes_xyxy must be an \(N, 4\) array.*\(2, 5\)"),
+        (np.zeros(8), None, None, r"boxes_xyxy must be an \(N, 4\) array.*\(8,\)"),
+        ([["a", 0, 1, 2]], [0.9], None, r"boxes_xyxy must be a numeric array"),
+        (GOOD_BOXES, [0.9, np.inf], None, r"scores row 1 is not finite: inf"),
+        (GOOD_BOXES, [np.nan, 0.9], None, r"scores row 0 is not finite: nan"),
+        (GOOD_BOXES, [[0.9], [0.9]], None, r"scores of shape \(2, 1\): expected \(2,\)"),
+        (GOOD_BOXES, None, [A, [np.nan, 0, 0, 0]], r"embeddings row 1 has a NaN or inf"),
+        (GOOD_BOXES, None, [[0, np.inf, 0, 0], B], r"embeddings row 0 has a NaN or inf"),
+        (GOOD_BOXES, None, np.array([A, [1e200, 0, 0, 0]]), r"embeddings row 1 has a NaN or inf.*float32"),
+    ],
+)
+def test_bad_detections_are_refused_naming_input_row_and_problem(boxes, scores, embeddings, message):
+    trk = JDETracker()
+    step(trk, [box(0, 0), box(100, 0)], [A, B])
+    before = (trk.frame_id, trk._tracks.mean.copy(), trk._tracks.templates.copy())
+    scores = np.full(len(boxes), 0.9) if scores is None else scores
+    with pytest.raises(ValueError, match=message), np.errstate(over="ignore"):
+        trk.update(boxes, scores, embeddings)
+    # A refused frame leaves the tracker as it was.
+    assert trk.frame_id == before[0]
+    np.testing.assert_array_equal(trk._tracks.mean, before[1])
+    np.testing.assert_array_equal(trk._tracks.templates, before[2])
+
+
+def test_boxes_of_zero_width_and_empty_lists_are_fine():
+    trk = JDETracker()
+    out = trk.update(np.array([[10, 0, 10, 50]], float), np.array([0.9]))
+    assert ids(out) == [1] and np.all(np.isfinite(out[0].box_xyxy))
+    assert trk.update([], []) == []
+
+
+def test_huge_embeddings_are_normalised_not_zeroed():
+    # Their float32 squares overflow: the norm must still come out right, not as inf (template 0).
+    trk = JDETracker()
+    step(trk, [box(0, 0)], [[3e30, 4e30, 0, 0]])
+    np.testing.assert_allclose(trk._tracks.templates[0], [0.6, 0.8, 0, 0], rtol=1e-6)
+    out = step(trk, [box(1, 0)], [[3e30, 4e30, 0, 0]])
+    assert ids(out) == [1]
+    np.testing.assert_allclose(trk._tracks.templates[0], [0.6, 0.8, 0, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("zero", [[0, 0, 0, 0], [1e-30, 0, 0, 0]])
+def test_zero_norm_embedding_is_no_appearance(zero):
+    trk = JDETracker()
+    step(trk, [box(0, 0)], [A])
+    # Matched by IoU in stage 2, it leaves the template as it was.
+    assert ids(step(trk, [box(1, 0)], [zero])) == [1]
+    np.testing.assert_allclose(trk._tracks.templates[0], A, rtol=1e-6)
+    assert np.all(np.isfinite(trk._tracks.templates))
+    # A track it starts has an empty template, which its first real embedding then fills.
+    trk = JDETracker()
+    step(trk, [box(0, 0)], [zero])
+    np.testing.assert_array_equal(trk._tracks.templates[0], 0)
+    step(trk, [box(1, 0)], [B])
+    np.testing.assert_allclose(trk._tracks.templates[0], B, rtol=1e-6)
+
+
+@pytest.mark.parametrize("frame_rate", [np.nan, np.inf, -30, 0.0, True, "30", None])
+def test_frame_rate_must_be_a_finite_positive_number(frame_rate):
+    with pytest.raises(ValueError, match="frame_rate must be a finite positive number"):
+        JDETracker(frame_rate=frame_rate)

@@ -54,8 +54,9 @@ def test_letterbox_places_the_box_in_input_pixels(tmp_path: Path) -> None:
     frames = load_frames(read_data_config(write_box_dataset(tmp_path)).train)
     image, labels = DetectionDataset(frames, (160, 96), NO_AUGMENT, seed=0)[0]
     assert image.shape == (3, 96, 160) and image.dtype == torch.float32
-    # Scale 0.8 (200x100 -> 160x80), 8 px of grey padding above and below.
-    assert labels.tolist() == [pytest.approx([0, 3, 32, 48, 32, 64])]
+    # Scale 0.8 (200x100 -> 160x80), 8 px of grey padding above and below; the file's only id (3)
+    # is the dataset's identity 0.
+    assert labels.tolist() == [pytest.approx([0, 0, 32, 48, 32, 64])]
     assert image[:, 0, 0].tolist() == pytest.approx([114 / 255] * 3)
     assert white_extent(image) == pytest.approx(box_xyxy(labels[0]), abs=1)
 
@@ -96,7 +97,7 @@ def test_augment_drops_people_walking_out_without_an_affine(tmp_path: Path) -> N
     label.write_text("0 3 0.2 0.5 0.2 0.8\n0 4 0.01 0.5 0.02 0.8\n")  # 4 x 80 px at x 0: 3.2 x 64 input px
     frames = load_frames(read_data_config(data).train)
     _, labels = DetectionDataset(frames, (160, 96), NO_AUGMENT, seed=0)[0]
-    assert labels[:, 1].tolist() == [3]
+    assert labels[:, 1].tolist() == [0]  # the file's id 3 (ids 3, 4 are identities 0, 1)
 
 
 def test_samples_depend_only_on_seed_epoch_and_index(tiny_data: Path) -> None:
@@ -183,3 +184,14 @@ def test_loader_workers_do_not_change_the_batches(tiny_data: Path) -> None:
 
     for (images_a, targets_a), (images_b, targets_b) in zip(batches(0), batches(2), strict=True):
         assert torch.equal(images_a, images_b) and torch.equal(targets_a, targets_b)
+
+
+def test_identities_are_dense_whatever_ids_the_files_hold(tmp_path: Path) -> None:
+    """JDE sizes its classifier by max id + 1: an id of 99999999999 would ask for 200 TB."""
+    data = write_box_dataset(tmp_path)
+    label = tmp_path / "labels_with_ids" / "seq" / "000001.txt"
+    label.write_text("0 99999999999 0.2 0.5 0.2 0.8\n0 -1 0.6 0.5 0.2 0.8\n0 7 0.8 0.5 0.1 0.8\n")
+    split = read_data_config(data).train
+    assert split.num_ids == 2
+    (frame,) = load_frames(split)
+    assert frame.labels[:, 1].tolist() == [1, -1, 0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -198,3 +199,84 @@ def test_freeze_prefixes_stop_training_and_unknown_ones_are_refused() -> None:
     assert all(p.requires_grad for p in base.embedding.parameters())
     with pytest.raises(InputError, match="--freeze nothing_here"):
         _freeze(model, ("nothing_here",))
+
+
+def test_a_kill_between_checkpoint_and_csv_loses_no_row(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows live in last.safetensors; results.csv is derived and rewritten on --resume."""
+    from cstrack.training import trainer
+
+    runs = tmp_path / "runs"
+    write_rows = trainer._write_rows
+
+    def killed_on_second_epoch(path: Path, rows: list) -> None:
+        if len(rows) == 2:
+            raise Interrupted  # as a SIGKILL right after last.safetensors was replaced
+        write_rows(path, rows)
+
+    monkeypatch.setattr(trainer, "_write_rows", killed_on_second_epoch)
+    with pytest.raises(Interrupted):
+        train(tiny_config(tiny_data, runs, name="cut", val_every=0))
+    monkeypatch.setattr(trainer, "_write_rows", write_rows)
+    assert [row["epoch"] for row in read_csv(runs / "cut" / "results.csv")] == ["1"]
+    assert load_checkpoint(runs / "cut" / "last.safetensors").meta["epoch"] == 1
+
+    resumed = train(resume=runs / "cut")
+    assert [row["epoch"] for row in resumed.history] == [3]
+    rows = read_csv(runs / "cut" / "results.csv")
+    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
+    assert all(float(row["loss"]) > 0 for row in rows)
+
+
+def test_output_that_is_a_file_is_refused_before_training(tiny_data: Path, tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    completed = subprocess.run(
+        [sys.executable, "-m", "cstrack", "train", "--model", "omc_n", "--data", str(tiny_data)]
+        + ["--output", str(taken), "--epochs", "1"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 2
+    assert (
+        completed.stderr.strip() == f"cstrack train: error: {taken}: is a file: --output must name a folder"
+    )
+    assert taken.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "rule"),
+    [("momentum", "2", "in [0, 1)"), ("lr", "inf", "> 0, finite"), ("weight-decay", "nan", ">= 0, finite")],
+)
+def test_cli_refuses_out_of_range_optimiser_options(
+    tiny_data: Path, option: str, value: str, rule: str
+) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "cstrack", "train", "--model", "omc_n", "--data", str(tiny_data)]
+        + [f"--{option}", value],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 2
+    name = option.replace("-", "_")
+    assert completed.stderr.strip() == (
+        f"cstrack train: error: invalid training options: {name}={float(value)!r} (must be {rule})"
+    )
+
+
+def test_label_class_beyond_the_model_is_refused(tiny_data: Path, tmp_path: Path) -> None:
+    from cstrack.data.jde import label_path_for, read_data_config
+    from cstrack.errors import InputError
+
+    copy = tmp_path / "data"
+    shutil.copytree(tiny_data.parent, copy)
+    data = copy / tiny_data.name
+    label = label_path_for(read_data_config(data).train.images[3])
+    rows = label.read_text().splitlines()
+    label.write_text("\n".join(["3" + rows[0][1:], *rows[1:]]) + "\n")
+    with pytest.raises(InputError, match=r"class 3 but the model has 1 class\(es\) \(0\.\.0\)") as error:
+        train(tiny_config(data, tmp_path / "runs", epochs=1, val_every=0))
+    assert error.value.path == str(label)

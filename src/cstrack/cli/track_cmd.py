@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -59,25 +60,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "by IoU (ByteTrack); off by default",
     )
     parser.add_argument("--frames", help="frame range A-B (1-based, inclusive), e.g. 601-795")
-    parser.add_argument("--eval", action="store_true", help="score against gt/ where it exists")
+    parser.add_argument(
+        "--eval", action="store_true", help="score against each sequence's gt/gt.txt (refused without one)"
+    )
     parser.add_argument("--min-area", type=float, help="MOT file filter: drop boxes with w*h <= this")
     parser.add_argument("--max-aspect", type=float, help="MOT file filter: drop boxes with w/h above this")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from cstrack.data.sources import ALL_FRAMES, FrameRange, open_sources
-    from cstrack.tracking.online import Tracker
-    from cstrack.tracking.run import track
+def parse_formats(text: str) -> tuple[str, ...]:
+    """`--format mot,json` as a tuple without repeats; an empty or unknown item is an error."""
+    from cstrack.tracking.run import FORMATS
 
+    items = [item.strip() for item in text.split(",")]
+    choices = ", ".join(FORMATS)
+    if not all(items):
+        raise InputError(None, f"--format {text!r} has an empty item; give one or more of {choices}")
+    unknown = [item for item in items if item not in FORMATS]
+    if unknown:
+        raise InputError(None, f"--format: unknown output {unknown[0]!r}; choose from {choices}")
+    return tuple(dict.fromkeys(items))
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """Refuse a numeric option out of its range (nan and inf included) before anything is read."""
+    if not 0 < args.conf < 1:
+        raise InputError(None, f"--conf must be in (0, 1), got {args.conf}")
     if args.byte_low is not None and not (0 < args.byte_low < 1 and args.byte_low < args.conf):
         raise InputError(
             None, f"--byte-low must be in (0, 1) and below --conf ({args.conf}), got {args.byte_low}"
         )
-    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    if args.min_area is not None and not (math.isfinite(args.min_area) and args.min_area >= 0):
+        raise InputError(None, f"--min-area must be a finite number >= 0, got {args.min_area}")
+    if args.max_aspect is not None and not (math.isfinite(args.max_aspect) and args.max_aspect > 0):
+        raise InputError(None, f"--max-aspect must be a finite number > 0, got {args.max_aspect}")
+    if args.trails < 0:
+        raise InputError(None, f"--trails must be >= 0, got {args.trails}")
+    if args.img_size is not None and not all(v > 0 and v % 32 == 0 for v in args.img_size):
+        width, height = args.img_size
+        raise InputError(None, f"--img-size must be two positive multiples of 32, got {width} {height}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cstrack.data.sources import ALL_FRAMES, FrameRange, open_sources
+    from cstrack.tracking.online import Tracker
+    from cstrack.tracking.run import check_evaluable, check_output_folder, track
+
+    check_numbers(args)
+    formats = parse_formats(args.format)
     frames = FrameRange.parse(args.frames) if args.frames else ALL_FRAMES
-    sources = open_sources(args.source, frames)  # bad input fails before a model is loaded
+    # Bad input fails before a model is loaded: sources, frame range, gt, output folder.
+    sources = open_sources(args.source, frames)
+    if args.eval:
+        check_evaluable(sources)
+    check_output_folder(args.output)
     tracker = Tracker(
         args.model,
         arch=args.arch,
@@ -121,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
             )
     interrupted = any(r.interrupted for r in runs.values())
     if interrupted:
-        print("cstrack track: interrupted; results written for the frames tracked", file=sys.stderr)
+        print(
+            "cstrack track: interrupted; the frames tracked so far are in the *.partial.* files above",
+            file=sys.stderr,
+        )
         return 130
     return 0

@@ -35,10 +35,11 @@ Data config (YAML), read by `read_data_config`:
 - List paths are relative to `root`; `root` (or, without it, the list paths) relative to the
   config file's folder. Image paths inside a list file are relative to the list file's folder.
   The paths returned are absolute, so training does not depend on the working folder.
-- Per split, in the order written: a dataset's nID is max id + 1 over its labels (0 when it has no
-  identities), its id_offset the sum of the nIDs before it, and the split's num_ids their total.
-  A training loop adds id_offset to ids >= 0 (-1 means no identity). JDE itself allocates one
-  more classifier row than the total; num_ids here is the exact count.
+- Per split, in the order written: a dataset's nID is the number of distinct ids >= 0 in its
+  labels, its id_offset the sum of the nIDs before it, and the split's num_ids their total.
+  A training loop maps each id >= 0 densely to id_offset + its rank among the dataset's ids
+  (-1 means no identity): JDE sizes its classifier by max id + 1, so one label with id
+  99999999999 would ask for a 200 TB classifier; here its size is the count of identities.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ __all__ = [
     "DataConfig",
     "DataSplit",
     "DatasetList",
-    "count_identities",
+    "dataset_identities",
     "from_mot",
     "label_path_for",
     "label_table",
@@ -346,14 +347,15 @@ def _raise_first_bad_label(path: Path, text: str) -> None:
     raise InputError(path, "cannot be parsed as a label file")
 
 
-def count_identities(images: Iterable[Path]) -> int:
-    """nID of a dataset: max id + 1 over the labels of its images (0 when none has an identity)."""
-    max_id = -1
-    for image in images:
-        ids = read_labels(label_path_for(image))[:, LABEL_ID]
-        if len(ids):
-            max_id = max(max_id, int(ids.max()))
-    return max_id + 1
+def dataset_identities(images: Iterable[Path]) -> np.ndarray:
+    """The sorted distinct ids (>= 0) in the labels of a dataset's images.
+
+    A training loop maps them densely onto 0..n-1 (`DatasetList.dense_ids`), so the identity
+    classifier is sized by the identities there are, never by the largest id written in a file.
+    """
+    ids = [read_labels(label_path_for(image))[:, LABEL_ID] for image in images]
+    every = np.concatenate(ids) if ids else np.empty(0)
+    return np.unique(every[every >= 0]).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -363,9 +365,21 @@ class DatasetList:
     name: str
     list_path: Path
     images: tuple[Path, ...]
-    num_ids: int
-    #: Add to ids >= 0 of this dataset's labels to make them unique across the split.
+    #: The distinct ids of the labels, sorted; the i-th becomes identity id_offset + i.
+    identities: np.ndarray
+    #: Added to the dense index of each id so that identities are unique across the split.
     id_offset: int
+
+    @property
+    def num_ids(self) -> int:
+        return len(self.identities)
+
+    def dense_ids(self, ids: np.ndarray) -> np.ndarray:
+        """Label ids (-1: unknown) -> split identities id_offset + 0..num_ids-1 (-1 stays -1)."""
+        known = ids >= 0
+        out = np.full(ids.shape, -1, dtype=np.float64)
+        out[known] = np.searchsorted(self.identities, ids[known]) + self.id_offset
+        return out
 
 
 @dataclass(frozen=True)
@@ -432,7 +446,7 @@ def _read_split(config_path: Path, split: str, entries: object, base: Path) -> D
         images = read_list_file(list_path)
         if not images:
             raise InputError(list_path, "lists no images")
-        num_ids = count_identities(images)
-        datasets[str(name)] = DatasetList(str(name), list_path, tuple(images), num_ids, id_offset)
-        id_offset += num_ids
+        dataset = DatasetList(str(name), list_path, tuple(images), dataset_identities(images), id_offset)
+        datasets[str(name)] = dataset
+        id_offset += dataset.num_ids
     return DataSplit(datasets)

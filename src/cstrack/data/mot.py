@@ -9,6 +9,7 @@ from __future__ import annotations
 import configparser
 import io
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,20 @@ MARK, CLASS, VISIBILITY = 6, 7, 8
 MIN_COLUMNS = 7  # frame,id,x,y,w,h,conf
 MOT16_GT_COLUMNS = 9  # frame,id,x,y,w,h,mark,class,visibility (MOT15 has 10: ...,conf,X,Y,Z)
 EMPTY_TABLE_COLUMNS = 10
+# Frames and ids are int32 values: larger ones are typing errors, and beyond 2**63 they would wrap
+# when cast to int64 (1e19 becomes INT64_MIN, and two such ids look like one id twice).
+MAX_FRAME = 2**31 - 1
+MIN_ID, MAX_ID = -(2**31), 2**31 - 1
+# Box coordinates and sizes in pixels: beyond a million the IoU arithmetic (x + w) loses the box
+# or overflows (1e308 + 1e308 is inf), and no camera image is that large.
+MAX_PIXELS = 1e6
+# A table holds printable ASCII, tabs and newlines only: anything else (NUL, other control bytes,
+# Unicode spaces) is corruption, never "no rows".
+_BAD_CHARACTER = re.compile(r"[^\t\n\x20-\x7e]")
+# What an empty table may hold: an empty file, or one of spaces, tabs and newlines.
+_BLANK = " \t\n"
+# The largest seqLength, imWidth or imHeight: numpy compares frames with seqLength as an int64.
+_MAX_INI_INTEGER = 2**63 - 1
 
 _SEQINFO_KEYS = {
     "name": "name",
@@ -56,15 +71,18 @@ class SequenceInfo:
 
 
 def read_seqinfo(path: str | PathLike) -> SequenceInfo:
-    """Read a seqinfo.ini; a missing file, section or key, or a bad number raises InputError."""
+    """Read a seqinfo.ini; a missing file, section or key, or a bad number raises InputError.
+
+    A UTF-8 byte-order mark is accepted, as in the MOT tables.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError) as error:
-        raise InputError(path, f"not a valid ini file: {error}") from error
+        parser.read_string(_read_text(path), source=str(path))
+    except configparser.Error as error:
+        raise _ini_error(path, error) from None
     if not parser.has_section("Sequence"):
         raise InputError(path, "missing section [Sequence]")
     section = parser["Sequence"]
@@ -73,6 +91,8 @@ def read_seqinfo(path: str | PathLike) -> SequenceInfo:
         if key not in section or not section[key].strip():
             raise InputError(path, f"missing key {key!r} in [Sequence]")
         values[field] = section[key].strip()
+        if not values[field].isprintable():
+            raise InputError(path, f"{key} holds a control character: {values[field]!r}")
     try:
         frame_rate = float(values["frame_rate"])
     except ValueError:
@@ -87,6 +107,8 @@ def read_seqinfo(path: str | PathLike) -> SequenceInfo:
             raise InputError(path, f"{_SEQINFO_KEYS[field]} is not an integer: {values[field]!r}") from None
         if sizes[field] <= 0:
             raise InputError(path, f"{_SEQINFO_KEYS[field]} must be positive: {values[field]!r}")
+        if sizes[field] > _MAX_INI_INTEGER:
+            raise InputError(path, f"{_SEQINFO_KEYS[field]} is too large: {values[field]!r}")
     return SequenceInfo(
         name=values["name"],
         frame_rate=frame_rate,
@@ -94,6 +116,51 @@ def read_seqinfo(path: str | PathLike) -> SequenceInfo:
         im_ext=values["im_ext"],
         **sizes,
     )
+
+
+def _read_text(path: Path) -> str:
+    """A text file with universal newlines and without a UTF-8 BOM; text that is not UTF-8 names its line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except OSError as error:
+        raise InputError(path, f"cannot read: {error}") from error
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        before = _universal_newlines(data[: error.start].decode("utf-8-sig", errors="replace"))
+        problem = f"not UTF-8 text: byte 0x{data[error.start]:02x}"
+        raise InputError(path, problem, line=before.count("\n") + 1) from None
+    return _universal_newlines(text)
+
+
+def _universal_newlines(text: str) -> str:
+    """CRLF and lone CR line ends as LF, as reading in text mode gives them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _ini_error(path: Path, error: configparser.Error) -> InputError:
+    """configparser's multi-line messages as one InputError line, with the line number it gives."""
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        # The whole file lacks a header, so it is a file-level problem; the line is only a hint.
+        return InputError(
+            path, f"not a valid ini file: line {error.lineno} comes before any [section] header"
+        )
+    if isinstance(error, configparser.ParsingError):
+        line, text = error.errors[0]
+        return InputError(path, f"not a valid ini file: cannot parse {text}", line=line)
+    if isinstance(error, configparser.DuplicateSectionError):
+        return InputError(
+            path, f"not a valid ini file: section [{error.section}] appears twice", line=error.lineno
+        )
+    if isinstance(error, configparser.DuplicateOptionError):
+        return InputError(
+            path,
+            f"not a valid ini file: key {error.option!r} appears twice in [{error.section}]",
+            line=error.lineno,
+        )
+    return InputError(path, f"not a valid ini file: {' '.join(str(error).split())}")
 
 
 def write_seqinfo(path: str | PathLike, info: SequenceInfo) -> None:
@@ -118,18 +185,19 @@ def read_mot_file(path: str | PathLike, min_columns: int = MIN_COLUMNS) -> np.nd
     """Read a MOT text table (gt, det or results) as a float64 array of shape (rows, columns).
 
     Every row must have the same number of columns (at least `min_columns`), finite numbers, an
-    integer frame >= 1 and an integer id. An empty file gives an empty (0, 10) array.
+    integer frame in 1..MAX_FRAME, an integer id in MIN_ID..MAX_ID, and a box with a positive
+    width and height and coordinates within MAX_PIXELS. A file of nothing but spaces, tabs and
+    newlines gives an empty (0, 10) array; control bytes and non-ASCII text are malformed.
     A bad row raises InputError with the file, its 1-based line number and the problem.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(path, f"cannot read: {error}") from error
-    if not text.strip():
+    text = _read_text(path)
+    if not text.strip(_BLANK):
         return np.empty((0, EMPTY_TABLE_COLUMNS), dtype=np.float64)
+    bad = _BAD_CHARACTER.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise InputError(path, f"control or non-ASCII character {bad.group()!r}", line=line)
     first_row = text.lstrip().split("\n", 1)[0]
     delimiter = "," if "," in first_row else None
     if delimiter:
@@ -148,7 +216,13 @@ def _table_is_valid(table: np.ndarray, min_columns: int) -> bool:
     if table.shape[1] < min_columns or not np.isfinite(table).all():
         return False
     frames, ids = table[:, FRAME], table[:, ID]
-    return bool((frames >= 1).all() and (frames == np.floor(frames)).all() and (ids == np.floor(ids)).all())
+    sizes, corners = table[:, W : H + 1], table[:, X : Y + 1]
+    return bool(
+        ((frames >= 1) & (frames <= MAX_FRAME) & (frames == np.floor(frames))).all()
+        and ((ids >= MIN_ID) & (ids <= MAX_ID) & (ids == np.floor(ids))).all()
+        and ((sizes > 0) & (sizes <= MAX_PIXELS)).all()
+        and (np.abs(corners) <= MAX_PIXELS).all()
+    )
 
 
 def _raise_first_bad_row(path: Path, text: str, delimiter: str | None, min_columns: int) -> None:
@@ -175,6 +249,9 @@ def _row_problem(fields: list[str], expected_columns: int) -> str | None:
     values = []
     for position, field in enumerate(fields, start=1):
         try:
+            # float() takes "1_000"; numpy's parser, which decides, does not.
+            if "_" in field:
+                raise ValueError(field)
             value = float(field)
         except ValueError:
             return f"field {position} is not a number: {field!r}"
@@ -183,8 +260,20 @@ def _row_problem(fields: list[str], expected_columns: int) -> str | None:
         values.append(value)
     if values[FRAME] < 1 or not values[FRAME].is_integer():
         return f"frame is not a positive integer: {fields[FRAME]!r}"
+    if values[FRAME] > MAX_FRAME:
+        return f"frame is beyond {MAX_FRAME}: {fields[FRAME]!r}"
     if not values[ID].is_integer():
         return f"id is not an integer: {fields[ID]!r}"
+    if not MIN_ID <= values[ID] <= MAX_ID:
+        return f"id is outside {MIN_ID}..{MAX_ID}: {fields[ID]!r}"
+    for name, column in (("width", W), ("height", H)):
+        if values[column] <= 0:
+            return f"box {name} is not positive: {fields[column]!r}"
+        if values[column] > MAX_PIXELS:
+            return f"box {name} is beyond {MAX_PIXELS:.0f} pixels: {fields[column]!r}"
+    for name, column in (("x", X), ("y", Y)):
+        if abs(values[column]) > MAX_PIXELS:
+            return f"box {name} is beyond +-{MAX_PIXELS:.0f} pixels: {fields[column]!r}"
     return None
 
 
@@ -296,8 +385,27 @@ class MotSequence:
         return read_mot_file(self.det_path, min_columns=MIN_COLUMNS)
 
     def frame_paths(self) -> list[Path]:
-        """Image paths of frames 1..seqLength (`000001.jpg` ...), whether or not they exist."""
-        return [self.frame_path(frame) for frame in range(1, self.info.seq_length + 1)]
+        """Image paths of frames 1..N (`000001.jpg` ...), N = min(seqLength, highest frame with an image).
+
+        seqLength alone could claim billions of frames; the image folder bounds the list by what
+        exists. Missing images before N stay listed, so frame numbers keep their place.
+        """
+        last = min(self._last_image_frame(), self.info.seq_length)
+        return [self.frame_path(frame) for frame in range(1, last + 1)]
+
+    def _last_image_frame(self) -> int:
+        """The highest frame number whose image file (named as `frame_path` names it) exists; 0 if none."""
+        extension, last = self.info.im_ext, 0
+        try:
+            entries = list(os.scandir(self.path / self.info.im_dir))
+        except OSError:
+            return 0
+        for entry in entries:
+            stem = entry.name[: -len(extension)] if entry.name.endswith(extension) else ""
+            canonical = stem.isascii() and stem.isdigit() and len(stem) < 20 and f"{int(stem):06d}" == stem
+            if canonical and entry.is_file():
+                last = max(last, int(stem))
+        return last
 
     def frame_path(self, frame: int) -> Path:
         """Image path of a 1-based frame number."""

@@ -3,14 +3,17 @@ root, a webcam index, or a camera stream URL, all read one frame at a time.
 
 `open_sources(spec)` turns what the user typed into one source per sequence. Every source yields
 `(frame_number, image_or_None)` with 1-based frame numbers; None marks a frame that could not be
-read, so callers can skip and count it without losing the numbering.
+read (or a truncated JPEG), so callers can skip and count it without losing the numbering.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -24,6 +27,9 @@ from cstrack.errors import InputError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://")
+JPEG_EXTENSIONS = (".jpg", ".jpeg")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,9 @@ class FrameRange:
     def __contains__(self, frame: int) -> bool:
         return frame >= self.first and (self.last is None or frame <= self.last)
 
+    def __str__(self) -> str:
+        return f"{self.first}-{'' if self.last is None else self.last}"
+
 
 ALL_FRAMES = FrameRange()
 
@@ -58,6 +67,12 @@ class FrameSource:
 
     name: str
     frame_rate: float
+    #: What the user named (file, folder, camera index or URL), for error messages.
+    origin: str
+    #: The frame range read; --eval scores this window of the ground truth.
+    frames: FrameRange = ALL_FRAMES
+    #: Frames in the whole source before the range is applied; None when unknown (live streams).
+    total_frames: int | None = None
     #: Ground-truth sequence folder when the source is a MOTChallenge sequence.
     sequence: MotSequence | None = None
 
@@ -70,11 +85,21 @@ class FrameSource:
 
 
 class ImageFolderSource(FrameSource):
-    """Sorted image files of a folder (or a MOTChallenge sequence's img1/)."""
+    """Image files of a folder in natural order (or a MOTChallenge sequence's img1/)."""
 
-    def __init__(self, paths: list[Path], name: str, frame_rate: float, frames: FrameRange = ALL_FRAMES):
+    def __init__(
+        self,
+        paths: list[Path],
+        name: str,
+        frame_rate: float,
+        frames: FrameRange = ALL_FRAMES,
+        origin: str | PathLike | None = None,
+    ):
         self.name = name
         self.frame_rate = frame_rate
+        self.frames = frames
+        self.total_frames = len(paths)
+        self.origin = str(origin if origin is not None else paths[0].parent if paths else name)
         self._numbered = [(k, p) for k, p in enumerate(paths, start=1) if k in frames]
 
     def __len__(self) -> int:
@@ -82,32 +107,95 @@ class ImageFolderSource(FrameSource):
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
         for number, path in self._numbered:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            yield number, image
+            yield number, read_image(path)
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """The BGR image at `path`; None when it is missing, unreadable, or a truncated JPEG.
+
+    OpenCV decodes a truncated JPEG without failing (the missing rows grey), so a JPEG is first
+    checked for its end-of-image marker; the bytes are read once for the check and the decoding.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if path.suffix.lower() in JPEG_EXTENSIONS and not jpeg_is_complete(data):
+        logger.warning("cstrack: %s: truncated JPEG (no end-of-image marker); frame skipped", path)
+        return None
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+def jpeg_is_complete(data: bytes) -> bool:
+    """Whether a JPEG's marker chain reaches its end-of-image marker (FFD9).
+
+    Segments are skipped by their lengths (so an EXIF thumbnail's own FFD9 does not count) and
+    entropy-coded data by searching for the next marker (FF00 stuffing and restart markers
+    are not markers), which costs one `bytes.find` per 0xFF byte. Data that does not start as a
+    JPEG is left to the decoder. Bytes after the end-of-image marker are allowed.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return True
+    position, size = 2, len(data)
+    while True:
+        position = data.find(b"\xff", position)
+        if position < 0 or position + 1 >= size:
+            return False
+        marker = data[position + 1]
+        if marker == 0xD9:
+            return True
+        if marker in (0x00, 0x01, 0xFF) or 0xD0 <= marker <= 0xD7:
+            position += 1 if marker == 0xFF else 2  # stuffing, TEM, fill byte, restart: no length
+            continue
+        if position + 4 > size:
+            return False
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
 
 
 class SequenceSource(ImageFolderSource):
     """A MOTChallenge sequence: its frames, its frame rate, and its ground truth for --eval."""
 
     def __init__(self, sequence: MotSequence, frames: FrameRange = ALL_FRAMES):
-        super().__init__(sequence.frame_paths(), sequence.name, sequence.info.frame_rate, frames)
+        super().__init__(
+            sequence.frame_paths(), sequence.name, sequence.info.frame_rate, frames, sequence.path
+        )
         self.sequence = sequence
+
+
+@contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's own log lines (a missing camera prints a dozen) so ours is the only one."""
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+
+
+def open_capture(target: int | str) -> cv2.VideoCapture:
+    """`cv2.VideoCapture(target)` without OpenCV's log lines."""
+    with quiet_opencv():
+        return cv2.VideoCapture(target)
 
 
 class VideoSource(FrameSource):
     """A video file decoded by OpenCV; a frame that fails to decode mid-file is reported as None."""
 
     def __init__(self, path: Path, frames: FrameRange = ALL_FRAMES):
-        capture = cv2.VideoCapture(str(path))
-        ok, _ = capture.read() if capture.isOpened() else (False, None)
+        capture = open_capture(str(path))
+        with quiet_opencv():
+            ok, _ = capture.read() if capture.isOpened() else (False, None)
         if not ok:
             capture.release()
             raise InputError(path, "cannot decode this video (corrupt or unsupported format)")
         self.path = path
+        self.origin = str(path)
         self.name = path.stem
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.frame_rate = fps if 0 < fps < 1000 else 30.0
         self._count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.total_frames = self._count if self._count > 0 else None
         capture.release()
         self.frames = frames
 
@@ -116,7 +204,7 @@ class VideoSource(FrameSource):
         return max(0, last - self.frames.first + 1)
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
-        capture = cv2.VideoCapture(str(self.path))
+        capture = open_capture(str(self.path))
         try:
             number = 0
             failures = 0
@@ -144,6 +232,7 @@ class StreamSource(FrameSource):
 
     def __init__(self, target: int | str, reconnects: int = 3, retry_seconds: float = 1.0):
         self.target = target
+        self.origin = str(target)
         self.name = f"camera{target}" if isinstance(target, int) else _stream_name(target)
         self.reconnects = reconnects
         self.retry_seconds = retry_seconds
@@ -153,7 +242,7 @@ class StreamSource(FrameSource):
         self.frame_rate = fps if 0 < fps < 1000 else 30.0
 
     def _open(self) -> cv2.VideoCapture:
-        capture = cv2.VideoCapture(self.target)
+        capture = open_capture(self.target)
         if not capture.isOpened():
             raise InputError(str(self.target), "cannot open this camera or stream")
         return capture
@@ -176,7 +265,7 @@ class StreamSource(FrameSource):
                     return
                 attempts += 1
                 time.sleep(self.retry_seconds)
-                capture = cv2.VideoCapture(self.target)
+                capture = open_capture(self.target)
         finally:
             capture.release()
 
@@ -186,12 +275,45 @@ def _stream_name(url: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in tail)[:64] or "stream"
 
 
+_DIGITS = re.compile(r"(\d+)", re.ASCII)
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders numbers by value, so `2.jpg` comes before `10.jpg`.
+
+    Splitting on digit runs puts text at even and numbers at odd positions, so every comparison
+    is text with text or number with number; the name itself breaks ties (`01` vs `1`).
+    """
+    parts = _DIGITS.split(name)
+    return (*(int(part) if k % 2 else part.casefold() for k, part in enumerate(parts)), name)
+
+
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    images = (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    return sorted(images, key=lambda p: natural_key(p.name))
+
+
+def check_frame_range(source: FrameSource) -> None:
+    """Refuse a frame range that selects no frame of a source of known length; warn when it is cut."""
+    total, frames = source.total_frames, source.frames
+    if total is None or frames == ALL_FRAMES:
+        return
+    if frames.first > total:
+        raise InputError(source.origin, f"frames {frames} are outside this sequence of {total} frames")
+    if frames.last is not None and frames.last > total:
+        logger.warning("cstrack: %s: frames %s: the sequence ends at frame %d", source.origin, frames, total)
 
 
 def open_sources(spec: str | int | PathLike, frames: FrameRange = ALL_FRAMES) -> list[FrameSource]:
-    """One source per sequence for what the user named; InputError when it cannot be read."""
+    """One source per sequence for what the user named; InputError when it cannot be read or
+    `frames` selects no frame of it."""
+    sources = _open_sources(spec, frames)
+    for source in sources:
+        check_frame_range(source)
+    return sources
+
+
+def _open_sources(spec: str | int | PathLike, frames: FrameRange) -> list[FrameSource]:
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
         return [StreamSource(int(spec))]
     if isinstance(spec, str) and spec.lower().startswith(STREAM_SCHEMES):
@@ -201,7 +323,7 @@ def open_sources(spec: str | int | PathLike, frames: FrameRange = ALL_FRAMES) ->
         raise InputError(path, "no such file or folder")
     if path.is_file():
         if path.suffix.lower() in IMAGE_EXTENSIONS:
-            return [ImageFolderSource([path], path.stem, 30.0, frames)]
+            return [ImageFolderSource([path], path.stem, 30.0, frames, path)]
         return [VideoSource(path, frames)]
     if (path / "seqinfo.ini").is_file():
         return [SequenceSource(MotSequence.open(path), frames)]
@@ -210,7 +332,7 @@ def open_sources(spec: str | int | PathLike, frames: FrameRange = ALL_FRAMES) ->
     images = _image_files(path)
     if images:
         name = path.parent.name if path.name == "img1" else path.name
-        return [ImageFolderSource(images, name, 30.0, frames)]
+        return [ImageFolderSource(images, name, 30.0, frames, path)]
     try:
         sequences = find_sequences(path)
     except InputError:

@@ -13,6 +13,10 @@ Rules, per frame:
 - MOT15: no matching and no class filter; gt boxes whose column 7 (conf) is 0 are still dropped,
   as TrackEval drops "zero marked" rows for every benchmark.
 Ids are then relabelled to 0..n-1 per sequence, as TrackEval's metrics require.
+
+Only frames that hold a gt or result row are scored: TrackEval's HOTA, CLEAR and Identity skip a
+frame with neither without any change of state, so leaving them out changes no score, and it
+bounds time and memory by the rows, not by seqLength (which a file may set to billions).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from trackeval.datasets._base_dataset import _BaseDataset
 
-from cstrack.data.mot import CLASS, CONF, FRAME, ID, MARK, MIN_COLUMNS, H, X
+from cstrack.data.mot import CLASS, CONF, FRAME, ID, MARK, MAX_FRAME, MAX_ID, MIN_COLUMNS, MIN_ID, H, X
 from cstrack.errors import InputError
 
 PEDESTRIAN = 1
@@ -81,12 +85,15 @@ def box_ious(gt_boxes: np.ndarray, tracker_boxes: np.ndarray) -> np.ndarray:
     return _BaseDataset._calculate_box_ious(gt_boxes, tracker_boxes, box_format="xywh")
 
 
-def split_by_frame(table: np.ndarray, num_frames: int) -> list[np.ndarray]:
-    """Rows of frames 1..num_frames (one array each, file order kept); frames must be in range."""
-    frames = table[:, FRAME].astype(int)
-    order = np.argsort(frames, kind="stable")
-    ends = np.cumsum(np.bincount(frames, minlength=num_frames + 1))
-    return np.split(table[order], ends[:-1])[1:]
+def split_by_frame(table: np.ndarray, frames: np.ndarray) -> list[np.ndarray]:
+    """Rows of each of `frames` (sorted frame numbers, one array each, file order kept).
+
+    Every row's frame must be among `frames`; the work is bounded by the rows and `frames`.
+    """
+    index = np.searchsorted(frames, table[:, FRAME])
+    order = np.argsort(index, kind="stable")
+    ends = np.cumsum(np.bincount(index, minlength=len(frames)))
+    return np.split(table[order], ends[:-1]) if len(frames) else []
 
 
 def preprocess_sequence(
@@ -104,6 +111,8 @@ def preprocess_sequence(
     only name the files in InputError messages: rows beyond seqLength, an id twice in a frame,
     a non-pedestrian result class, or (where preprocessing applies) a gt class TrackEval rejects.
     TrackEval checks gt classes only in frames that also hold predictions; we check them all.
+    The per-frame lists cover the frames that hold a row (in order; see the module docstring),
+    and `num_timesteps` counts them.
     """
     rules = benchmark_rules(benchmark)
     if num_frames < 1:
@@ -111,29 +120,32 @@ def preprocess_sequence(
     _check_table(gt, num_frames, GT_MIN_COLUMNS, gt_path, "ground truth")
     _check_table(results, num_frames, MIN_COLUMNS, results_path, "results")
     # Like TrackEval, a result class column (8th) above 1 means the file is not pedestrian tracking.
-    if results.shape[1] > CLASS and len(results) and (results[:, CLASS].astype(int) > PEDESTRIAN).any():
+    # Class and mark columns are truncated as TrackEval's astype(int) does, but as floats, which
+    # cannot wrap (1e19 as int64 is negative).
+    if results.shape[1] > CLASS and len(results) and (np.trunc(results[:, CLASS]) > PEDESTRIAN).any():
         raise InputError(results_path, "only pedestrians (class 1 in column 8) can be evaluated")
     if rules.preprocess:
-        invalid = np.setdiff1d(np.unique(gt[:, CLASS].astype(int)), VALID_GT_CLASSES)
+        invalid = np.setdiff1d(np.unique(np.trunc(gt[:, CLASS])), VALID_GT_CLASSES)
         if len(invalid):
             raise InputError(
                 gt_path,
-                f"ground-truth classes {invalid.tolist()} are not MOTChallenge classes 1-13 "
+                f"ground-truth classes {[int(value) for value in invalid]} are not MOTChallenge classes 1-13 "
                 f"(MOT15-style ground truth? evaluate it as MOT15)",
             )
 
+    frames = np.union1d(gt[:, FRAME], results[:, FRAME])
     data: dict[str, Any] = {key: [] for key in PER_FRAME_KEYS}
     for gt_rows, tracker_rows in zip(
-        split_by_frame(gt, num_frames), split_by_frame(results, num_frames), strict=True
+        split_by_frame(gt, frames), split_by_frame(results, frames), strict=True
     ):
         gt_boxes, tracker_boxes = gt_rows[:, X : H + 1], tracker_rows[:, X : H + 1]
         similarity = box_ious(gt_boxes, tracker_boxes)
-        gt_classes = gt_rows[:, CLASS].astype(int)
+        gt_classes = np.trunc(gt_rows[:, CLASS])
 
         removed = np.array([], int)
         if rules.preprocess and len(gt_rows) and len(tracker_rows):
             removed = _predictions_on_distractors(similarity, gt_classes, rules.distractor_classes)
-        keep_gt = gt_rows[:, MARK].astype(int) != 0
+        keep_gt = np.trunc(gt_rows[:, MARK]) != 0
         if rules.preprocess:
             keep_gt &= gt_classes == PEDESTRIAN
 
@@ -148,26 +160,43 @@ def preprocess_sequence(
     data["num_tracker_ids"] = _relabel_contiguous(data["tracker_ids"])
     data["num_gt_dets"] = sum(len(ids) for ids in data["gt_ids"])
     data["num_tracker_dets"] = sum(len(ids) for ids in data["tracker_ids"])
-    data["num_timesteps"] = num_frames
+    data["num_timesteps"] = len(frames)
     return data
 
 
 def _check_table(
     table: np.ndarray, num_frames: int, min_columns: int, path: str | PathLike | None, what: str
 ) -> None:
-    """Reject what TrackEval's loader rejects: too few columns, frames outside 1..seqLength, repeated ids."""
+    """Reject what TrackEval's loader rejects: too few columns, frames outside 1..seqLength, repeated ids.
+
+    Frames and ids are checked as floats before any cast to int, which would wrap huge values.
+    """
     if table.ndim != 2 or (len(table) and table.shape[1] < min_columns):
         raise InputError(path, f"expected at least {min_columns} columns for {what}, got shape {table.shape}")
     if not len(table):
         return
-    frames = table[:, FRAME].astype(int)
-    outside = (frames < 1) | (frames > num_frames)
+    frames, ids = table[:, FRAME], table[:, ID]
+    outside = ~((frames >= 1) & (frames <= min(num_frames, MAX_FRAME)))
     if outside.any():
-        raise InputError(path, f"frame {frames[outside][0]} is outside the sequence (seqLength {num_frames})")
-    pairs, counts = np.unique(np.column_stack([frames, table[:, ID].astype(int)]), axis=0, return_counts=True)
+        raise InputError(
+            path, f"frame {_number(frames[outside][0])} is outside the sequence (seqLength {num_frames})"
+        )
+    bad = (frames != np.floor(frames)) | (ids != np.floor(ids)) | ~((ids >= MIN_ID) & (ids <= MAX_ID))
+    if bad.any():
+        frame, track_id = table[bad][0, [FRAME, ID]]
+        raise InputError(
+            path,
+            f"frame {_number(frame)} and id {_number(track_id)} must be integers, ids in {MIN_ID}..{MAX_ID}",
+        )
+    pairs, counts = np.unique(np.column_stack([frames, ids]).astype(int), axis=0, return_counts=True)
     if (counts > 1).any():
         frame, track_id = pairs[counts > 1][0]
         raise InputError(path, f"id {track_id} appears more than once in frame {frame}")
+
+
+def _number(value: float) -> str:
+    """A frame or id for a message: exact digits when integral (3000000001, not 3e+09)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _predictions_on_distractors(
@@ -184,7 +213,7 @@ def _predictions_on_distractors(
 
 def _relabel_contiguous(ids_per_frame: list[np.ndarray]) -> int:
     """Relabel ids in place to 0..n-1 in sorted order (as TrackEval does); return n."""
-    unique_ids = np.unique(np.concatenate(ids_per_frame))
+    unique_ids = np.unique(np.concatenate([np.empty(0, int), *ids_per_frame]))
     for index, ids in enumerate(ids_per_frame):
         ids_per_frame[index] = np.searchsorted(unique_ids, ids).astype(int)
     return len(unique_ids)

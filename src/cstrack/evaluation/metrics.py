@@ -138,7 +138,7 @@ def evaluate(
     """Score a folder of results (`SEQ.txt`) against MOTChallenge ground truth, as TrackEval does.
 
     `gt_root` is a sequence folder or a dataset root (see `find_sequences`); each sequence needs
-    `gt/gt.txt` and `seqinfo.ini` (seqLength sets the frame count). Without `sequences`, every
+    `gt/gt.txt` and `seqinfo.ini` (no row may lie beyond seqLength). Without `sequences`, every
     sequence that has `gt/gt.txt` is evaluated. As in TrackEval, a missing `SEQ.txt` is an error
     (InputError), not an empty result: a forgotten file must not pass silently as a bad score;
     name the sequences to evaluate fewer. Returns {"sequences": {SEQ: scores}, "combined": scores}.

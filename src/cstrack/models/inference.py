@@ -56,6 +56,35 @@ class Letterbox:
         return out
 
 
+FRAME_RULE = "a BGR uint8 HxWx3 numpy array with H, W >= 1, as OpenCV reads it"
+
+
+def _describe(value: object) -> str:
+    """What a frame given is, for the error: its dtype and shape, or its type."""
+    if isinstance(value, np.ndarray):
+        return f"an array of dtype {value.dtype} and shape {value.shape}"
+    if value is None:
+        return "None"
+    kind = type(value)
+    module = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
+    return f"an object of type {module}{kind.__qualname__}"
+
+
+def check_frame(frame: object) -> None:
+    """InputError unless `frame` is FRAME_RULE: other dtypes (float in [0, 1], uint16) and layouts
+    (grey, RGBA) would run as garbage or fail deep in OpenCV. Only the type, dtype and shape are
+    looked at: no pass over the pixels, no copy."""
+    if not (
+        isinstance(frame, np.ndarray)
+        and frame.dtype == np.uint8
+        and frame.ndim == 3
+        and frame.shape[2] == 3
+        and frame.shape[0] >= 1
+        and frame.shape[1] >= 1
+    ):
+        raise InputError(None, f"a frame must be {FRAME_RULE}; got {_describe(frame)}")
+
+
 def check_input_size(size: tuple[int, int]) -> tuple[int, int]:
     """(width, height), both positive multiples of 32, else InputError."""
     width, height = (int(v) for v in size)
@@ -265,9 +294,8 @@ class Detector:
         return self.backend.has_recheck
 
     def preprocess(self, frame_bgr: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
-        """BGR HxWx3 frame -> (1, 3, H, W) RGB input in [0, 1] with grey (0.5) padding."""
-        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
-            raise ValueError(f"expected an HxWx3 BGR frame, got shape {frame_bgr.shape}")
+        """BGR uint8 HxWx3 frame -> (1, 3, H, W) RGB input in [0, 1] with grey (0.5) padding."""
+        check_frame(frame_bgr)
         padded, placement = letterbox(frame_bgr, self.img_size)
         rgb = np.ascontiguousarray(padded[..., ::-1].transpose(2, 0, 1)) / np.float32(255)
         return torch.from_numpy(rgb)[None].to(self.device), placement

@@ -338,10 +338,13 @@ class OMC(nn.Module):
             templates = [templates]
         if len(templates) != embedding.shape[0]:
             raise ValueError(f"{len(templates)} template sets for a batch of {embedding.shape[0]}")
+        # A batch of one is reshaped, not iterated or indexed: both export as an ONNX copy (Split,
+        # Gather) of the whole (E, H, W) map, a tenth of the re-check's time on the CPU.
+        maps = embedding.unbind(0) if len(templates) > 1 else (embedding.reshape(embedding.shape[1:]),)
         similarity = torch.stack(
             [
                 similarity_map(e, t.to(e.device), self.cfg.recheck_radius, self.cfg.recheck_mask)
-                for e, t in zip(embedding, templates)
+                for e, t in zip(maps, templates)
             ]
         )
         heat = self.siamheatmap(output.features, similarity)

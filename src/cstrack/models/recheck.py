@@ -32,6 +32,7 @@ RECHECK_STRIDE = 8
 # included, to M ~ 0, where the loss saturates and the map never recovers (seen: heat loss stuck
 # at -log(1e-12) = 27.6 from the first epoch on). CenterNet starts its heat maps at 0.1; we use 0.01.
 HEAT_PRIOR = 0.01
+NORM_EPS = 1e-12  # F.normalize's
 
 
 class ReCheckOutput(NamedTuple):
@@ -67,9 +68,12 @@ def similarity_map(
     e, h, w = embedding.shape
     if templates.shape[0] == 0:
         return embedding.new_zeros(1, h, w)
-    unit_map = F.normalize(embedding.reshape(e, h * w), dim=0)
-    unit_templates = F.normalize(templates.to(embedding.dtype), dim=1)
-    sim = torch.relu(unit_templates @ unit_map).view(-1, h, w)
+    # cos = (t / |t|) . e / max(|e|, eps), as F.normalize of both; dividing the (K, HW) products by
+    # the cell norms instead of normalising the (E, HW) map first saves two passes over the map.
+    flat = embedding.reshape(e, h * w)
+    norms = torch.linalg.vector_norm(flat, dim=0).clamp_min(NORM_EPS)
+    unit_templates = F.normalize(templates.to(embedding.dtype), dim=1, eps=NORM_EPS)
+    sim = torch.relu((unit_templates @ flat) / norms).view(-1, h, w)
     summed = (sim * template_masks(sim, radius, mask)).sum(0, keepdim=True)
     return summed / summed.amax().clamp_min(torch.finfo(summed.dtype).eps)
 

@@ -4,7 +4,8 @@ Checkpoints are read with `safetensors.torch.load_file` only (pickled `.pt` file
 release must first be converted to safetensors by `cstrack.models.release`). Key layouts that
 differ by a whole prefix are aligned: `module.` (DataParallel), and the release's stage-1
 (`model.<i>`) vs stage-2 (`model.model.<i>`) layouts. Tensors are cast to the model's dtypes
-(releases are FP16). Saving is atomic, with string metadata (e.g. the architecture) in the header.
+(releases are FP16). Non-finite values are refused: NaN weights would load and silently detect
+nothing. Saving is atomic, with string metadata (e.g. the architecture) in the header.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from cstrack.data.atomic import atomic_write_bytes
 from cstrack.errors import InputError
 
 SHOWN = 5
+KEY_CHARS = 120  # of a key quoted in an error
+
+
+def printable(text: object, limit: int) -> str:
+    """Text taken from a file, fit for a one-line error: cut at `limit`, control characters escaped."""
+    text = str(text)
+    cut = text[:limit] + ("..." if len(text) > limit else "")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
 
 
 def _safetensors_path(source: str | PathLike) -> Path:
@@ -84,7 +93,16 @@ def align_keys(state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str,
 
 def _listing(keys: list[str]) -> str:
     more = f" (+{len(keys) - SHOWN} more)" if len(keys) > SHOWN else ""
-    return ", ".join(keys[:SHOWN]) + more
+    return ", ".join(printable(k, KEY_CHARS) for k in keys[:SHOWN]) + more
+
+
+def non_finite(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> list[str]:
+    """Keys of `state` the model would hold as NaN or inf, in its own dtype (1e300 is inf in float32)."""
+    return [
+        k
+        for k, v in state.items()
+        if k in own and own[k].is_floating_point() and not bool(v.to(own[k].dtype).isfinite().all())
+    ]
 
 
 def load_weights(
@@ -92,8 +110,8 @@ def load_weights(
 ) -> tuple[list[str], list[str]]:
     """Load a safetensors file or a state_dict into `model`, checking keys and shapes first.
 
-    Shape mismatches always raise InputError (naming the file and the first keys); missing or
-    unexpected keys raise only when `strict`. Returns the (missing, unexpected) keys.
+    Shape mismatches and NaN or inf values always raise InputError (naming the file and the first
+    keys); missing or unexpected keys raise only when `strict`. Returns the (missing, unexpected) keys.
     """
     state, where = _read(path_or_state_dict)
     state = align_keys(state, model)
@@ -114,5 +132,11 @@ def load_weights(
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected keys: {_listing(unexpected)}")
         raise InputError(where, "weights do not match the model: " + "; ".join(parts))
+    bad = non_finite(state, own)
+    if bad:
+        raise InputError(
+            where,
+            f"non-finite values (NaN or inf) in {len(bad)} tensors, first {printable(bad[0], KEY_CHARS)}",
+        )
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
     return missing, unexpected

@@ -13,6 +13,7 @@ association. The model and the association are timed separately.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -43,16 +44,27 @@ class Timing:
 
 DEFAULT_MODEL = "omc_yolox_nano.bytetrack_pets"  # the bundled default (cstrack.models.pretrained)
 DEFAULT_IMG_SIZE = (1088, 608)  # for weights that do not record the size they were trained at
+DEVICE_FORMS = "cpu, cuda, cuda:N (N a GPU index) or auto"  # what resolve_device accepts
 
 
 def resolve_device(device: str) -> str:
-    """'auto' picks CUDA when it is available, else the CPU."""
+    """The torch device to run on: 'auto' picks CUDA when it is available, else the CPU.
+
+    Anything but cpu, cuda, cuda:N and auto is refused here, with the accepted forms, rather than
+    by torch in a traceback; so is a CUDA device that this machine does not have.
+    """
     import torch
 
+    if not isinstance(device, str) or not re.fullmatch(r"cpu|auto|cuda(:\d+)?", device):
+        raise InputError(None, f"unknown device {device!r}: use {DEVICE_FORMS}")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(None, f"device {device!r} asked for but CUDA is not available")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError(None, f"device {device!r} asked for but CUDA is not available")
+        count = torch.cuda.device_count()
+        if int(device.partition(":")[2] or 0) >= count:
+            raise InputError(None, f"device {device!r} asked for but this machine has {count} CUDA device(s)")
     return device
 
 
@@ -97,13 +109,13 @@ def build_detector(
     from cstrack.models import Detector
     from cstrack.models.pretrained import trained_img_size
 
+    device = resolve_device(device)  # a bad device fails before a model is loaded
+    if half and not device.startswith("cuda"):
+        raise InputError(None, "--half needs a CUDA device")
     if isinstance(model, (str, PathLike)):
         path = weights_path(model)
         img_size = img_size or (trained_img_size(path) if path is not None else None)
         model = load_model(model, arch)
-    device = resolve_device(device)
-    if half and not device.startswith("cuda"):
-        raise InputError(None, "--half needs a CUDA device")
     model = model.eval().fuse()
     if half:
         model = model.half()
@@ -136,6 +148,16 @@ def join_candidates(first: Candidates, second: Candidates) -> Candidates:
         np.concatenate([first.scores, second.scores]),
         embeddings,
     )
+
+
+def drop_flat(candidates: Candidates) -> Candidates:
+    """The candidates but those of zero width or height: clipping to the image flattens the boxes
+    lying outside it; a flat box has no aspect ratio to track, and `cstrack eval` refuses the
+    zero-size rows such a track would write."""
+    boxes = candidates.boxes_xyxy
+    # inverted and NaN boxes stay, for the association to refuse
+    flat = (boxes[:, 3] == boxes[:, 1]) | (boxes[:, 2] == boxes[:, 0])
+    return split_candidates(candidates, ~flat)[0] if flat.any() else candidates
 
 
 class Tracker:
@@ -203,22 +225,32 @@ class Tracker:
             self.association.reset()
 
     def update(self, frame_bgr: np.ndarray) -> list[Track]:
-        """Detect, re-check and associate one BGR frame; returns the confirmed tracked tracks."""
+        """Detect, re-check and associate one frame; returns the confirmed tracked tracks.
+
+        The frame is what OpenCV reads: a BGR uint8 HxWx3 numpy array, H, W >= 1. Anything else
+        (None, RGBA, grey, float or uint16 images) raises InputError naming what was given, since
+        the network would track it as garbage. Detected boxes of zero width or height are dropped.
+        """
+        from cstrack.models.inference import check_frame
+
         start = time.perf_counter()
+        check_frame(frame_bgr)
         templates = None
         if self.recheck:
             active = self.association.active_templates()
             templates = active if len(active) else None
         result = self.detector(frame_bgr, templates)
         middle = time.perf_counter()
-        candidates = Candidates(result.boxes_xyxy, result.scores, result.embeddings)
+        candidates = drop_flat(Candidates(result.boxes_xyxy, result.scores, result.embeddings))
         weak = None
         if self.byte_high_threshold is not None:
-            candidates, weak = split_candidates(candidates, result.scores >= self.byte_high_threshold)
+            candidates, weak = split_candidates(candidates, candidates.scores >= self.byte_high_threshold)
         may_start = None
         if templates is not None:
             basic = len(candidates.scores)
-            transductive = Candidates(result.trans_boxes_xyxy, result.trans_scores, result.trans_embeddings)
+            transductive = drop_flat(
+                Candidates(result.trans_boxes_xyxy, result.trans_scores, result.trans_embeddings)
+            )
             candidates = fuse_candidates(candidates, transductive, self.fusion_eps)
             if not self.recheck_starts_tracks:
                 may_start = np.arange(len(candidates.scores)) < basic

@@ -6,8 +6,9 @@ whatever the number of tracks; `Track` records are made only for what `update()`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 import numpy as np
 
@@ -29,6 +30,11 @@ from cstrack.tracking.track import Track, TrackState
 _TRACKED = np.int8(TrackState.TRACKED)
 _LOST = np.int8(TrackState.LOST)
 _STATES = {int(state): state for state in TrackState}
+#: Below this norm an embedding's float32 squares are subnormal or zero, so it has no direction
+#: to trust: it counts as no appearance at all.
+_MIN_NORM = math.sqrt(np.finfo(np.float32).tiny)
+#: The least width and height of a box: a zero width is fine, a height must be positive.
+_LEAST_SIZE = np.array([0.0, np.finfo(np.float64).smallest_subnormal])
 
 
 @dataclass
@@ -86,6 +92,55 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+def _as_float(name: str, values: object, dtype: type) -> np.ndarray:
+    """`values` as a float array, or a ValueError naming the input (strings, None, ragged lists)."""
+    try:
+        return np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a numeric array, got {type(values).__name__}: {error}") from None
+
+
+def _refuse_rows(name: str, bad: np.ndarray, problem: str, values: np.ndarray | None = None) -> NoReturn:
+    """ValueError naming the input, its first bad row, the problem and (when short) the row's values."""
+    rows = np.flatnonzero(bad)
+    shown = "" if values is None else f": {values[rows[0]].tolist()}"
+    more = f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""
+    raise ValueError(f"{name} row {rows[0]} {problem}{shown}{more}")
+
+
+def _find_bad_values(boxes: np.ndarray, scores: np.ndarray) -> None:
+    """ValueError for the first of these problems a box or score has, in this order; else nothing."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        sizes = boxes[:, 2:] - boxes[:, :2]
+    problems = (
+        ("boxes_xyxy", ~np.isfinite(boxes).all(axis=1), "is not finite"),
+        ("boxes_xyxy", boxes[:, 2] < boxes[:, 0], "has x2 < x1 (boxes are x1, y1, x2, y2)"),
+        ("boxes_xyxy", boxes[:, 3] <= boxes[:, 1], "has y2 <= y1: a box needs a positive height"),
+        (
+            "boxes_xyxy",
+            ~np.isfinite(sizes).all(axis=1),
+            "is too large: its size overflows",
+        ),
+        ("scores", ~np.isfinite(scores), "is not finite"),
+    )
+    for name, bad, problem in problems:
+        if bad.any():
+            _refuse_rows(name, bad, problem, boxes if name == "boxes_xyxy" else scores)
+
+
+def _exact_norms(embeddings: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """`norms` with the rows whose float32 squares overflowed redone in float64; NaN or inf refused."""
+    bad = ~np.isfinite(norms)
+    finite = np.isfinite(embeddings[bad]).all(axis=1)
+    if not finite.all():
+        rows = np.zeros(len(norms), dtype=bool)
+        rows[np.flatnonzero(bad)[~finite]] = True
+        _refuse_rows("embeddings", rows, "has a NaN or inf (embeddings are taken as float32)")
+    redone = norms.astype(np.float64)
+    redone[bad] = np.sqrt(np.einsum("nd,nd->n", embeddings[bad], embeddings[bad], dtype=np.float64))
+    return redone
+
+
 def _check_byte_thresholds(low: float | None, high: float) -> None:
     """BYTE's thresholds when it is on (low not None): 0 < low < high <= 1, both numbers."""
     if low is None:
@@ -137,8 +192,8 @@ class JDETracker:
         byte_high_threshold: float | None = None,
         byte_match_thresh: float = 0.5,
     ):
-        if frame_rate <= 0:
-            raise ValueError(f"frame_rate must be positive, got {frame_rate}")
+        if not (_is_number(frame_rate) and math.isfinite(frame_rate) and frame_rate > 0):
+            raise ValueError(f"frame_rate must be a finite positive number, got {frame_rate!r}")
         self.byte_high_threshold = new_track_thresh if byte_high_threshold is None else byte_high_threshold
         self.byte_low_threshold = byte_low_threshold
         _check_byte_thresholds(byte_low_threshold, self.byte_high_threshold)
@@ -342,20 +397,37 @@ class JDETracker:
     def _check_inputs(
         self, boxes_xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, _Embeddings | None]:
-        boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-        if len(scores) != len(boxes):
-            raise ValueError(f"got {len(boxes)} boxes but {len(scores)} scores")
+        """The frame's inputs as arrays, or a ValueError (see the class docstring); no Python loop."""
+        boxes = _as_float("boxes_xyxy", boxes_xyxy, np.float64)
+        if boxes.shape == (0,):
+            boxes = boxes.reshape(0, 4)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"boxes_xyxy must be an (N, 4) array of x1, y1, x2, y2, got shape {boxes.shape}")
+        scores = _as_float("scores", scores, np.float64)
+        if scores.ndim != 1 or len(scores) != len(boxes):
+            raise ValueError(
+                f"got {len(boxes)} boxes but scores of shape {scores.shape}: expected ({len(boxes)},)"
+            )
+        if embeddings is not None:
+            embeddings = _as_float("embeddings", embeddings, np.float32)
+            if embeddings.ndim != 2 or len(embeddings) != len(boxes):
+                raise ValueError(f"embeddings must be ({len(boxes)}, D), got {embeddings.shape}")
+            templates = self._tracks.templates
+            if templates is not None and templates.shape[1] != embeddings.shape[1]:
+                raise ValueError(f"embedding size changed from {templates.shape[1]} to {embeddings.shape[1]}")
+        # A few whole-array operations catch every bad box and score (a NaN or inf makes the sum
+        # non-finite, the comparison catches inverted and flat boxes); only then are they named.
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: refused below, not warned of
+            sizes = boxes[:, 2:] - boxes[:, :2]
+        if not (math.isfinite(sizes.sum() + scores.sum()) and (sizes >= _LEAST_SIZE).all()):
+            _find_bad_values(boxes, scores)  # nothing found: only a sum of huge values overflowed
         if embeddings is None:
             return boxes, scores, None
-        embeddings = np.asarray(embeddings, dtype=np.float32)
-        if embeddings.ndim != 2 or len(embeddings) != len(boxes):
-            raise ValueError(f"embeddings must be ({len(boxes)}, D), got {embeddings.shape}")
-        templates = self._tracks.templates
-        if templates is not None and templates.shape[1] != embeddings.shape[1]:
-            raise ValueError(f"embedding size changed from {templates.shape[1]} to {embeddings.shape[1]}")
         norms = np.sqrt(np.einsum("nd,nd->n", embeddings, embeddings))
-        return boxes, scores, _Embeddings(embeddings, 1.0 / np.maximum(norms, 1e-12))
+        if not math.isfinite(norms.sum()):
+            norms = _exact_norms(embeddings, norms)
+        inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms >= _MIN_NORM)
+        return boxes, scores, _Embeddings(embeddings, inverse.astype(np.float32, copy=False))
 
     def _apply_matches(
         self,

@@ -19,6 +19,7 @@ fine-tuning with tiny per-process batches, and what makes DDP and one process st
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from os import PathLike
 from pathlib import Path
@@ -84,11 +85,17 @@ class TrainConfig:
             "stage": (self.stage in STAGES, f"one of {', '.join(STAGES)}"),
             "device": (self.device in DEVICES, f"one of {', '.join(DEVICES)}"),
             "workers": (self.workers >= 0, ">= 0"),
-            "lr": (self.lr > 0, "> 0"),
+            "lr": (0 < self.lr < math.inf, "> 0, finite"),
+            "momentum": (0 <= self.momentum < 1, "in [0, 1)"),
+            "warmup_momentum": (0 <= self.warmup_momentum < 1, "in [0, 1)"),
+            "weight_decay": (0 <= self.weight_decay < math.inf, ">= 0, finite"),
+            "warmup_bias_lr": (0 <= self.warmup_bias_lr < math.inf, ">= 0, finite"),
+            "step_epoch": (self.step_epoch is None or self.step_epoch >= 1, ">= 1"),
+            "val_frame_rate": (0 < self.val_frame_rate < math.inf, "> 0, finite"),
             "schedule": (self.schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
-            "warmup_epochs": (self.warmup_epochs >= 0, ">= 0"),
+            "warmup_epochs": (0 <= self.warmup_epochs < math.inf, ">= 0, finite"),
             "accumulate_to": (self.accumulate_to is None or self.accumulate_to >= 1, ">= 1"),
-            "id_weight": (self.id_weight >= 0, ">= 0"),
+            "id_weight": (0 <= self.id_weight < math.inf, ">= 0, finite"),
             "pair_gap": (self.pair_gap >= 1, ">= 1"),
             "val_every": (self.val_every >= 0, ">= 0"),
         }

@@ -77,13 +77,12 @@ class Frame:
 
 
 def load_frames(split: DataSplit) -> list[Frame]:
-    """Every image of a split with its labels, identities offset per dataset."""
+    """Every image of a split with its labels, identities made dense and offset per dataset."""
     frames = []
     for dataset in split.datasets.values():
         for position, image in enumerate(dataset.images, start=1):
             labels = read_labels(label_path_for(image)).copy()
-            known = labels[:, _ID] >= 0
-            labels[known, _ID] += dataset.id_offset
+            labels[:, _ID] = dataset.dense_ids(labels[:, _ID])
             stem = image.stem
             frame = int(stem) if stem.isdigit() else position
             frames.append(Frame(image, labels, str(image.parent), frame))

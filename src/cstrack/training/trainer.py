@@ -46,7 +46,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from cstrack.data.atomic import atomic_write
-from cstrack.data.jde import read_data_config
+from cstrack.data.jde import label_path_for, read_data_config
 from cstrack.errors import InputError
 from cstrack.models.network import OMC, CSTrack
 from cstrack.models.registry import count_parameters, create_model
@@ -179,8 +179,22 @@ def _freeze(model: CSTrack | OMC, prefixes: tuple[str, ...]) -> str:
     return f"froze {sum(p.numel() for p in frozen):,} parameters ({', '.join(prefixes)})"
 
 
+def _check_classes(frames: list[Frame], nc: int) -> None:
+    """Every label's class must be one the model predicts: a larger one would train nothing."""
+    for frame in frames:
+        classes = frame.labels[:, 0]
+        if len(classes) and classes.max() >= nc:
+            raise InputError(
+                label_path_for(frame.image),
+                f"class {int(classes.max())} but the model has {nc} class(es) (0..{nc - 1})",
+            )
+
+
 def _next_run_dir(output: Path, name: str) -> Path:
     """OUTPUT/NAME, or NAME-2, NAME-3 ... when taken (YOLOv5's increment_path)."""
+    existing = next(folder for folder in (output, *output.parents) if folder.exists())
+    if not existing.is_dir():
+        raise InputError(existing, "is a file: --output must name a folder")
     candidate, suffix = output / name, 2
     while candidate.exists():
         candidate, suffix = output / f"{name}-{suffix}", suffix + 1
@@ -269,6 +283,7 @@ class _Run:
         self.val = val_sequences(load_frames(data.val)) if data.val is not None and config.val_every else []
         frames = load_frames(data.train)
         model = create_model(config.model)
+        _check_classes(frames, model.detect.nc)
         self.log_lines: list[str] = []
         if config.weights is not None and not resuming:
             self.log_lines.append(_load_initial_weights(model, config.weights, config.stage))
@@ -337,6 +352,7 @@ class _Run:
                 "model_name": self.config.model,
                 "stage": self.config.stage,
                 "num_ids": self.num_ids,
+                "rows": self.rows,
             },
         )
 
@@ -355,6 +371,12 @@ class _Run:
         restore_rng(state.rng)
         self.start_epoch = int(state.meta["epoch"]) + 1
         self.best_fitness = float(state.meta["best_fitness"])
+        if "rows" in state.meta:
+            self.rows = list(state.meta["rows"])
+        else:  # a checkpoint of a version that kept the rows in results.csv only
+            self.rows = _read_rows(self.run_dir / RESULTS_FILE, self.start_epoch)
+        if self.ctx.is_main:
+            _write_rows(self.run_dir / RESULTS_FILE, self.rows)
 
     # --- loop ----------------------------------------------------------------------------
 
@@ -458,13 +480,17 @@ class _Run:
                 if improved:
                     self.best_fitness = fitness
                 row["best_fitness"] = self.best_fitness
+                self.rows.append(row)
                 state = self.state(epoch)
-                save_checkpoint(self.run_dir / LAST, state)
+                # LAST is the commit point; it holds the rows, and results.csv is derived from them.
+                # A kill before LAST is replaced repeats this epoch on --resume (bit for bit), which
+                # writes BEST and the weights again; a kill after it only leaves the CSV a row
+                # short until --resume rewrites it from LAST.
                 if improved:
                     save_checkpoint(self.run_dir / BEST, state)
                     deployed = self.ema.module if self.ema else self.model
                     save_weights(deployed, self.run_dir / WEIGHTS, metadata=self.weights_metadata)
-                self.rows.append(row)
+                save_checkpoint(self.run_dir / LAST, state)
                 _write_rows(self.run_dir / RESULTS_FILE, self.rows)
                 history.append(row)
                 if not config.quiet:
@@ -510,7 +536,6 @@ def train(
         run = _Run(config, run_dir, ctx, resuming=resume is not None)
         if resume is not None:
             run.restore(load_checkpoint(run_dir / LAST))
-            run.rows = _read_rows(run_dir / RESULTS_FILE, run.start_epoch)
         elif ctx.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             config.save(run_dir / CONFIG_FILE)
