@@ -14,6 +14,7 @@ from cstrack.cli.main import main
 from cstrack.errors import InputError
 from cstrack.export.onnx import MatmulAdaptiveAvgPool, OnnxBackend, export_onnx, paired_outputs
 from cstrack.models import OMC, CSTrack, DetectionResult, Detector, create_model, save_weights
+from cstrack.models.inference import DetectorBackend
 
 SIZE = (320, 192)
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -91,6 +92,9 @@ def test_detector_backends_agree(sharp_omc: OMC) -> None:
     torch_detector = Detector(sharp_omc, img_size=SIZE)
     onnx_detector = Detector(sharp_omc, img_size=SIZE, backend="onnx")
     assert onnx_detector.has_recheck
+    assert isinstance(torch_detector.backend, DetectorBackend) and isinstance(
+        onnx_detector.backend, DetectorBackend
+    )
     for k in (templates, None):
         expected = torch_detector(frame, k)
         assert len(expected.scores) > 20 and len(expected.trans_scores) == (0 if k is None else 100)
@@ -131,3 +135,14 @@ def test_cli_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     assert "not found" in capsys.readouterr().err
     assert main(["export", "--model", "omc.pt"]) == 2
     assert "cstrack convert" in capsys.readouterr().err
+
+
+def test_cli_exports_a_bundled_model_by_name_at_its_trained_size(tmp_path: Path) -> None:
+    """track's default model names work in export too (one resolver), at the size the file records."""
+    from cstrack.cli.main import main
+
+    output = tmp_path / "pets.onnx"
+    assert main(["export", "--model", "omc_mobilenetv2.pets", "--output", str(output)]) == 0
+    proto = onnx.load(str(output))
+    dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 288, 384]

@@ -102,7 +102,7 @@ def pickle_positions(data: bytes) -> list[int]:
     while True:
         try:
             positions += [pos for _, _, pos in pickletools.genops(stream)]
-        except ValueError:  # past the last pickle: raw storage bytes, or the end
+        except ValueError:  # noqa: PERF203 (the loop ends here: past the last pickle, raw bytes or the end)
             return positions
 
 

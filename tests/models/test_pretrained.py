@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from cstrack.errors import InputError
-from cstrack.models import bundled_weights, count_parameters, list_pretrained, save_weights
+from cstrack.models import (
+    bundled_weights,
+    count_parameters,
+    create_model,
+    list_pretrained,
+    resolve_model,
+    save_weights,
+)
 from cstrack.models.pretrained import DEFAULT_PRETRAINED, model_card, trained_img_size
 from cstrack.models.registry import model_from_weights
 from cstrack.tracking.online import DEFAULT_MODEL, build_detector
@@ -53,3 +60,37 @@ def test_bundled_file_loads_with_its_card(name: str) -> None:
         assert section in card
     width, height = trained_img_size(path)
     assert build_detector(name, device="cpu").img_size == (width, height)
+
+
+def test_create_model_takes_a_bundled_arch_tag() -> None:
+    """timm's convention: `arch.tag` is a trained model, plain `arch` a random one."""
+    name = "omc_mobilenetv2.pets"
+    tagged = create_model(name)
+    loaded = model_from_weights(bundled_weights(name))
+    assert tagged.state_dict().keys() == loaded.state_dict().keys()
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in tagged.state_dict().items())
+    random = create_model("omc_mobilenetv2").state_dict()
+    assert not all(torch.equal(v, random[k]) for k, v in tagged.state_dict().items())
+    with pytest.raises(InputError, match="is a trained model: give its arch"):
+        create_model(name, recheck=False)
+
+
+def test_resolve_model_one_resolver_for_names_files_and_variants(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bundled = resolve_model("omc_mobilenetv2.pets")
+    assert (bundled.weights, bundled.img_size, bundled.stem) == (
+        bundled_weights("omc_mobilenetv2.pets"),
+        (384, 288),
+        "omc_mobilenetv2.pets",
+    )
+    copy = tmp_path / "mine.safetensors"
+    copy.write_bytes(bundled.weights.read_bytes())
+    from_file = resolve_model(copy)
+    assert (from_file.weights, from_file.img_size, from_file.stem) == (copy, (384, 288), "mine")
+    with caplog.at_level("WARNING"):
+        variant = resolve_model("omc_n")
+    assert (variant.weights, variant.img_size, variant.stem) == (None, None, "omc_n")
+    assert "model 'omc_n' has no weights here: random initialisation" in caplog.text
+    with pytest.raises(InputError, match=r"unknown model 'omc_q\.pets': give a \.safetensors file or one of"):
+        resolve_model("omc_q.pets")

@@ -1,4 +1,7 @@
-"""`cstrack data`: prepare training data (`from-mot`: MOTChallenge to the JDE layout)."""
+"""`cstrack data`: prepare training data (`from-mot`: MOTChallenge to the JDE layout).
+
+cv2 and the converters are imported only when the command runs, so `--help` starts fast.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,6 @@ import argparse
 import sys
 from functools import partial
 from pathlib import Path
-
-from tqdm import tqdm
-
-from cstrack.data.jde import from_mot
 
 
 def frame_range(text: str) -> tuple[int, int]:
@@ -61,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_from_mot(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from cstrack.data.jde import from_mot
+
     summary = from_mot(
         args.source,
         args.out_dir,

@@ -1,4 +1,7 @@
-"""`cstrack eval`: score MOTChallenge results with TrackEval's metrics and benchmark rules."""
+"""`cstrack eval`: score MOTChallenge results with TrackEval's metrics and benchmark rules.
+
+TrackEval and SciPy are imported only when the command runs, so `--help` starts fast.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cstrack.data.atomic import atomic_write
-from cstrack.evaluation import BENCHMARKS, evaluate, format_table
+from cstrack.cli.defaults import source_keys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--benchmark",
-        choices=sorted(BENCHMARKS),
+        choices=sorted(source_keys("cstrack.evaluation.benchmark", "BENCHMARKS")),
         default="MOT17",
         help="benchmark rules: MOT16/17/20 drop distractors and non-pedestrians, "
         "MOT15 takes ground truth as is (default: %(default)s)",
@@ -50,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cstrack.data.atomic import atomic_write
+    from cstrack.evaluation import evaluate, format_table
+
     scores = evaluate(args.gt, args.results, benchmark=args.benchmark, sequences=args.sequences)
     print(format_table(scores))
     if args.json is not None:

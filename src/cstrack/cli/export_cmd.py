@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model",
         required=True,
         metavar="NAME_OR_WEIGHTS",
-        help="a registered model name (random weights, e.g. for speed checks) or a .safetensors file",
+        help="a bundled model (e.g. omc_yolox_nano.bytetrack_pets), a .safetensors file, or a registered "
+        "model name (random weights, e.g. for speed checks)",
     )
     parser.add_argument(
         "--arch",
@@ -35,9 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--img-size",
         nargs=2,
         type=int,
-        default=(1088, 608),
         metavar=("W", "H"),
-        help="input width and height, multiples of 32 (default: 1088 608)",
+        help="input width and height, multiples of 32 (default: the size the weights were trained at, "
+        "else 1088 608)",
     )
     parser.add_argument("--recheck", action="store_true", help="also export the re-check graph (OMC models)")
     parser.add_argument(
@@ -59,18 +60,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from cstrack.errors import InputError
     from cstrack.export.onnx import export_onnx, paired_outputs
-    from cstrack.models import create_model, model_from_weights
+    from cstrack.models import resolve_model
+    from cstrack.tracking.online import DEFAULT_IMG_SIZE
 
-    source = Path(args.model)
-    if source.suffix == ".safetensors":
-        model, stem = model_from_weights(source, args.arch), source.stem
-    elif source.suffix == ".pt":
+    if Path(args.model).suffix == ".pt":
         raise InputError(
-            source, "pickled checkpoints are not loaded: convert it with `cstrack convert` first"
+            args.model, "pickled checkpoints are not loaded: convert it with `cstrack convert` first"
         )
-    else:
-        model, stem = create_model(args.arch or args.model), args.model
-    width, height = args.img_size
+    resolved = resolve_model(args.model, args.arch)
+    model, stem = resolved.model, resolved.stem
+    width, height = args.img_size or resolved.img_size or DEFAULT_IMG_SIZE
     output = args.output or Path(f"{stem}_{width}x{height}.onnx")
     models = export_onnx(model.eval(), (width, height), recheck=args.recheck, opset=args.opset)
     for path in models.save(output):

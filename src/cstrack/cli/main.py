@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -31,9 +32,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging() -> None:
+    """The library reports through `logging` (warnings, training progress); the command prints
+    those records as plain lines on stderr. An API user configures logging as they like."""
+    logger = logging.getLogger("cstrack")
+    for handler in [h for h in logger.handlers if getattr(h, "cstrack_cli", False)]:
+        logger.removeHandler(handler)  # main() run again in one process (tests): one handler
+    handler = logging.StreamHandler(sys.stderr)  # the stderr of this call, as capture swaps it
+    handler.cstrack_cli = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging()
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_LOG_LEVEL)
     try:
         return int(args.func(args) or 0)

@@ -1,16 +1,21 @@
-"""`cstrack synth`: render synthetic MOTChallenge sequences (test and training data)."""
+"""`cstrack synth`: render synthetic MOTChallenge sequences (test and training data).
+
+cv2 and the renderer are imported only when the command runs, so `--help` starts fast.
+"""
 
 from __future__ import annotations
 
 import argparse
 from functools import partial
 from pathlib import Path
+from typing import Any
 
-from tqdm import tqdm
+from cstrack.cli.defaults import source_value
 
-from cstrack.data.synth import SynthConfig, generate_dataset
 
-DEFAULTS = SynthConfig()
+def default(name: str) -> Any:
+    """The SynthConfig default of a field, read without importing cv2."""
+    return source_value("cstrack.data.synth", f"SynthConfig.{name}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,50 +33,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--frames",
         type=int,
-        default=DEFAULTS.frames,
+        default=default("frames"),
         metavar="F",
         help="frames per sequence (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: %(default)s)")
     parser.add_argument(
-        "--width", type=int, default=DEFAULTS.width, help="image width (default: %(default)s)"
+        "--width", type=int, default=default("width"), help="image width (default: %(default)s)"
     )
     parser.add_argument(
-        "--height", type=int, default=DEFAULTS.height, help="image height (default: %(default)s)"
+        "--height", type=int, default=default("height"), help="image height (default: %(default)s)"
     )
-    parser.add_argument("--fps", type=float, default=DEFAULTS.fps, help="frame rate (default: %(default)s)")
+    parser.add_argument("--fps", type=float, default=default("fps"), help="frame rate (default: %(default)s)")
     parser.add_argument(
         "--people",
         type=float,
-        default=DEFAULTS.people,
+        default=default("people"),
         metavar="P",
         help="mean number of people in view (default: %(default)s)",
     )
     parser.add_argument(
         "--occlusion",
         type=float,
-        default=DEFAULTS.occlusion,
+        default=default("occlusion"),
         metavar="P",
         help="chance that an arriving walker crosses someone at the same depth (default: %(default)s)",
     )
     parser.add_argument(
         "--blur",
         type=float,
-        default=DEFAULTS.blur,
+        default=default("blur"),
         metavar="X",
         help="motion-blur streak as a multiple of the displacement per frame; 0 = sharp (default: %(default)s)",
     )
     parser.add_argument(
         "--drop-frames",
         type=float,
-        default=DEFAULTS.drop_frames,
+        default=default("drop_frames"),
         metavar="P",
         help="chance that a capture is lost before a frame, so motion jumps two steps (default: %(default)s)",
     )
     parser.add_argument(
         "--fake-background",
         type=int,
-        default=DEFAULTS.fake_background,
+        default=default("fake_background"),
         metavar="N",
         help="unannotated person-like posters, boards and statues per sequence (default: %(default)s)",
     )
@@ -80,6 +85,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from cstrack.data.synth import SynthConfig, generate_dataset
+
     config = SynthConfig(
         frames=args.frames,
         width=args.width,

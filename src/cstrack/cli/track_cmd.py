@@ -1,4 +1,7 @@
-"""`cstrack track`: track people in a video, image folder, MOTChallenge data, webcam or stream."""
+"""`cstrack track`: track people in a video, image folder, MOTChallenge data, webcam or stream.
+
+torch, cv2 and the tracker are imported only when the command runs, so `--help` starts fast.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,12 @@ import math
 import sys
 from pathlib import Path
 
+from cstrack.cli.defaults import source_value
 from cstrack.errors import InputError
-from cstrack.tracking.online import DEFAULT_MODEL
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    default_model = source_value("cstrack.tracking.online", "DEFAULT_MODEL")
     parser = subparsers.add_parser(
         "track",
         help="track people in a video, folder, MOTChallenge sequence/dataset, webcam or stream",
@@ -25,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="video file, image folder, MOTChallenge sequence folder, dataset root, webcam index, or rtsp/http URL",
     )
     parser.add_argument(
-        "--model", default=DEFAULT_MODEL, help=f"model name or .safetensors weights (default {DEFAULT_MODEL})"
+        "--model", default=default_model, help=f"model name or .safetensors weights (default {default_model})"
     )
     parser.add_argument("--arch", help="architecture of a weights file that does not name one")
     parser.add_argument(

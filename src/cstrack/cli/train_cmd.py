@@ -1,16 +1,31 @@
-"""`cstrack train`: train CSTrack / OMC on JDE-layout data (single process or under torchrun)."""
+"""`cstrack train`: train CSTrack / OMC on JDE-layout data (single process or under torchrun).
+
+torch and the trainer are imported only when the command runs, so `--help` starts fast.
+"""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+from cstrack.cli.defaults import source_value
 from cstrack.errors import InputError
-from cstrack.training.config import DEVICES, STAGES, TrainConfig
-from cstrack.training.schedule import SCHEDULES
-from cstrack.training.trainer import train
 
-DEFAULTS = TrainConfig(model="", data="")
+if TYPE_CHECKING:
+    from cstrack.training.config import TrainConfig
+
+CONFIG = "cstrack.training.config"
+
+
+def default(name: str) -> Any:
+    """The TrainConfig default of a field, read without importing torch."""
+    return source_value(CONFIG, f"TrainConfig.{name}")
+
+
+def augment_default(name: str) -> Any:
+    """The AugmentConfig default of a field (TrainConfig's augment is a plain AugmentConfig())."""
+    return source_value("cstrack.training.dataset", f"AugmentConfig.{name}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,11 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model", help="registered model name, e.g. omc_l, cstrack_s (required unless --resume)"
     )
     parser.add_argument("--data", metavar="DATA.yaml", help="data config (required unless --resume)")
-    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="default: %(default)s")
+    parser.add_argument("--epochs", type=int, default=default("epochs"), help="default: %(default)s")
     parser.add_argument(
         "--batch",
         type=int,
-        default=DEFAULTS.batch,
+        default=default("batch"),
         help="global batch size, split over processes (default: %(default)s)",
     )
     parser.add_argument(
@@ -37,32 +52,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         nargs=2,
         metavar=("W", "H"),
-        default=DEFAULTS.img_size,
+        default=default("img_size"),
         help="default: 1088 608",
     )
     parser.add_argument(
-        "--weights", metavar="INIT.safetensors", help="initial weights (plain or a training checkpoint)"
+        "--weights",
+        metavar="INIT",
+        help="initial weights: a .safetensors file (plain or a training checkpoint) or a bundled model "
+        "name, e.g. omc_yolox_nano.bytetrack_pets to fine-tune the default",
     )
-    parser.add_argument("--stage", choices=STAGES, default=DEFAULTS.stage, help="default: %(default)s")
+    parser.add_argument(
+        "--stage",
+        choices=source_value(CONFIG, "STAGES"),
+        default=default("stage"),
+        help="default: %(default)s",
+    )
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue this run exactly (other options are ignored)"
     )
-    parser.add_argument("--device", choices=DEVICES, default=DEFAULTS.device, help="default: %(default)s")
     parser.add_argument(
-        "--workers", type=int, default=DEFAULTS.workers, help="data loader workers (default: %(default)s)"
+        "--device",
+        choices=source_value(CONFIG, "DEVICES"),
+        default=default("device"),
+        help="default: %(default)s",
     )
     parser.add_argument(
-        "--lr", type=float, default=DEFAULTS.lr, help="initial learning rate (default: %(default)s)"
-    )
-    parser.add_argument("--momentum", type=float, default=DEFAULTS.momentum, help="default: %(default)s")
-    parser.add_argument(
-        "--weight-decay", type=float, default=DEFAULTS.weight_decay, help="default: %(default)s"
+        "--workers", type=int, default=default("workers"), help="data loader workers (default: %(default)s)"
     )
     parser.add_argument(
-        "--schedule", choices=SCHEDULES, default=DEFAULTS.schedule, help="default: %(default)s"
+        "--lr", type=float, default=default("lr"), help="initial learning rate (default: %(default)s)"
+    )
+    parser.add_argument("--momentum", type=float, default=default("momentum"), help="default: %(default)s")
+    parser.add_argument(
+        "--weight-decay", type=float, default=default("weight_decay"), help="default: %(default)s"
     )
     parser.add_argument(
-        "--warmup-epochs", type=float, default=DEFAULTS.warmup_epochs, help="default: %(default)s"
+        "--schedule",
+        choices=source_value(CONFIG, "SCHEDULES"),
+        default=default("schedule"),
+        help="default: %(default)s",
+    )
+    parser.add_argument(
+        "--warmup-epochs", type=float, default=default("warmup_epochs"), help="default: %(default)s"
     )
     parser.add_argument(
         "--accumulate-to",
@@ -71,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sum gradients over batches up to this many images per step (the release: 64)",
     )
     parser.add_argument(
-        "--id-weight", type=float, default=DEFAULTS.id_weight, help="eta (default: %(default)s)"
+        "--id-weight", type=float, default=default("id_weight"), help="eta (default: %(default)s)"
     )
     parser.add_argument("--no-ema", action="store_true", help="do not keep a weight EMA")
     parser.add_argument("--freeze-bn", action="store_true", help="keep BatchNorm statistics fixed")
@@ -86,22 +117,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--scale",
         type=float,
-        default=DEFAULTS.augment.scale,
+        default=augment_default("scale"),
         help="random rescaling by up to +-SCALE (augmentation; default: %(default)s)",
     )
     parser.add_argument(
         "--translate",
         type=float,
-        default=DEFAULTS.augment.translate,
+        default=augment_default("translate"),
         help="random shift by up to +-TRANSLATE of the input size (augmentation; default: %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default: %(default)s")
-    parser.add_argument("--output", default=DEFAULTS.output, help="runs folder (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=default("seed"), help="default: %(default)s")
+    parser.add_argument("--output", default=default("output"), help="runs folder (default: %(default)s)")
     parser.add_argument("--name", help="run folder name (default: MODEL-STAGE, numbered when taken)")
     parser.add_argument(
         "--val-every",
         type=int,
-        default=DEFAULTS.val_every,
+        default=default("val_every"),
         help="validate every N epochs, 0 never (default: %(default)s)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
@@ -109,6 +140,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    from cstrack.training.config import TrainConfig
+
     if not args.model or not args.data:
         raise InputError(None, "--model and --data are required (or --resume RUN_DIR)")
     return TrainConfig(
@@ -131,7 +164,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         ema=not args.no_ema,
         freeze_bn=args.freeze_bn,
         freeze=tuple(args.freeze),
-        augment=replace(DEFAULTS.augment, scale=args.scale, translate=args.translate),
+        augment=replace(TrainConfig(model="", data="").augment, scale=args.scale, translate=args.translate),
         seed=args.seed,
         output=args.output,
         name=args.name,
@@ -141,10 +174,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.resume:
-        result = train(resume=args.resume)
-    else:
-        result = train(config_from_args(args))
+    from cstrack.training.trainer import train
+
+    result = train(resume=args.resume) if args.resume else train(config_from_args(args))
     print(
         f"cstrack train: {result.epochs} epochs done, best fitness {result.best_fitness:.4f}, run folder {result.run_dir}"
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -261,7 +260,7 @@ class StreamSource(FrameSource):
                     continue
                 capture.release()
                 if attempts >= self.reconnects:
-                    print(f"cstrack: {self.name}: stream ended after {attempts} reconnects", file=sys.stderr)
+                    logger.warning("cstrack: %s: stream ended after %d reconnects", self.name, attempts)
                     return
                 attempts += 1
                 time.sleep(self.retry_seconds)

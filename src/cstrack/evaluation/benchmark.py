@@ -26,6 +26,7 @@ from os import PathLike
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 from trackeval.datasets._base_dataset import _BaseDataset
 
@@ -80,12 +81,13 @@ def benchmark_rules(benchmark: str) -> BenchmarkRules:
         ) from None
 
 
-def box_ious(gt_boxes: np.ndarray, tracker_boxes: np.ndarray) -> np.ndarray:
+def box_ious(gt_boxes: NDArray[np.float64], tracker_boxes: NDArray[np.float64]) -> NDArray[np.float64]:
     """IoU matrix (gt x predictions) of x0,y0,w,h boxes, computed by TrackEval's own function."""
-    return _BaseDataset._calculate_box_ious(gt_boxes, tracker_boxes, box_format="xywh")
+    ious: NDArray[np.float64] = _BaseDataset._calculate_box_ious(gt_boxes, tracker_boxes, box_format="xywh")
+    return ious
 
 
-def split_by_frame(table: np.ndarray, frames: np.ndarray) -> list[np.ndarray]:
+def split_by_frame(table: NDArray[np.float64], frames: NDArray[np.float64]) -> list[NDArray[np.float64]]:
     """Rows of each of `frames` (sorted frame numbers, one array each, file order kept).
 
     Every row's frame must be among `frames`; the work is bounded by the rows and `frames`.
@@ -97,13 +99,13 @@ def split_by_frame(table: np.ndarray, frames: np.ndarray) -> list[np.ndarray]:
 
 
 def preprocess_sequence(
-    gt: np.ndarray,
-    results: np.ndarray,
+    gt: NDArray[np.float64],
+    results: NDArray[np.float64],
     num_frames: int,
     benchmark: str = "MOT17",
     *,
-    gt_path: str | PathLike | None = None,
-    results_path: str | PathLike | None = None,
+    gt_path: str | PathLike[str] | None = None,
+    results_path: str | PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Build the per-sequence dict TrackEval's metrics take, with the benchmark's rules applied.
 
@@ -165,7 +167,7 @@ def preprocess_sequence(
 
 
 def _check_table(
-    table: np.ndarray, num_frames: int, min_columns: int, path: str | PathLike | None, what: str
+    table: NDArray[np.float64], num_frames: int, min_columns: int, path: str | PathLike[str] | None, what: str
 ) -> None:
     """Reject what TrackEval's loader rejects: too few columns, frames outside 1..seqLength, repeated ids.
 
@@ -200,18 +202,19 @@ def _number(value: float) -> str:
 
 
 def _predictions_on_distractors(
-    similarity: np.ndarray, gt_classes: np.ndarray, distractor_classes: tuple[int, ...]
-) -> np.ndarray:
+    similarity: NDArray[np.float64], gt_classes: NDArray[np.float64], distractor_classes: tuple[int, ...]
+) -> NDArray[np.intp]:
     """Indices of predictions matched (IoU >= 0.5, Hungarian on IoU) to a distractor gt box."""
     matching_scores = similarity.copy()
     matching_scores[matching_scores < MATCH_IOU - _EPS] = 0
     match_rows, match_cols = linear_sum_assignment(-matching_scores)
     matched = matching_scores[match_rows, match_cols] > 0 + _EPS
     match_rows, match_cols = match_rows[matched], match_cols[matched]
-    return match_cols[np.isin(gt_classes[match_rows], distractor_classes)]
+    on_distractors: NDArray[np.intp] = match_cols[np.isin(gt_classes[match_rows], distractor_classes)]
+    return on_distractors
 
 
-def _relabel_contiguous(ids_per_frame: list[np.ndarray]) -> int:
+def _relabel_contiguous(ids_per_frame: list[NDArray[np.int_]]) -> int:
     """Relabel ids in place to 0..n-1 in sorted order (as TrackEval does); return n."""
     unique_ids = np.unique(np.concatenate([np.empty(0, int), *ids_per_frame]))
     for index, ids in enumerate(ids_per_frame):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from trackeval.metrics import CLEAR, HOTA, Identity
 
 from cstrack.data.mot import MotSequence, find_sequences, read_mot_file, read_results
@@ -111,13 +112,13 @@ def _summary(results: MetricResults) -> Scores:
 
 
 def evaluate_sequence(
-    gt: np.ndarray,
-    results: np.ndarray,
+    gt: NDArray[np.float64],
+    results: NDArray[np.float64],
     num_frames: int,
     benchmark: str = "MOT17",
     *,
-    gt_path: str | PathLike | None = None,
-    results_path: str | PathLike | None = None,
+    gt_path: str | PathLike[str] | None = None,
+    results_path: str | PathLike[str] | None = None,
 ) -> Scores:
     """Score one sequence's results against its ground truth (MOT tables) under a benchmark's rules.
 
@@ -130,8 +131,8 @@ def evaluate_sequence(
 
 
 def evaluate(
-    gt_root: str | PathLike,
-    results_dir: str | PathLike,
+    gt_root: str | PathLike[str],
+    results_dir: str | PathLike[str],
     benchmark: str = "MOT17",
     sequences: Sequence[str] | None = None,
 ) -> dict[str, Any]:
@@ -167,7 +168,7 @@ def evaluate(
     }
 
 
-def _select_sequences(gt_root: str | PathLike, names: Sequence[str] | None) -> list[MotSequence]:
+def _select_sequences(gt_root: str | PathLike[str], names: Sequence[str] | None) -> list[MotSequence]:
     """The named sequences of `gt_root`, or all those with ground truth; names must be unique."""
     found = find_sequences(gt_root)
     by_name: dict[str, MotSequence] = {}

@@ -23,11 +23,13 @@ from cstrack.models.pretrained import bundled_weights, list_pretrained
 from cstrack.models.recheck import ReCheckOutput, decode_recheck_boxes, heat_peaks, similarity_map
 from cstrack.models.registry import (
     VARIANTS,
+    ResolvedModel,
     count_parameters,
     create_model,
     list_models,
     model_config,
     model_from_weights,
+    resolve_model,
 )
 from cstrack.models.weights import load_weights, save_weights
 
@@ -46,6 +48,7 @@ __all__ = [
     "Letterbox",
     "NetworkOutput",
     "ReCheckOutput",
+    "ResolvedModel",
     "TorchBackend",
     "box_iou",
     "bundled_weights",
@@ -60,6 +63,7 @@ __all__ = [
     "model_config",
     "model_from_weights",
     "nms",
+    "resolve_model",
     "save_weights",
     "similarity_map",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -197,6 +197,23 @@ class NetworkOutput(NamedTuple):
     features: Any  # whatever the backend's `recheck` needs from this pass
 
 
+@runtime_checkable
+class DetectorBackend(Protocol):
+    """What `Detector` runs the network with: `TorchBackend`, `cstrack.export.onnx.OnnxBackend`."""
+
+    stride: int  # stride of the embedding map (the finest level)
+    nc: int  # number of classes
+
+    @property
+    def has_recheck(self) -> bool: ...
+
+    def run(self, x: torch.Tensor) -> NetworkOutput: ...
+
+    def recheck(
+        self, output: NetworkOutput, templates: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
 class TorchBackend:
     """Runs a CSTrack / OMC module with PyTorch (the default backend of `Detector`).
 
@@ -257,7 +274,7 @@ class Detector:
         recheck_top_k: int = 100,
         recheck_threshold: float = 0.3,
         clip: bool = True,
-        backend: str | Any = "torch",
+        backend: str | DetectorBackend = "torch",
     ):
         self.img_size = check_input_size(img_size)
         self.model = model
@@ -272,7 +289,9 @@ class Detector:
         self.recheck_threshold = recheck_threshold
         self.clip = clip
 
-    def _backend(self, model: CSTrack | OMC | None, backend: str | Any, device: str | torch.device) -> Any:
+    def _backend(
+        self, model: CSTrack | OMC | None, backend: str | DetectorBackend, device: str | torch.device
+    ) -> DetectorBackend:
         if not isinstance(backend, str):
             if tuple(getattr(backend, "img_size", self.img_size)) != self.img_size:
                 raise InputError(

@@ -43,9 +43,9 @@ def model_card(name: str) -> Path:
     return bundled_weights(name).with_suffix(".md")
 
 
-def trained_img_size(path: str | PathLike) -> tuple[int, int] | None:
-    """The (width, height) a weights file was trained at, from its metadata; None when not recorded."""
-    value = weights_metadata(path).get("img_size")
+def img_size_metadata(path: str | PathLike, metadata: dict[str, str]) -> tuple[int, int] | None:
+    """(width, height) from a weights file's header already read; None when not recorded."""
+    value = metadata.get("img_size")
     if not value:
         return None
     try:
@@ -53,3 +53,8 @@ def trained_img_size(path: str | PathLike) -> tuple[int, int] | None:
     except ValueError:
         raise InputError(path, f"unreadable 'img_size' metadata {value!r}; expected 'W,H'") from None
     return width, height
+
+
+def trained_img_size(path: str | PathLike) -> tuple[int, int] | None:
+    """The (width, height) a weights file was trained at, from its metadata; None when not recorded."""
+    return img_size_metadata(path, weights_metadata(path))

@@ -1,4 +1,8 @@
-"""Named model variants: `create_model(name, **overrides)` and `list_models()`.
+"""Named model variants: `create_model(name, **overrides)` and `list_models()`, and the one resolver
+of model specs (`resolve_model`) that track, export, train --weights and the Python API share.
+
+A name with a tag, timm-style `arch.tag` (`create_model("omc_yolox_nano.bytetrack_pets")`), is a
+bundled trained model (`cstrack.models.pretrained`); a plain `arch` is randomly initialised.
 
 Families (the two released constructions):
   cstrack_*  first CSTrack release: BottleneckCSP + LeakyReLU(0.1), YOLOv5 xy decode (bar=False,
@@ -39,14 +43,19 @@ as the release's stage-1 and stage-2 checkpoints are laid out.
 from __future__ import annotations
 
 import json
-from dataclasses import fields, replace
+import logging
+from dataclasses import dataclass, fields, replace
 from os import PathLike
+from pathlib import Path
 
 import torch
 
 from cstrack.errors import InputError
 from cstrack.models.network import OMC, CSTrack, CSTrackConfig, YOLOXTrack, base_network
+from cstrack.models.pretrained import BUNDLED, bundled_weights, img_size_metadata, list_pretrained
 from cstrack.models.weights import load_weights, weights_metadata
+
+logger = logging.getLogger(__name__)
 
 FAMILIES: dict[str, dict[str, object]] = {
     "cstrack": {"block": "csp", "act": "leaky", "bar": False, "dense_mask": False, "recheck": False},
@@ -100,16 +109,23 @@ def build_model(cfg: CSTrackConfig) -> CSTrack | YOLOXTrack | OMC:
 def create_model(
     name: str, checkpoint_path: str | PathLike | None = None, **overrides: object
 ) -> CSTrack | OMC:
-    """Build a registered variant, optionally loading a safetensors checkpoint (strictly)."""
+    """Build a registered variant, optionally loading a safetensors checkpoint (strictly).
+
+    `name` may be a bundled `arch.tag` (its trained weights, no checkpoint or overrides then).
+    """
+    if name in BUNDLED:
+        if checkpoint_path is not None or overrides:
+            raise InputError(
+                None, f"{name!r} is a trained model: give its arch for a checkpoint or overrides"
+            )
+        return model_from_weights(bundled_weights(name))
     model = build_model(model_config(name, **overrides))
     if checkpoint_path is not None:
         load_weights(model, checkpoint_path)
     return model
 
 
-def model_from_weights(path: str | PathLike, arch: str | None = None) -> CSTrack | OMC:
-    """The model a safetensors file holds: `arch`, else the arch (and options) `cstrack convert` stored."""
-    metadata = weights_metadata(path)
+def _from_weights(path: Path, metadata: dict[str, str], arch: str | None) -> CSTrack | OMC:
     if arch is None:
         arch = metadata.get("arch")
         if arch is None:
@@ -119,6 +135,48 @@ def model_from_weights(path: str | PathLike, arch: str | None = None) -> CSTrack
     except json.JSONDecodeError as exc:
         raise InputError(path, f"unreadable 'options' metadata: {exc}") from exc
     return create_model(arch, path, **options)
+
+
+def model_from_weights(path: str | PathLike, arch: str | None = None) -> CSTrack | OMC:
+    """The model a safetensors file holds: `arch`, else the arch (and options) `cstrack convert` stored."""
+    return _from_weights(Path(path), weights_metadata(path), arch)
+
+
+def weights_file(spec: str | PathLike) -> Path | None:
+    """The weights file a model spec names: a bundled model's file, a .safetensors path, or None."""
+    if str(spec) in BUNDLED:
+        return bundled_weights(str(spec))
+    path = Path(spec)
+    return path if path.suffix == ".safetensors" or path.is_file() else None
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a model spec names: the module, the file its weights came from, the input size the
+    file records (None when not recorded or randomly initialised), and a stem for derived files."""
+
+    model: CSTrack | OMC
+    weights: Path | None
+    img_size: tuple[int, int] | None
+    stem: str
+
+
+def resolve_model(spec: str | PathLike, arch: str | None = None) -> ResolvedModel:
+    """A bundled `arch.tag`, a .safetensors file (arch from `arch` or its header) or a registry name
+    (randomly initialised, with a warning); the file's header is read once."""
+    path = weights_file(spec)
+    if path is not None:
+        metadata = weights_metadata(path)
+        stem = str(spec) if str(spec) in BUNDLED else path.stem
+        return ResolvedModel(
+            _from_weights(path, metadata, arch), path, img_size_metadata(path, metadata), stem
+        )
+    name = str(spec)
+    if name not in VARIANTS:
+        known = ", ".join(list_pretrained() + list_models())
+        raise InputError(None, f"unknown model {name!r}: give a .safetensors file or one of {known}")
+    logger.warning("cstrack: model %r has no weights here: random initialisation", name)
+    return ResolvedModel(create_model(name), None, None, name)
 
 
 def count_parameters(model: torch.nn.Module) -> int:

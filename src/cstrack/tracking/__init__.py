@@ -5,12 +5,14 @@ Pure numpy: importing it does not import torch.
 
 from cstrack.tracking.fusion import Candidates, fuse_candidates
 from cstrack.tracking.kalman import CHI2_95_4DOF, KalmanFilter
+from cstrack.tracking.protocols import DetectionTracker
 from cstrack.tracking.track import Track, TrackState
 from cstrack.tracking.tracker import JDETracker
 
 __all__ = [
     "CHI2_95_4DOF",
     "Candidates",
+    "DetectionTracker",
     "JDETracker",
     "KalmanFilter",
     "Track",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from cstrack.tracking.matching import iou_matrix
 
@@ -12,9 +13,9 @@ from cstrack.tracking.matching import iou_matrix
 class Candidates(NamedTuple):
     """Detections handed to the tracker: boxes xyxy (N, 4), scores (N,), embeddings (N, D) or None."""
 
-    boxes_xyxy: np.ndarray
-    scores: np.ndarray
-    embeddings: np.ndarray | None
+    boxes_xyxy: NDArray[np.floating[Any]]
+    scores: NDArray[np.floating[Any]]
+    embeddings: NDArray[np.floating[Any]] | None
 
 
 def fuse_candidates(basic: Candidates, transductive: Candidates, eps: float = 0.5) -> Candidates:
@@ -33,7 +34,7 @@ def fuse_candidates(basic: Candidates, transductive: Candidates, eps: float = 0.
     if (basic.embeddings is None) != (transductive.embeddings is None):
         raise ValueError("basic and transductive candidates must both have embeddings or neither")
     embeddings = None
-    if basic.embeddings is not None:
+    if basic.embeddings is not None and transductive.embeddings is not None:  # both or neither
         embeddings = np.concatenate([basic.embeddings, transductive.embeddings[added]])
     return Candidates(
         np.concatenate([basic.boxes_xyxy, transductive.boxes_xyxy[added]]),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 #: Chi-square 95% quantile for 4 degrees of freedom: the Mahalanobis gate of stage 1.
 CHI2_95_4DOF = 9.4877
@@ -28,13 +29,14 @@ class KalmanFilter:
     std_weight_position: float = 1.0 / 20
     std_weight_velocity: float = 1.0 / 160
 
-    def _variance(self, h: np.ndarray, weight: float, aspect_std: float) -> np.ndarray:
+    def _variance(self, h: NDArray[np.float64], weight: float, aspect_std: float) -> NDArray[np.float64]:
         """Per-coordinate noise variances (T, 4): (weight * h)^2 for x, y, h; fixed for aspect."""
-        variance = (h * h)[:, None] * np.array([weight * weight, weight * weight, 0.0, weight * weight])
+        squared = weight * weight
+        variance: NDArray[np.float64] = (h * h)[:, None] * np.array([squared, squared, 0.0, squared])
         variance[:, 2] = aspect_std * aspect_std
         return variance
 
-    def initiate(self, measurements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def initiate(self, measurements: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """New tracks from measurements (M, 4) in xyah: zero velocity, height-scaled spread."""
         mean = np.zeros((len(measurements), 8))
         mean[:, :4] = measurements
@@ -44,7 +46,7 @@ class KalmanFilter:
         covariance[:, VELOCITY_VAR] = self._variance(h, 10 * self.std_weight_velocity, 1e-5)
         return mean, covariance
 
-    def predict(self, mean: np.ndarray, covariance: np.ndarray) -> None:
+    def predict(self, mean: NDArray[np.float64], covariance: NDArray[np.float64]) -> None:
         """One step ahead, in place: x += v, P = F P F^T + Q."""
         h = mean[:, 3]
         position_noise = self._variance(h, self.std_weight_position, 1e-2)
@@ -55,12 +57,16 @@ class KalmanFilter:
         cross += vel
         vel += velocity_noise
 
-    def project(self, mean: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def project(
+        self, mean: NDArray[np.float64], covariance: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Measurement-space mean (T, 4) and innovation variances (T, 4): S is diagonal."""
         noise = self._variance(mean[:, 3], self.std_weight_position, 1e-1)
         return mean[:, :4].copy(), covariance[:, POSITION_VAR] + noise
 
-    def update(self, mean: np.ndarray, covariance: np.ndarray, measurements: np.ndarray) -> None:
+    def update(
+        self, mean: NDArray[np.float64], covariance: NDArray[np.float64], measurements: NDArray[np.float64]
+    ) -> None:
         """Correct tracks with their matched measurements (M, 4) xyah, in place."""
         projected_mean, innovation_var = self.project(mean, covariance)
         pos, cross, vel = covariance[:, POSITION_VAR], covariance[:, CROSS_COV], covariance[:, VELOCITY_VAR]
@@ -75,14 +81,17 @@ class KalmanFilter:
 
 
 def squared_mahalanobis(
-    projected_mean: np.ndarray, innovation_var: np.ndarray, measurements: np.ndarray
-) -> np.ndarray:
+    projected_mean: NDArray[np.float64],
+    innovation_var: NDArray[np.float64],
+    measurements: NDArray[np.float64],
+) -> NDArray[np.float64]:
     """Squared Mahalanobis distance, row k of means (K, 4) and variances (K, 4) to point k."""
     diff = measurements - projected_mean
-    return np.einsum("ki,ki->k", diff * diff, 1.0 / innovation_var)
+    distance: NDArray[np.float64] = np.einsum("ki,ki->k", diff * diff, 1.0 / innovation_var)
+    return distance
 
 
-def dense_covariance(covariance: np.ndarray) -> np.ndarray:
+def dense_covariance(covariance: NDArray[np.float64]) -> NDArray[np.float64]:
     """The full (T, 8, 8) covariances in the order (x, y, a, h, vx, vy, va, vh)."""
     dense = np.zeros((len(covariance), 8, 8))
     diag = np.arange(4)

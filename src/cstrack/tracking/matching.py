@@ -7,32 +7,36 @@ with a thousand live tracks well under a millisecond, where dense T x N matrices
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import lap
 import numpy as np
+from numpy.typing import NDArray
 
 from cstrack.tracking.kalman import CHI2_95_4DOF, squared_mahalanobis
+
+#: A float dtype: IoUs keep their boxes' precision (float32 detections, float64 Kalman boxes).
+_Float = TypeVar("_Float", bound=np.floating[Any])
 
 
 class Pairs(NamedTuple):
     """Candidate pairs: track rows, detection columns and their costs, all of length K."""
 
-    rows: np.ndarray
-    cols: np.ndarray
-    costs: np.ndarray
+    rows: NDArray[np.intp]
+    cols: NDArray[np.intp]
+    costs: NDArray[np.float64]
 
 
 class Assignment(NamedTuple):
     """Result of an assignment: matched (row, col) pairs and what stayed unmatched."""
 
-    rows: np.ndarray
-    cols: np.ndarray
-    unmatched_rows: np.ndarray
-    unmatched_cols: np.ndarray
+    rows: NDArray[np.intp]
+    cols: NDArray[np.intp]
+    unmatched_rows: NDArray[np.intp]
+    unmatched_cols: NDArray[np.intp]
 
 
-def xyxy_to_xyah(boxes: np.ndarray) -> np.ndarray:
+def xyxy_to_xyah(boxes: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
     """Corner boxes (N, 4) to centre, aspect ratio w/h and height, the Kalman measurement."""
     xyah = np.empty((len(boxes), 4))
     xyah[:, 3] = boxes[:, 3] - boxes[:, 1]
@@ -41,7 +45,7 @@ def xyxy_to_xyah(boxes: np.ndarray) -> np.ndarray:
     return xyah
 
 
-def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
+def xyah_to_xyxy(xyah: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
     """Inverse of xyxy_to_xyah, for (N, >=4) Kalman means."""
     half = np.empty((len(xyah), 2))
     half[:, 1] = xyah[:, 3] / 2
@@ -49,7 +53,7 @@ def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
     return np.hstack([xyah[:, :2] - half, xyah[:, :2] + half])
 
 
-def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+def iou_matrix(boxes_a: NDArray[_Float], boxes_b: NDArray[_Float]) -> NDArray[_Float]:
     """IoU of every box in (A, 4) with every box in (B, 4), xyxy in continuous coordinates."""
     top_left = np.maximum(boxes_a[:, None, :2], boxes_b[None, :, :2])
     bottom_right = np.minimum(boxes_a[:, None, 2:], boxes_b[None, :, 2:])
@@ -58,10 +62,11 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     area_a = (boxes_a[:, 2] - boxes_a[:, 0]) * (boxes_a[:, 3] - boxes_a[:, 1])
     area_b = (boxes_b[:, 2] - boxes_b[:, 0]) * (boxes_b[:, 3] - boxes_b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    iou: NDArray[_Float] = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return iou
 
 
-def paired_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+def paired_iou(boxes_a: NDArray[_Float], boxes_b: NDArray[_Float]) -> NDArray[_Float]:
     """IoU of row k of (K, 4) with row k of (K, 4)."""
     wh = np.clip(
         np.minimum(boxes_a[:, 2:], boxes_b[:, 2:]) - np.maximum(boxes_a[:, :2], boxes_b[:, :2]), 0, None
@@ -70,10 +75,11 @@ def paired_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     area_a = (boxes_a[:, 2] - boxes_a[:, 0]) * (boxes_a[:, 3] - boxes_a[:, 1])
     area_b = (boxes_b[:, 2] - boxes_b[:, 0]) * (boxes_b[:, 3] - boxes_b[:, 1])
     union = area_a + area_b - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    iou: NDArray[_Float] = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return iou
 
 
-def iou_pairs(track_boxes: np.ndarray, det_boxes: np.ndarray, limit: float) -> Pairs:
+def iou_pairs(track_boxes: NDArray[np.float64], det_boxes: NDArray[np.float64], limit: float) -> Pairs:
     """IoU-distance pairs (1 - IoU) below the cost limit, the cost of stages 2 and 3."""
     if len(track_boxes) == 0 or len(det_boxes) == 0:
         return _no_pairs()
@@ -83,9 +89,9 @@ def iou_pairs(track_boxes: np.ndarray, det_boxes: np.ndarray, limit: float) -> P
 
 
 def gate_pairs(
-    projected_mean: np.ndarray,
-    innovation_var: np.ndarray,
-    measurements: np.ndarray,
+    projected_mean: NDArray[np.float64],
+    innovation_var: NDArray[np.float64],
+    measurements: NDArray[np.float64],
     threshold: float = CHI2_95_4DOF,
 ) -> Pairs:
     """Pairs whose squared Mahalanobis distance is within the gate, with that distance as cost.
@@ -112,20 +118,21 @@ def gate_pairs(
 
 
 def cosine_distance_pairs(
-    templates: np.ndarray,
-    embeddings: np.ndarray,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    inverse_norms: np.ndarray | None = None,
-) -> np.ndarray:
+    templates: NDArray[np.float32],
+    embeddings: NDArray[np.float32],
+    rows: NDArray[np.intp],
+    cols: NDArray[np.intp],
+    inverse_norms: NDArray[np.float32] | None = None,
+) -> NDArray[np.float32]:
     """1 - cosine similarity of unit templates[rows] and embeddings[cols], clipped at 0.
 
     `inverse_norms` (K,) are 1 / |embeddings[cols]| when the embeddings are not unit vectors.
     """
-    similarity = np.einsum("kd,kd->k", templates[rows], embeddings[cols])
+    similarity: NDArray[np.float32] = np.einsum("kd,kd->k", templates[rows], embeddings[cols])
     if inverse_norms is not None:
         similarity *= inverse_norms
-    return np.maximum(0.0, 1.0 - similarity)
+    distance: NDArray[np.float32] = np.maximum(0.0, 1.0 - similarity)
+    return distance
 
 
 def assign(pairs: Pairs, num_rows: int, num_cols: int, limit: float) -> Assignment:
@@ -159,13 +166,13 @@ def assign(pairs: Pairs, num_rows: int, num_cols: int, limit: float) -> Assignme
     )
 
 
-def linear_assignment(cost: np.ndarray, limit: float) -> Assignment:
+def linear_assignment(cost: NDArray[np.float64], limit: float) -> Assignment:
     """Dense front end of `assign` for a (rows, cols) cost matrix; inf marks forbidden pairs."""
     rows, cols = np.nonzero(cost < limit)
     return assign(Pairs(rows, cols, cost[rows, cols]), cost.shape[0], cost.shape[1], limit)
 
 
-def _complement(indices: np.ndarray, size: int) -> np.ndarray:
+def _complement(indices: NDArray[np.intp], size: int) -> NDArray[np.intp]:
     free = np.ones(size, dtype=bool)
     free[indices] = False
     return np.flatnonzero(free)

@@ -5,21 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
+from cstrack.tracking.protocols import DetectionTracker
 from cstrack.tracking.track import results_rows
 from cstrack.tracking.tracker import JDETracker
 
 
 def track_detections(
-    detections: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
-    tracker: JDETracker | None = None,
+    detections: Iterable[tuple[ArrayLike, ArrayLike, ArrayLike | None]],
+    tracker: DetectionTracker | None = None,
     use_embeddings: bool = True,
-) -> np.ndarray:
+) -> NDArray[np.float64]:
     """Track frame after frame and return the results table (M, 7): frame,id,x,y,w,h,score.
 
     Each item is one frame's (boxes_xyxy, scores, embeddings or None), frames numbered from 1.
     """
-    tracker = tracker or JDETracker()
+    tracker = JDETracker() if tracker is None else tracker  # a fresh one has len() 0: falsy
     rows = [
         results_rows(frame, tracker.update(boxes, scores, embeddings if use_embeddings else None))
         for frame, (boxes, scores, embeddings) in enumerate(detections, start=1)

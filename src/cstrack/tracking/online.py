@@ -13,12 +13,11 @@ association. The model and the association are timed separately.
 
 from __future__ import annotations
 
+import logging
 import re
-import sys
 import time
 from dataclasses import dataclass
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +40,8 @@ class Timing:
         count = max(self.frames, 1)
         return 1000 * self.model / count, 1000 * self.association / count
 
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "omc_yolox_nano.bytetrack_pets"  # the bundled default (cstrack.models.pretrained)
 DEFAULT_IMG_SIZE = (1088, 608)  # for weights that do not record the size they were trained at
@@ -68,32 +69,12 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def weights_path(spec: str | PathLike) -> Path | None:
-    """The weights file a model spec names: a bundled model's file, a .safetensors path, or None."""
-    from cstrack.models.pretrained import BUNDLED, bundled_weights
-
-    if str(spec) in BUNDLED:
-        return bundled_weights(str(spec))
-    path = Path(spec)
-    return path if path.suffix == ".safetensors" or path.is_file() else None
-
-
 def load_model(spec: str | PathLike, arch: str | None = None) -> Any:
     """A model from a bundled name, a .safetensors file (arch from `arch` or its metadata) or a
-    registry name (randomly initialised, with a warning)."""
-    from cstrack.models import create_model, list_models
-    from cstrack.models.pretrained import list_pretrained
-    from cstrack.models.registry import model_from_weights
+    registry name (randomly initialised, with a warning): `cstrack.models.resolve_model`'s."""
+    from cstrack.models.registry import resolve_model
 
-    path = weights_path(spec)
-    if path is not None:
-        return model_from_weights(path, arch)
-    name = str(spec)
-    if name not in list_models():
-        known = ", ".join(list_pretrained() + list_models())
-        raise InputError(None, f"unknown model {name!r}: give a .safetensors file or one of {known}")
-    print(f"cstrack: model {name!r} has no weights here: random initialisation", file=sys.stderr)
-    return create_model(name)
+    return resolve_model(spec, arch).model
 
 
 def build_detector(
@@ -107,15 +88,14 @@ def build_detector(
 ) -> Any:
     """A `cstrack.models.Detector` for a model name, weights file or module, BatchNorm fused."""
     from cstrack.models import Detector
-    from cstrack.models.pretrained import trained_img_size
+    from cstrack.models.registry import resolve_model
 
     device = resolve_device(device)  # a bad device fails before a model is loaded
     if half and not device.startswith("cuda"):
         raise InputError(None, "--half needs a CUDA device")
     if isinstance(model, (str, PathLike)):
-        path = weights_path(model)
-        img_size = img_size or (trained_img_size(path) if path is not None else None)
-        model = load_model(model, arch)
+        resolved = resolve_model(model, arch)
+        model, img_size = resolved.model, img_size or resolved.img_size
     model = model.eval().fuse()
     if half:
         model = model.half()

@@ -16,7 +16,6 @@ import logging
 import math
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,9 +310,12 @@ def track(
         if run.skipped_frames:
             shown = ", ".join(map(str, run.skipped_frames[:10]))
             more = " ..." if len(run.skipped_frames) > 10 else ""
-            print(
-                f"cstrack: {src.name}: skipped {len(run.skipped_frames)} unreadable frames ({shown}{more})",
-                file=sys.stderr,
+            logger.warning(
+                "cstrack: %s: skipped %d unreadable frames (%s%s)",
+                src.name,
+                len(run.skipped_frames),
+                shown,
+                more,
             )
         if run.interrupted:
             break
@@ -422,7 +424,7 @@ def _track_source(
         bar.close()
         writer.close(run, complete)
     if run.interrupted:
-        print(f"\ncstrack: interrupted: {writer.describe_partial(run)}", file=sys.stderr)
+        logger.warning("cstrack: interrupted: %s", writer.describe_partial(run))
     return run
 
 

@@ -6,9 +6,10 @@ from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 
-def results_rows(frame: int, tracks: list[Track]) -> np.ndarray:
+def results_rows(frame: int, tracks: list[Track]) -> NDArray[np.float64]:
     """One frame's tracks as MOTChallenge result rows (N, 7): frame,id,x,y,w,h,score."""
     table = np.empty((len(tracks), 7))
     if tracks:
@@ -33,7 +34,7 @@ class Track(NamedTuple):
     """A snapshot of one track after an update (immutable; the tracker owns the live state)."""
 
     track_id: int
-    box_xyxy: np.ndarray
+    box_xyxy: NDArray[np.float64]
     score: float
     state: TrackState
     confirmed: bool
@@ -41,7 +42,7 @@ class Track(NamedTuple):
     last_frame: int
 
     @property
-    def box_xywh(self) -> np.ndarray:
+    def box_xywh(self) -> NDArray[np.float64]:
         """Top-left corner, width and height, the MOTChallenge box layout."""
         x0, y0, x1, y1 = self.box_xyxy
         return np.array([x0, y0, x1 - x0, y1 - y0])

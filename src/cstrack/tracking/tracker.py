@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from cstrack.tracking.kalman import CHI2_95_4DOF, KalmanFilter
 from cstrack.tracking.matching import (
@@ -36,27 +37,30 @@ _MIN_NORM = math.sqrt(np.finfo(np.float32).tiny)
 #: The least width and height of a box: a zero width is fine, a height must be positive.
 _LEAST_SIZE = np.array([0.0, np.finfo(np.float64).smallest_subnormal])
 
+_Float = TypeVar("_Float", np.float32, np.float64)
+
 
 @dataclass
 class _TrackArrays:
     """Every live track's state, one row per track, in creation order."""
 
-    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 8)))
-    covariance: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 4)))
-    score: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    state: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
-    confirmed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    start_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    last_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    templates: np.ndarray | None = None
+    ids: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    mean: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 8)))
+    covariance: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 3, 4)))
+    score: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    state: NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    confirmed: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    start_frame: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    last_frame: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: (T, D) unit appearance templates, from the first frame that brings embeddings.
+    templates: NDArray[np.float32] | None = None
 
     _FIELDS = ("ids", "mean", "covariance", "score", "state", "confirmed", "start_frame", "last_frame")
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def keep(self, mask: np.ndarray) -> None:
+    def keep(self, mask: NDArray[np.bool_]) -> None:
         """Drop the rows where mask is False."""
         for name in self._FIELDS:
             setattr(self, name, getattr(self, name)[mask])
@@ -67,32 +71,34 @@ class _TrackArrays:
         for name in self._FIELDS:
             setattr(self, name, np.concatenate([getattr(self, name), getattr(other, name)]))
         if other.templates is not None:
+            assert self.templates is not None, "templates are added to tracks that have them"
             self.templates = np.concatenate([self.templates, other.templates])
 
 
 class _Embeddings(NamedTuple):
     """A frame's embeddings as given, with their inverse norms: normalising lazily saves a pass."""
 
-    raw: np.ndarray
-    inverse_norm: np.ndarray
+    raw: NDArray[np.float32]
+    inverse_norm: NDArray[np.float32]
 
-    def unit(self, index: np.ndarray) -> np.ndarray:
-        return self.raw[index] * self.inverse_norm[index, None]
+    def unit(self, index: NDArray[np.intp]) -> NDArray[np.float32]:
+        unit: NDArray[np.float32] = self.raw[index] * self.inverse_norm[index, None]
+        return unit
 
 
 class _LowScore(NamedTuple):
     """BYTE's low-score detections of a frame: boxes xyxy, Kalman measurements and scores."""
 
-    boxes: np.ndarray
-    measurements: np.ndarray
-    scores: np.ndarray
+    boxes: NDArray[np.float64]
+    measurements: NDArray[np.float64]
+    scores: NDArray[np.float64]
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
-def _as_float(name: str, values: object, dtype: type) -> np.ndarray:
+def _as_float(name: str, values: object, dtype: type[_Float]) -> NDArray[_Float]:
     """`values` as a float array, or a ValueError naming the input (strings, None, ragged lists)."""
     try:
         return np.asarray(values, dtype=dtype)
@@ -100,7 +106,9 @@ def _as_float(name: str, values: object, dtype: type) -> np.ndarray:
         raise ValueError(f"{name} must be a numeric array, got {type(values).__name__}: {error}") from None
 
 
-def _refuse_rows(name: str, bad: np.ndarray, problem: str, values: np.ndarray | None = None) -> NoReturn:
+def _refuse_rows(
+    name: str, bad: ArrayLike, problem: str, values: NDArray[np.float64] | None = None
+) -> NoReturn:
     """ValueError naming the input, its first bad row, the problem and (when short) the row's values."""
     rows = np.flatnonzero(bad)
     shown = "" if values is None else f": {values[rows[0]].tolist()}"
@@ -108,7 +116,7 @@ def _refuse_rows(name: str, bad: np.ndarray, problem: str, values: np.ndarray | 
     raise ValueError(f"{name} row {rows[0]} {problem}{shown}{more}")
 
 
-def _find_bad_values(boxes: np.ndarray, scores: np.ndarray) -> None:
+def _find_bad_values(boxes: NDArray[np.float64], scores: NDArray[np.float64]) -> None:
     """ValueError for the first of these problems a box or score has, in this order; else nothing."""
     with np.errstate(invalid="ignore", over="ignore"):
         sizes = boxes[:, 2:] - boxes[:, :2]
@@ -128,7 +136,7 @@ def _find_bad_values(boxes: np.ndarray, scores: np.ndarray) -> None:
             _refuse_rows(name, bad, problem, boxes if name == "boxes_xyxy" else scores)
 
 
-def _exact_norms(embeddings: np.ndarray, norms: np.ndarray) -> np.ndarray:
+def _exact_norms(embeddings: NDArray[np.float32], norms: NDArray[np.float32]) -> NDArray[np.float64]:
     """`norms` with the rows whose float32 squares overflowed redone in float64; NaN or inf refused."""
     bad = ~np.isfinite(norms)
     finite = np.isfinite(embeddings[bad]).all(axis=1)
@@ -224,11 +232,11 @@ class JDETracker:
 
     def update(
         self,
-        boxes_xyxy: np.ndarray,
-        scores: np.ndarray,
-        embeddings: np.ndarray | None = None,
-        may_start: np.ndarray | None = None,
-        low_score: np.ndarray | None = None,
+        boxes_xyxy: ArrayLike,
+        scores: ArrayLike,
+        embeddings: ArrayLike | None = None,
+        may_start: ArrayLike | None = None,
+        low_score: ArrayLike | None = None,
     ) -> list[Track]:
         """Associate one frame's detections; returns the confirmed tracked tracks.
 
@@ -237,21 +245,21 @@ class JDETracker:
         `low_score` (N,) bool marks the detections for the low-score stage (default: score below
         `byte_high_threshold`); unmarked ones go through the cascade whatever their score.
         """
-        boxes, scores, embeddings = self._check_inputs(boxes_xyxy, scores, embeddings)
+        boxes, scores, frame_embeddings = self._check_inputs(boxes_xyxy, scores, embeddings)
         if may_start is not None and np.shape(may_start) != (len(boxes),):
             raise ValueError(f"may_start must have shape ({len(boxes)},), got {np.shape(may_start)}")
         weak = None
         if self.byte_low_threshold is not None:
-            boxes, scores, embeddings, may_start, weak = self._split_low(
-                boxes, scores, embeddings, may_start, low_score
+            boxes, scores, frame_embeddings, may_start, weak = self._split_low(
+                boxes, scores, frame_embeddings, may_start, low_score, self.byte_low_threshold
             )
         elif low_score is not None:
             raise ValueError("low_score is for BYTE's second stage: set byte_low_threshold")
         self.frame_id += 1
         tracks = self._tracks
-        if embeddings is not None and tracks.templates is None:
+        if frame_embeddings is not None and tracks.templates is None:
             # Templates start empty (zero): a track's first matched embedding becomes its template.
-            tracks.templates = np.zeros((len(tracks), embeddings.raw.shape[1]), dtype=np.float32)
+            tracks.templates = np.zeros((len(tracks), frame_embeddings.raw.shape[1]), dtype=np.float32)
         measurements = xyxy_to_xyah(boxes)
         num_dets = len(boxes)
 
@@ -268,13 +276,14 @@ class JDETracker:
         # Stage 1: tracked and lost tracks, appearance gated and fused with motion.
         projected_mean, innovation_var = self.kalman.project(pool_mean, pool_cov)
         gated = gate_pairs(projected_mean, innovation_var, measurements, self.gate_thresh)
-        if embeddings is not None:
-            appearance = cosine_distance_pairs(
+        if frame_embeddings is not None:
+            assert tracks.templates is not None  # made above, on the first frame with embeddings
+            appearance: NDArray[np.floating[Any]] = cosine_distance_pairs(
                 tracks.templates,
-                embeddings.raw,
+                frame_embeddings.raw,
                 pool[gated.rows],
                 gated.cols,
-                embeddings.inverse_norm[gated.cols],
+                frame_embeddings.inverse_norm[gated.cols],
             )
             limit = self.embedding_match_thresh
         else:
@@ -296,7 +305,7 @@ class JDETracker:
 
         matched = np.concatenate([pool[first.rows], left[second.rows], unconfirmed[third.rows]])
         matched_dets = np.concatenate([first.cols, first.unmatched_cols[second.cols], dets_left[third.cols]])
-        self._apply_matches(matched, matched_dets, measurements, scores, embeddings)
+        self._apply_matches(matched, matched_dets, measurements, scores, frame_embeddings)
         lost_now = left[second.unmatched_rows]
         if weak is not None:
             # BYTE: tracked tracks still unmatched by IoU to the low-score boxes; Kalman only.
@@ -319,7 +328,7 @@ class JDETracker:
         self._start_tracks(
             measurements[new_dets],
             scores[new_dets],
-            None if embeddings is None else embeddings.unit(new_dets),
+            None if frame_embeddings is None else frame_embeddings.unit(new_dets),
         )
         self._remove_duplicates()
         return self.tracks()
@@ -354,14 +363,17 @@ class JDETracker:
             )
         )
 
-    def active_templates(self) -> np.ndarray:
+    def active_templates(self) -> NDArray[np.float32]:
         """Templates (K, D) of the confirmed tracked tracks: what OMC's re-check searches for."""
         tracks = self._tracks
         if tracks.templates is None:
             return np.zeros((0, 0), dtype=np.float32)
-        return tracks.templates[(tracks.state == _TRACKED) & tracks.confirmed]
+        active: NDArray[np.float32] = tracks.templates[(tracks.state == _TRACKED) & tracks.confirmed]
+        return active
 
-    def _match_by_iou(self, rows: np.ndarray, det_boxes: np.ndarray, limit: float) -> Assignment:
+    def _match_by_iou(
+        self, rows: NDArray[np.intp], det_boxes: NDArray[np.float64], limit: float
+    ) -> Assignment:
         """Assign tracks (store rows) to detections on IoU distance with a cost limit."""
         if len(rows) == 0 or len(det_boxes) == 0:
             return Assignment(rows[:0], rows[:0], np.arange(len(rows)), np.arange(len(det_boxes)))
@@ -370,12 +382,13 @@ class JDETracker:
 
     def _split_low(
         self,
-        boxes: np.ndarray,
-        scores: np.ndarray,
+        boxes: NDArray[np.float64],
+        scores: NDArray[np.float64],
         embeddings: _Embeddings | None,
-        may_start: np.ndarray | None,
-        low_score: np.ndarray | None,
-    ) -> tuple[np.ndarray, np.ndarray, _Embeddings | None, np.ndarray | None, _LowScore]:
+        may_start: ArrayLike | None,
+        low_score: ArrayLike | None,
+        low_threshold: float,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], _Embeddings | None, ArrayLike | None, _LowScore]:
         """BYTE's split: the cascade's detections, and the low-score ones (>= the low threshold)."""
         if low_score is None:
             is_low = scores < self.byte_high_threshold
@@ -383,7 +396,7 @@ class JDETracker:
             raise ValueError(f"low_score must have shape ({len(boxes)},), got {np.shape(low_score)}")
         else:
             is_low = np.asarray(low_score, dtype=bool)
-        weak = np.flatnonzero(is_low & (scores >= self.byte_low_threshold))
+        weak = np.flatnonzero(is_low & (scores >= low_threshold))
         low = _LowScore(boxes[weak], xyxy_to_xyah(boxes[weak]), scores[weak])
         if not is_low.any():
             return boxes, scores, embeddings, may_start, low
@@ -395,8 +408,8 @@ class JDETracker:
         return boxes[high], scores[high], embeddings, may_start, low
 
     def _check_inputs(
-        self, boxes_xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, _Embeddings | None]:
+        self, boxes_xyxy: ArrayLike, scores: ArrayLike, embeddings: ArrayLike | None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], _Embeddings | None]:
         """The frame's inputs as arrays, or a ValueError (see the class docstring); no Python loop."""
         boxes = _as_float("boxes_xyxy", boxes_xyxy, np.float64)
         if boxes.shape == (0,):
@@ -431,10 +444,10 @@ class JDETracker:
 
     def _apply_matches(
         self,
-        rows: np.ndarray,
-        dets: np.ndarray,
-        measurements: np.ndarray,
-        scores: np.ndarray,
+        rows: NDArray[np.intp],
+        dets: NDArray[np.intp],
+        measurements: NDArray[np.float64],
+        scores: NDArray[np.float64],
         embeddings: _Embeddings | None,
     ) -> None:
         """Kalman-correct matched tracks, mark them tracked and confirmed, refresh templates."""
@@ -447,15 +460,20 @@ class JDETracker:
         tracks.score[rows] = scores[dets]
         tracks.last_frame[rows] = self.frame_id
         if embeddings is not None:
+            templates = tracks.templates
+            assert templates is not None  # update() makes them on the first frame with embeddings
             blended = embeddings.raw[dets]
             blended *= ((1.0 - self.template_momentum) * embeddings.inverse_norm[dets])[:, None]
-            blended += self.template_momentum * tracks.templates[rows]
+            blended += self.template_momentum * templates[rows]
             norms = np.sqrt(np.einsum("kd,kd->k", blended, blended))
             blended /= np.maximum(norms, 1e-12)[:, None]
-            tracks.templates[rows] = blended
+            templates[rows] = blended
 
     def _start_tracks(
-        self, measurements: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None
+        self,
+        measurements: NDArray[np.float64],
+        scores: NDArray[np.float64],
+        embeddings: NDArray[np.float32] | None,
     ) -> None:
         """New tracks, confirmed at once only on the first frame (as in the reference)."""
         count = len(measurements)

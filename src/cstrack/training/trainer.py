@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import os
 import random
@@ -49,7 +50,7 @@ from cstrack.data.atomic import atomic_write
 from cstrack.data.jde import label_path_for, read_data_config
 from cstrack.errors import InputError
 from cstrack.models.network import OMC, CSTrack
-from cstrack.models.registry import count_parameters, create_model
+from cstrack.models.registry import count_parameters, create_model, weights_file
 from cstrack.models.weights import load_weights, save_weights
 from cstrack.training.checkpoint import (
     TrainingState,
@@ -75,6 +76,7 @@ from cstrack.training.validate import val_sequences, validate
 
 CONFIG_FILE = "config.yaml"
 RESULTS_FILE = "results.csv"
+logger = logging.getLogger(__name__)
 LAST, BEST = "last.safetensors", "best.safetensors"
 WEIGHTS = "weights.safetensors"  # the best EMA weights alone, as `cstrack track --model` loads them
 RECHECK_PREFIXES = ("siambox.", "siamheatmap.")
@@ -201,12 +203,14 @@ def _next_run_dir(output: Path, name: str) -> Path:
     return candidate
 
 
-def _load_initial_weights(model: CSTrack | OMC, path: str, stage: str) -> str:
-    """Load --weights (plain weights, or a checkpoint's EMA weights); returns a one-line report.
+def _load_initial_weights(model: CSTrack | OMC, spec: str, stage: str) -> str:
+    """Load --weights (plain weights, a checkpoint's EMA weights, or a bundled model by name, e.g.
+    to fine-tune the default); returns a one-line report.
 
     In the re-check stage only the base network is taken: the re-check heads start from their
     initialisation (a stage-1 file holds untrained ones, which would skip the heat-map prior).
     """
+    path = weights_file(spec) or Path(spec)
     state = read_weights(path, ema=True)
     if stage == "recheck":
         state = {k: v for k, v in state.items() if not k.removeprefix("module.").startswith(RECHECK_PREFIXES)}
@@ -463,13 +467,20 @@ class _Run:
         ctx, config = self.ctx, self.config
         history = []
         if ctx.is_main and not config.quiet:
-            print(
-                f"cstrack train: {config.model} ({count_parameters(self.model) / 1e6:.1f}M parameters), "
-                f"stage {config.stage}, {len(self.dataset)} samples, {self.num_ids} identities, "
-                f"{ctx.world_size} process(es) on {ctx.device}, run folder {self.run_dir}"
+            logger.info(
+                "cstrack train: %s (%.1fM parameters), stage %s, %d samples, %d identities, "
+                "%d process(es) on %s, run folder %s",
+                config.model,
+                count_parameters(self.model) / 1e6,
+                config.stage,
+                len(self.dataset),
+                self.num_ids,
+                ctx.world_size,
+                ctx.device,
+                self.run_dir,
             )
             for line in self.log_lines:
-                print(line)
+                logger.info("%s", line)
         for epoch in range(self.start_epoch, config.epochs):
             row = self.train_epoch(epoch)
             metrics = self._validate(epoch)
@@ -497,7 +508,7 @@ class _Run:
                     shown = ", ".join(
                         f"{k} {row[k]:.4g}" for k in ("loss", *self.parts, *VAL_COLUMNS) if k in row
                     )
-                    print(f"epoch {epoch + 1}/{config.epochs}: {shown}")
+                    logger.info("epoch %d/%d: %s", epoch + 1, config.epochs, shown)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, row)
             ctx.barrier()

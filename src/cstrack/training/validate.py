@@ -131,8 +131,9 @@ def track_sequence(
         rows, next_id = ground_truth_rows(frame, position, image.shape[:2], next_id)
         gt.append(rows)
         collected.gt_boxes.append(np.column_stack([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]]))
-        for track in tracker.update(image):
-            results.append([position, track.track_id, *track.box_xywh, track.score])
+        results.extend(
+            [position, track.track_id, *track.box_xywh, track.score] for track in tracker.update(image)
+        )
     return np.array(results).reshape(-1, 7), np.vstack(gt)
 
 
