@@ -59,16 +59,21 @@ CONTROL_BYTES = (b"\x00", b"\x01", b"\x07", b"\x0b", b"\x0c", b"\x1b", b"\x1c", 
 BOM = b"\xef\xbb\xbf"
 
 
+def flip_bytes(data: bytes, rng: random.Random, most: int) -> bytes:
+    """1 to `most` bytes of `data` set to random values."""
+    buffer = bytearray(data)
+    for _ in range(rng.randint(1, most)):
+        buffer[rng.randrange(len(buffer))] = rng.randrange(256)
+    return bytes(buffer)
+
+
 def mutate_table(data: bytes, rng: random.Random) -> bytes:
     """One to three random mutations of a MOT table's bytes."""
     for _ in range(rng.randint(1, 3)):
         lines = data.split(b"\n")
         kind = rng.randrange(9)
-        if kind == 0 and data:  # flip bytes
-            buffer = bytearray(data)
-            for _ in range(rng.randint(1, 4)):
-                buffer[rng.randrange(len(buffer))] = rng.randrange(256)
-            data = bytes(buffer)
+        if kind == 0 and data:
+            data = flip_bytes(data, rng, 4)
         elif kind == 1:  # truncate a line
             index = rng.randrange(len(lines))
             lines[index] = lines[index][: rng.randrange(len(lines[index]) + 1)]
@@ -165,11 +170,8 @@ def mutate_seqinfo(text: str, rng: random.Random) -> bytes:
     for _ in range(rng.randint(1, 3)):
         lines = data.split(b"\n")
         kind = rng.randrange(7)
-        if kind == 0 and data:  # flip bytes
-            buffer = bytearray(data)
-            for _ in range(rng.randint(1, 3)):
-                buffer[rng.randrange(len(buffer))] = rng.randrange(256)
-            data = bytes(buffer)
+        if kind == 0 and data:
+            data = flip_bytes(data, rng, 3)
         elif kind == 1:  # replace a value
             index = rng.randrange(1, len(lines))
             key = lines[index].split(b"=", 1)[0]

@@ -19,7 +19,7 @@ import sys
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,9 @@ from torch import nn
 
 from cstrack.errors import InputError
 from cstrack.models import release
+
+# The `address_space_limit` fixture of tests/models/conftest.py.
+MemoryLimit = Callable[..., AbstractContextManager[None]]
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -162,24 +165,6 @@ ZIP_MUTATIONS = (flip, truncate, corrupt_zip_header, in_data_pkl(swap_opcode), i
 LEGACY_MUTATIONS = (flip, truncate, swap_opcode)
 
 
-@contextmanager
-def address_space_limit(extra: int = 1 << 30) -> Iterator[None]:
-    """At most `extra` more bytes of address space: a blow-up fails at once instead of eating memory."""
-    resource = pytest.importorskip("resource")
-    status = Path("/proc/self/status")
-    if not status.is_file():
-        pytest.skip("needs /proc/self/status")
-    size = next(
-        int(line.split()[1]) * 1024 for line in status.read_text().splitlines() if line.startswith("VmSize")
-    )
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (size + extra, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
 def causes(error: BaseException) -> Iterator[BaseException]:
     while error is not None:
         yield error
@@ -187,7 +172,10 @@ def causes(error: BaseException) -> Iterator[BaseException]:
 
 
 def test_mutated_checkpoints_convert_or_are_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    address_space_limit: MemoryLimit,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(release, "model_config", lambda arch, **overrides: arch)

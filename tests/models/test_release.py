@@ -20,8 +20,8 @@ import types
 import zipfile
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,9 @@ from cstrack.models.release import (
     entry_state_dict,
     read_checkpoint,
 )
+
+# The `address_space_limit` fixture of tests/models/conftest.py.
+MemoryLimit = Callable[..., AbstractContextManager[None]]
 
 # Our classes whose released names differ (the rest keep their name, in models.mot.cstrack).
 RELEASED_NAMES = {
@@ -301,26 +304,7 @@ class Reduce:
         return self.func, self.args
 
 
-@contextmanager
-def address_space_limit(extra: int = 1 << 30) -> Iterator[None]:
-    """At most `extra` more bytes of address space meanwhile: an allocation sized by what a file
-    declares fails at once with MemoryError instead of taking the machine's memory."""
-    resource = pytest.importorskip("resource")
-    status = Path("/proc/self/status")
-    if not status.is_file():
-        pytest.skip("needs /proc/self/status")
-    size = next(
-        int(line.split()[1]) * 1024 for line in status.read_text().splitlines() if line.startswith("VmSize")
-    )
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (size + extra, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
-def assert_refused(path: Path, match: str) -> None:
+def assert_refused(path: Path, match: str, address_space_limit: MemoryLimit) -> None:
     """read_checkpoint refuses `path` with `match`, under an address-space limit, and not for lack of memory."""
     with address_space_limit(), pytest.raises(InputError, match=match) as info:
         read_checkpoint(path)
@@ -406,12 +390,16 @@ def zeros_bomb(blocks: int) -> bytes:
 
 
 @pytest.mark.parametrize("zipped", [True, False])
-def test_bytearray_of_a_length_is_refused(tmp_path: Path, zipped: bool) -> None:
+def test_bytearray_of_a_length_is_refused(
+    tmp_path: Path, zipped: bool, address_space_limit: MemoryLimit
+) -> None:
     """A 162-byte pickle of `bytearray(2000000000)` must not allocate 2 GB."""
     path = tmp_path / "bytearray.pt"
     torch.save({"model": Reduce(bytearray, 2_000_000_000)}, path, _use_new_zipfile_serialization=zipped)
     assert path.stat().st_size < 2000
-    assert_refused(path, r"bytearray\.pt: .*builtins\.bytearray of something other than bytes")
+    assert_refused(
+        path, r"bytearray\.pt: .*builtins\.bytearray of something other than bytes", address_space_limit
+    )
 
 
 @pytest.mark.parametrize(
@@ -428,15 +416,17 @@ def test_bytearray_of_a_length_is_refused(tmp_path: Path, zipped: bool) -> None:
     ],
     ids=["bytearray8", "binbytes8", "binunicode8", "frame", "memo-index"],
 )
-def test_declared_lengths_allocate_nothing(tmp_path: Path, opcodes: bytes, match: str) -> None:
+def test_declared_lengths_allocate_nothing(
+    tmp_path: Path, opcodes: bytes, match: str, address_space_limit: MemoryLimit
+) -> None:
     """Lengths and memo indices a pickle declares cost no more than the file holds (the C unpickler
     allocates them first: 2 GiB, or a 32 GiB memo for one LONG_BINPUT)."""
     path = tmp_path / "declared.pt"
     path.write_bytes(b"\x80\x04" + opcodes)
-    assert_refused(path, rf"declared\.pt: .*{match}")
+    assert_refused(path, rf"declared\.pt: .*{match}", address_space_limit)
 
 
-def test_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
+def test_zip_bomb_is_refused_before_inflating(tmp_path: Path, address_space_limit: MemoryLimit) -> None:
     """A 2 MB storage record that inflates to 2 GiB is refused on its declared size."""
     pickled = b"\x80\x02}X\x05\x00\x00\x00model}X\x01\x00\x00\x00w" + tensor_opcodes((8,), (1,), 8) + b"ss."
     bomb = zeros_bomb(2048)
@@ -448,10 +438,14 @@ def test_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
         ],
     )
     assert path.stat().st_size < 3 << 20
-    assert_refused(path, r"bomb\.pt: .*archive/data/0 declares 2,147,483,648 bytes uncompressed")
+    assert_refused(
+        path, r"bomb\.pt: .*archive/data/0 declares 2,147,483,648 bytes uncompressed", address_space_limit
+    )
 
 
-def test_zip_entry_inflating_past_its_declared_size_costs_what_it_declares(tmp_path: Path) -> None:
+def test_zip_entry_inflating_past_its_declared_size_costs_what_it_declares(
+    tmp_path: Path, address_space_limit: MemoryLimit
+) -> None:
     """An entry that declares 16 bytes but inflates to 2 GiB: only the 16 are read."""
     pickled = b"\x80\x02}X\x05\x00\x00\x00model}X\x01\x00\x00\x00w" + tensor_opcodes((8,), (1,), 8) + b"ss."
     crc = zlib.crc32(bytes(16))
@@ -464,9 +458,15 @@ def test_zip_entry_inflating_past_its_declared_size_costs_what_it_declares(tmp_p
     assert torch.equal(checkpoint["model"]["w"], torch.zeros(8, dtype=torch.float16))
 
 
-def test_legacy_storage_larger_than_the_file_is_refused(tmp_path: Path) -> None:
+def test_legacy_storage_larger_than_the_file_is_refused(
+    tmp_path: Path, address_space_limit: MemoryLimit
+) -> None:
     path = legacy_file(tmp_path / "huge.pt", b"\x80\x02" + tensor_opcodes((8,), (1,), 1 << 31) + b".")
-    assert_refused(path, r"huge\.pt: .*storage '0' declares 4,294,967,296 bytes, more than the file has left")
+    assert_refused(
+        path,
+        r"huge\.pt: .*storage '0' declares 4,294,967,296 bytes, more than the file has left",
+        address_space_limit,
+    )
 
 
 @pytest.mark.parametrize(
@@ -480,11 +480,13 @@ def test_legacy_storage_larger_than_the_file_is_refused(tmp_path: Path) -> None:
     ],
     ids=["additems", "setitem", "setitems", "build", "reduce"],
 )
-def test_container_opcodes_never_act_on_tensors(tmp_path: Path, head: bytes, tail: bytes, match: str) -> None:
+def test_container_opcodes_never_act_on_tensors(
+    tmp_path: Path, head: bytes, tail: bytes, match: str, address_space_limit: MemoryLimit
+) -> None:
     """A stride-0 view of 2**33 elements over one is cheap until an opcode treats it as a container."""
     opcodes = b"\x80\x02" + head + tensor_opcodes((1 << 33,), (0,)) + tail
     path = torch_zip(tmp_path / "tensor.pt", opcodes, {"0": bytes(2)})
-    assert_refused(path, rf"tensor\.pt: .*{match}")
+    assert_refused(path, rf"tensor\.pt: .*{match}", address_space_limit)
 
 
 def test_hashing_crafted_tuples_cannot_crash_or_hang(tmp_path: Path) -> None:
@@ -590,7 +592,11 @@ def updates_tensor(tmp_path: Path) -> dict:
     ],
 )
 def test_malformed_checkpoints_are_one_line_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture, checkpoint: object, problem: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    checkpoint: object,
+    problem: str,
+    address_space_limit: MemoryLimit,
 ) -> None:
     path = tmp_path / "crafted.pt"
     limit = sys.getrecursionlimit()

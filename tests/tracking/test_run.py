@@ -243,13 +243,13 @@ def test_rows_are_streamed_frame_by_frame_and_not_kept_in_memory(sequence: Path,
     assert len(read_results(run.files["mot"])) > 24 and not list(tmp_path.glob(".*"))
 
 
-def test_ctrl_c_keeps_the_earlier_result_and_writes_a_partial_one(sequence: Path, tmp_path: Path, capsys):
+def test_ctrl_c_keeps_the_earlier_result_and_writes_a_partial_one(sequence: Path, tmp_path: Path, caplog):
     track(
         sequence, Tracker(OracleDetector(sequence), frame_rate=25), tmp_path, ("mot", "json"), progress=False
     )
     complete = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
     assert set(complete) == {f"{SEQUENCE_NAME}.txt", f"{SEQUENCE_NAME}.jsonl"}
-    capsys.readouterr()
+    caplog.clear()
     detector = WatchingDetector(sequence, tmp_path, interrupt_at=9)
     runs = track(
         sequence, Tracker(detector, frame_rate=25), tmp_path, ("mot", "json"), save_video=True, progress=False
@@ -269,7 +269,7 @@ def test_ctrl_c_keeps_the_earlier_result_and_writes_a_partial_one(sequence: Path
     video = cv2.VideoCapture(str(partial["video"]))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
     video.release()
-    err = capsys.readouterr().err
+    err = caplog.text  # the library logs it; the command line prints it on stderr
     assert f"8 frames of {SEQUENCE_NAME} tracked, written to {SEQUENCE_NAME}.partial.txt" in err
     assert f"the earlier complete {SEQUENCE_NAME}.txt, {SEQUENCE_NAME}.jsonl kept as it was" in err
     assert not list(tmp_path.glob(".*"))
@@ -295,14 +295,13 @@ def test_stale_temporaries_of_killed_runs_are_recovered_or_removed(sequence: Pat
     live.write_text("1,1,2,3,4,5,1,-1,-1,-1\n")
     unrelated = tmp_path / f".notes.md.{pid}.0123abcd.tmp"
     unrelated.write_text("not ours")
+
+    def track_three_frames() -> None:
+        tracker = Tracker(OracleDetector(sequence), frame_rate=25)
+        track(sequence, tracker, tmp_path, frames=FrameRange(1, 3), progress=False)
+
     with caplog.at_level(logging.WARNING, logger="cstrack.tracking.run"):
-        track(
-            sequence,
-            Tracker(OracleDetector(sequence), frame_rate=25),
-            tmp_path,
-            frames=FrameRange(1, 3),
-            progress=False,
-        )
+        track_three_frames()
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         [f"{SEQUENCE_NAME}.txt", f"{SEQUENCE_NAME}.partial.txt", live.name, unrelated.name]
     )
@@ -312,13 +311,7 @@ def test_stale_temporaries_of_killed_runs_are_recovered_or_removed(sequence: Pat
     # A partial file newer than a stale temporary is not replaced by it.
     stale_mot.write_text("7,1,2,3,4,5,1,-1,-1,-1\n")
     os.utime(stale_mot, (1, 1))
-    track(
-        sequence,
-        Tracker(OracleDetector(sequence), frame_rate=25),
-        tmp_path,
-        frames=FrameRange(1, 3),
-        progress=False,
-    )
+    track_three_frames()
     assert not stale_mot.exists() and read_results(partial)[:, :2].tolist() == [[1, 1], [2, 1]]
 
 

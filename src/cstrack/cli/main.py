@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from cstrack import __version__
 from cstrack.errors import InputError
@@ -32,16 +33,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler that writes to whatever `sys.stderr` is when a record comes (tests and
+    embedding programs swap it), rather than to the stream it first saw."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """StreamHandler.__init__ sets it; the property above decides."""
+
+
 def configure_logging() -> None:
     """The library reports through `logging` (warnings, training progress); the command prints
     those records as plain lines on stderr. An API user configures logging as they like."""
     logger = logging.getLogger("cstrack")
-    for handler in [h for h in logger.handlers if getattr(h, "cstrack_cli", False)]:
-        logger.removeHandler(handler)  # main() run again in one process (tests): one handler
-    handler = logging.StreamHandler(sys.stderr)  # the stderr of this call, as capture swaps it
-    handler.cstrack_cli = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
     logger.setLevel(logging.INFO)
 
 

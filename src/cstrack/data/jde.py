@@ -72,6 +72,7 @@ from cstrack.data.mot import (
     Y,
     find_sequences,
     is_mot16_gt,
+    read_text,
 )
 from cstrack.errors import InputError
 
@@ -259,19 +260,10 @@ def _link_or_copy(source: Path, target: Path) -> None:
 # --- readers ----------------------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(path, f"cannot read: {error}") from error
-
-
 def read_list_file(path: str | PathLike) -> list[Path]:
     """The image paths of a list file, one per non-blank line, relative ones taken from its folder."""
     path = Path(path)
-    return [path.parent / line.strip() for line in _read_text(path).splitlines() if line.strip()]
+    return [path.parent / line.strip() for line in read_text(path).splitlines() if line.strip()]
 
 
 def label_path_for(image_path: str | PathLike) -> Path:
@@ -309,7 +301,7 @@ def read_labels(path: str | PathLike) -> np.ndarray:
     A missing file or a malformed line raises InputError naming the file and the line.
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     if not text.strip():
         return np.empty((0, LABEL_COLUMNS))
     try:
@@ -411,7 +403,7 @@ def read_data_config(path: str | PathLike) -> DataConfig:
     """Read a YAML data config, its list files and labels; any problem raises InputError."""
     path = Path(path)
     try:
-        document = yaml.safe_load(_read_text(path))
+        document = yaml.safe_load(read_text(path))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or str(error)

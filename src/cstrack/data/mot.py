@@ -80,7 +80,7 @@ def read_seqinfo(path: str | PathLike) -> SequenceInfo:
         raise InputError(path, "file not found")
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read_string(_read_text(path), source=str(path))
+        parser.read_string(read_text(path), source=str(path))
     except configparser.Error as error:
         raise _ini_error(path, error) from None
     if not parser.has_section("Sequence"):
@@ -118,7 +118,7 @@ def read_seqinfo(path: str | PathLike) -> SequenceInfo:
     )
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     """A text file with universal newlines and without a UTF-8 BOM; text that is not UTF-8 names its line."""
     try:
         data = path.read_bytes()
@@ -191,7 +191,7 @@ def read_mot_file(path: str | PathLike, min_columns: int = MIN_COLUMNS) -> np.nd
     A bad row raises InputError with the file, its 1-based line number and the problem.
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     if not text.strip(_BLANK):
         return np.empty((0, EMPTY_TABLE_COLUMNS), dtype=np.float64)
     bad = _BAD_CHARACTER.search(text)
@@ -333,16 +333,26 @@ def write_results(
         raise ValueError("pass ids, boxes_xywh and scores together with frames")
     else:
         table = results_table(frames, ids, boxes_xywh, scores)
-    if not np.isfinite(table).all():
-        raise ValueError("results must be finite numbers")
+    _check_finite(table)  # before the filter, which would drop NaN rows without a word
     table = filter_results(table, min_area=min_area, max_aspect=max_aspect)
     table = table[np.lexsort((table[:, ID], table[:, FRAME]))]
     with atomic_write(path) as stream:
-        for frame, track_id, x, y, w, h, score in table.tolist():
-            stream.write(
-                f"{int(frame)},{int(track_id)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{score:.4f},-1,-1,-1\n"
-            )
+        stream.write(format_results(table))
     return len(table)
+
+
+def _check_finite(table: np.ndarray) -> None:
+    if not np.isfinite(table).all():
+        raise ValueError("results must be finite numbers")
+
+
+def format_results(table: np.ndarray) -> str:
+    """The `frame,id,x,y,w,h,score,-1,-1,-1` lines of an (M, 7) results table, in its row order."""
+    _check_finite(table)
+    return "".join(
+        f"{int(frame)},{int(track_id)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{score:.4f},-1,-1,-1\n"
+        for frame, track_id, x, y, w, h, score in table.tolist()
+    )
 
 
 def read_results(path: str | PathLike) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cstrack.data.atomic import atomic_write, temporary_path
-from cstrack.data.mot import FRAME, ID, filter_results, is_mot16_gt
+from cstrack.data.mot import FRAME, ID, filter_results, format_results, is_mot16_gt
 from cstrack.data.sources import ALL_FRAMES, FrameRange, FrameSource, open_sources
 from cstrack.errors import InputError, check_options
 from cstrack.tracking.online import DEFAULT_MODEL, Tracker
@@ -361,7 +361,7 @@ class _SequenceWriter:
         if self.rows is not None:
             self.rows.append(rows)
         if "mot" in self.streams:
-            self.streams["mot"].write(_mot_lines(rows))
+            self.streams["mot"].write(format_results(rows))
         if "json" in self.streams:
             self.streams["json"].write(json.dumps(_frame_json(number, tracks)) + "\n")
         if self.renderer is not None:
@@ -426,16 +426,6 @@ def _track_source(
     if run.interrupted:
         logger.warning("cstrack: interrupted: %s", writer.describe_partial(run))
     return run
-
-
-def _mot_lines(rows: np.ndarray) -> str:
-    """MOTChallenge result lines, in the format of `cstrack.data.mot.write_results`."""
-    if not np.isfinite(rows).all():
-        raise ValueError("results must be finite numbers")
-    return "".join(
-        f"{int(frame)},{int(track_id)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{score:.4f},-1,-1,-1\n"
-        for frame, track_id, x, y, w, h, score in rows.tolist()
-    )
 
 
 def _frame_json(frame: int, tracks: list[Track]) -> dict:

@@ -116,10 +116,10 @@ def _refuse_rows(
     raise ValueError(f"{name} row {rows[0]} {problem}{shown}{more}")
 
 
-def _find_bad_values(boxes: NDArray[np.float64], scores: NDArray[np.float64]) -> None:
+def _find_bad_values(
+    boxes: NDArray[np.float64], scores: NDArray[np.float64], sizes: NDArray[np.float64]
+) -> None:
     """ValueError for the first of these problems a box or score has, in this order; else nothing."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        sizes = boxes[:, 2:] - boxes[:, :2]
     problems = (
         ("boxes_xyxy", ~np.isfinite(boxes).all(axis=1), "is not finite"),
         ("boxes_xyxy", boxes[:, 2] < boxes[:, 0], "has x2 < x1 (boxes are x1, y1, x2, y2)"),
@@ -433,7 +433,7 @@ class JDETracker:
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: refused below, not warned of
             sizes = boxes[:, 2:] - boxes[:, :2]
         if not (math.isfinite(sizes.sum() + scores.sum()) and (sizes >= _LEAST_SIZE).all()):
-            _find_bad_values(boxes, scores)  # nothing found: only a sum of huge values overflowed
+            _find_bad_values(boxes, scores, sizes)  # nothing found: only a sum of huge values overflowed
         if embeddings is None:
             return boxes, scores, None
         norms = np.sqrt(np.einsum("nd,nd->n", embeddings, embeddings))
