@@ -66,7 +66,7 @@ def accuracy_table() -> None:
     from cstrack.data.mot import read_mot_file, read_seqinfo
     from cstrack.evaluation.metrics import evaluate_sequence
     from cstrack.tracking import JDETracker
-    from cstrack.tracking.offline import track_detections
+    from cstrack.tracking.replay import track_detections
 
     sequences = sorted(SHARED.glob("MOT17-*"))
     if not sequences:

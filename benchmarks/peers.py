@@ -41,8 +41,8 @@ from tqdm import tqdm
 from cstrack.data.mot import FRAME, MotSequence, find_sequences, results_table, write_results, write_seqinfo
 from cstrack.data.sources import ALL_FRAMES, FrameRange, SequenceSource
 from cstrack.evaluation import evaluate
-from cstrack.tracking.online import DEFAULT_MODEL
-from cstrack.tracking.track import results_rows
+from cstrack.pipeline.end_to_end import DEFAULT_MODEL
+from cstrack.tracking.track_state import results_rows
 
 log = logging.getLogger("peers")
 

@@ -19,11 +19,11 @@ __all__ = ["InputError", "Tracker", "__version__", "track"]
 
 def __getattr__(name: str) -> Any:
     if name == "Tracker":
-        from cstrack.tracking.online import Tracker
+        from cstrack.pipeline import Tracker
 
         return Tracker
     if name == "track":
-        from cstrack.tracking.run import track
+        from cstrack.pipeline import track
 
         return track
     raise AttributeError(f"module 'cstrack' has no attribute {name!r}")

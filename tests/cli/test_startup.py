@@ -68,7 +68,7 @@ def test_every_help_imports_no_heavy_module() -> None:
 def test_help_values_are_the_defining_modules_values() -> None:
     from cstrack.data.synth import SynthConfig
     from cstrack.evaluation import BENCHMARKS
-    from cstrack.tracking.online import DEFAULT_MODEL
+    from cstrack.pipeline.end_to_end import DEFAULT_MODEL
     from cstrack.training.config import DEVICES, STAGES, TrainConfig
     from cstrack.training.schedule import SCHEDULES
 

@@ -120,7 +120,7 @@ def test_byte_low_out_of_range_is_a_one_line_error(capsys, frames: Path, tmp_pat
 
 def test_byte_low_reaches_the_tracker(capsys, monkeypatch, frames: Path, tmp_path: Path):
     from cstrack.models.inference import DetectionResult
-    from cstrack.tracking import online
+    from cstrack.pipeline import end_to_end
 
     class NoDetections:
         has_recheck = False
@@ -130,7 +130,7 @@ def test_byte_low_reaches_the_tracker(capsys, monkeypatch, frames: Path, tmp_pat
             return DetectionResult(*empty, np.zeros(0, np.int64), *empty)
 
     options = {}
-    real_tracker = online.Tracker
+    real_tracker = end_to_end.Tracker
 
     def recording_tracker(model, **kwargs):
         options.update(kwargs)
@@ -138,7 +138,7 @@ def test_byte_low_reaches_the_tracker(capsys, monkeypatch, frames: Path, tmp_pat
             NoDetections(), byte_low_threshold=kwargs["byte_low_threshold"], conf=kwargs["conf"]
         )
 
-    monkeypatch.setattr(online, "Tracker", recording_tracker)
+    monkeypatch.setattr(end_to_end, "Tracker", recording_tracker)
     code, out, _ = run_cli(capsys, str(frames), "--byte-low", "0.1", "--output", str(tmp_path / "o"))
     assert code == 0 and "tracked 3 frames" in out
     assert options["byte_low_threshold"] == 0.1 and options["conf"] == 0.5

@@ -129,6 +129,15 @@ def test_write_results_round_trip_sorted_with_mot_columns(tmp_path: Path) -> Non
     assert again.read_text() == path.read_text()
 
 
+def test_boxes_that_would_be_written_zero_wide_or_high_are_not_written(tmp_path: Path) -> None:
+    #                   frame id x y  w      h
+    table = np.array([[1, 1, 5, 5, 20.0, 0.004, 0.9], [1, 2, 5, 5, 0.006, 30.0, 0.8]])
+    path = tmp_path / "thin.txt"
+    assert write_results(path, table) == 1
+    assert path.read_text() == "1,2,5.00,5.00,0.01,30.00,0.8000,-1,-1,-1\n"
+    assert read_results(path)[:, 1].tolist() == [2]
+
+
 def test_output_filter_drops_small_and_wide_boxes(tmp_path: Path) -> None:
     #                   frame id x y  w     h
     table = np.array(
@@ -143,7 +152,7 @@ def test_output_filter_drops_small_and_wide_boxes(tmp_path: Path) -> None:
     )  # zero height: dropped
     kept = filter_results(table, min_area=100, max_aspect=1.6)
     assert kept[:, 1].tolist() == [2, 4]
-    assert len(filter_results(table)) == 5
+    assert filter_results(table)[:, 1].tolist() == [1, 2, 3, 4]  # zero height goes even unfiltered
     path = tmp_path / "filtered.txt"
     assert write_results(path, table, min_area=100, max_aspect=1.6) == 2
     assert read_results(path)[:, 1].tolist() == [2, 4]
@@ -158,7 +167,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_temporary(
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patch:
-        patch.setattr("cstrack.data.atomic.os.replace", no_space)
+        patch.setattr("cstrack.atomic.os.replace", no_space)
         with pytest.raises(InputError, match=r"SEQ\.txt: cannot write: No space left on device"):
             write_results(path, np.array([[1, 1, 0, 0, 10, 20, 1]]))
     assert path.read_text() == "old content\n"

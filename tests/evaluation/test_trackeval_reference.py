@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cstrack.data import SequenceInfo, read_mot_file, write_seqinfo
-from cstrack.evaluation import SCORE_FIELDS, evaluate, format_table
+from cstrack.data import SequenceInfo, read_mot_file, read_results, read_seqinfo, write_seqinfo
+from cstrack.evaluation import SCORE_FIELDS, SequenceTables, evaluate, evaluate_tables, format_table
 
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
 # The reference names some fields as TrackEval does.
@@ -46,6 +46,23 @@ def test_scores_equal_trackeval_reference(shared_data: Path, tud_layout: tuple[P
                 name,
                 key,
             )
+
+
+def test_tables_in_memory_score_as_the_files_do(tud_layout: tuple[Path, Path]) -> None:
+    gt_root, results_dir = tud_layout
+    tables = {
+        name: SequenceTables(
+            read_mot_file(gt_root / name / "gt" / "gt.txt"),
+            read_results(results_dir / f"{name}.txt"),
+            read_seqinfo(gt_root / name / "seqinfo.ini").seq_length,
+        )
+        for name in SEQUENCES
+    }
+    in_memory = evaluate_tables(tables, benchmark="MOT15")
+    assert in_memory == evaluate(gt_root, results_dir, benchmark="MOT15")
+    assert 0.3 < in_memory["combined"]["HOTA"] < 0.6 and set(in_memory["sequences"]) == set(SEQUENCES)
+    with pytest.raises(ValueError, match="no sequences"):
+        evaluate_tables({})
 
 
 def test_counts_are_ints_and_ratios_fractions(tud_layout: tuple[Path, Path]) -> None:

@@ -13,7 +13,7 @@ from scipy.optimize import linear_sum_assignment
 from cstrack.cli.main import main
 from cstrack.errors import InputError
 from cstrack.export.onnx import MatmulAdaptiveAvgPool, OnnxBackend, export_onnx, paired_outputs
-from cstrack.models import OMC, CSTrack, DetectionResult, Detector, create_model, save_weights
+from cstrack.models import OMC, CSTrack, DetectionResult, Detector, TorchBackend, create_model, save_weights
 from cstrack.models.inference import DetectorBackend
 
 SIZE = (320, 192)
@@ -89,8 +89,8 @@ def check_same_detections(a: DetectionResult, b: DetectionResult) -> None:
 def test_detector_backends_agree(sharp_omc: OMC) -> None:
     frame = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
     templates = np.random.default_rng(1).standard_normal((3, 512)).astype(np.float32)
-    torch_detector = Detector(sharp_omc, img_size=SIZE)
-    onnx_detector = Detector(sharp_omc, img_size=SIZE, backend="onnx")
+    torch_detector = Detector(TorchBackend(sharp_omc), img_size=SIZE)
+    onnx_detector = Detector(OnnxBackend.from_model(sharp_omc, SIZE), img_size=SIZE)
     assert onnx_detector.has_recheck
     assert isinstance(torch_detector.backend, DetectorBackend) and isinstance(
         onnx_detector.backend, DetectorBackend
@@ -112,10 +112,10 @@ def test_cli_export_and_files_backend(sharp_omc: OMC, tmp_path: Path, capsys: py
     assert backend.has_recheck and backend.img_size == SIZE
     frame = np.random.default_rng(2).integers(0, 256, (192, 320, 3), dtype=np.uint8)
     templates = np.random.default_rng(3).standard_normal((2, 512)).astype(np.float32)
-    expected = Detector(sharp_omc, img_size=SIZE)(frame, templates)
-    check_same_detections(expected, Detector(None, img_size=SIZE, backend=backend)(frame, templates))
+    expected = Detector(TorchBackend(sharp_omc), img_size=SIZE)(frame, templates)
+    check_same_detections(expected, Detector(backend, img_size=SIZE)(frame, templates))
     with pytest.raises(InputError, match="built for input size"):
-        Detector(None, img_size=(640, 384), backend=backend)
+        Detector(backend, img_size=(640, 384))
 
 
 def test_unloadable_onnx_files(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cstrack.errors import InputError
-from cstrack.models import OMC, CSTrack, Detector, box_iou, letterbox, nms
+from cstrack.models import OMC, CSTrack, Detector, TorchBackend, box_iou, letterbox, nms
 
 
 def random_boxes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,7 +97,7 @@ def test_letterbox_rejects_bad_sizes(cstrack_s: CSTrack) -> None:
     with pytest.raises(InputError, match="multiples of 32"):
         letterbox(np.zeros((10, 10, 3), np.uint8), (1000, 608))
     with pytest.raises(InputError):
-        Detector(cstrack_s, img_size=(320, 100))
+        Detector(TorchBackend(cstrack_s), img_size=(320, 100))
 
 
 def check_result(result, image_shape: tuple[int, int]) -> None:
@@ -122,14 +122,16 @@ def check_result(result, image_shape: tuple[int, int]) -> None:
 
 def test_detector_end_to_end(omc_s: OMC) -> None:
     frame = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
-    detector = Detector(omc_s, img_size=(320, 192))
+    detector = Detector(TorchBackend(omc_s), img_size=(320, 192))
     check_result(detector(frame), frame.shape[:2])
     # Thresholds at zero force candidates through NMS on the untrained network; a zero heat bias
     # (M ~ 0.5 instead of the 0.01 prior) forces re-check peaks above 0.3.
     forced = copy.deepcopy(omc_s)
     with torch.no_grad():
         forced.siamheatmap.conv2[-1].bias.zero_()
-    detector = Detector(forced, img_size=(320, 192), obj_threshold=0.0, score_threshold=0.0, max_det=50)
+    detector = Detector(
+        TorchBackend(forced), img_size=(320, 192), obj_threshold=0.0, score_threshold=0.0, max_det=50
+    )
     result = detector(frame, templates=np.random.default_rng(1).standard_normal((4, 512)).astype(np.float32))
     assert 0 < len(result.scores) <= 50 and 0 < len(result.trans_scores) <= 100
     assert np.all(result.trans_scores > 0.3)
@@ -139,7 +141,7 @@ def test_detector_end_to_end(omc_s: OMC) -> None:
 
 def test_detector_without_recheck(cstrack_s: CSTrack) -> None:
     frame = np.full((200, 200, 3), 90, np.uint8)
-    detector = Detector(cstrack_s, img_size=(256, 256), obj_threshold=0.0, score_threshold=0.0)
+    detector = Detector(TorchBackend(cstrack_s), img_size=(256, 256), obj_threshold=0.0, score_threshold=0.0)
     assert not detector.has_recheck
     result = detector(frame)
     check_result(result, (200, 200))
@@ -172,7 +174,7 @@ BAD_FRAMES = {
 
 @pytest.fixture(scope="module")
 def small_detector(cstrack_s: CSTrack) -> Detector:
-    return Detector(cstrack_s, img_size=(64, 64))
+    return Detector(TorchBackend(cstrack_s), img_size=(64, 64))
 
 
 @pytest.mark.parametrize("frame, message", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())

@@ -18,7 +18,7 @@ from cstrack.models import (
 )
 from cstrack.models.pretrained import DEFAULT_PRETRAINED, model_card, trained_img_size
 from cstrack.models.registry import model_from_weights
-from cstrack.tracking.online import DEFAULT_MODEL, build_detector
+from cstrack.pipeline import DEFAULT_MODEL, build_detector
 
 MAX_BUNDLED_BYTES = 30 * 2**20
 

@@ -7,7 +7,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from cstrack.tracking import DetectionTracker, JDETracker, Track, TrackState
-from cstrack.tracking.offline import track_detections
+from cstrack.tracking.replay import track_detections
 
 BOX = np.array([[10.0, 20.0, 50.0, 120.0]])
 SCORE = np.array([0.9])

@@ -12,7 +12,7 @@ from cstrack.data.gt_detections import simulate_detections
 from cstrack.data.mot import read_mot_file, read_seqinfo
 from cstrack.evaluation.metrics import evaluate_sequence
 from cstrack.tracking import JDETracker
-from cstrack.tracking.offline import track_detections
+from cstrack.tracking.replay import track_detections
 
 # sequence: (MOTA, IDF1) reached with embeddings
 MEASURED = {

@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cstrack.data.atomic import atomic_write
+    from cstrack.atomic import atomic_write
     from cstrack.evaluation import evaluate, format_table
 
     scores = evaluate(args.gt, args.results, benchmark=args.benchmark, sequences=args.sequences)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cstrack.cli.options import add_img_size_option, add_model_options, check_img_size
+
 FORMATS = ("onnx",)
 
 
@@ -19,27 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(images -> decoded boxes, obj, cls, embedding) and with --recheck a second graph (detection "
         "features, embedding and K templates -> heat and boxes). Checked with onnx.checker.",
     )
-    parser.add_argument(
-        "--model",
-        required=True,
-        metavar="NAME_OR_WEIGHTS",
-        help="a bundled model (e.g. omc_yolox_nano.bytetrack_pets), a .safetensors file, or a registered "
-        "model name (random weights, e.g. for speed checks)",
-    )
-    parser.add_argument(
-        "--arch",
-        metavar="NAME",
-        help="architecture of a .safetensors file (default: the one `cstrack convert` stored in it)",
-    )
+    add_model_options(parser, required=True)
     parser.add_argument("--format", choices=FORMATS, default="onnx", help="(default: %(default)s)")
-    parser.add_argument(
-        "--img-size",
-        nargs=2,
-        type=int,
-        metavar=("W", "H"),
-        help="input width and height, multiples of 32 (default: the size the weights were trained at, "
-        "else 1088 608)",
-    )
+    add_img_size_option(parser)
     parser.add_argument("--recheck", action="store_true", help="also export the re-check graph (OMC models)")
     parser.add_argument(
         "--output",
@@ -61,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from cstrack.errors import InputError
     from cstrack.export.onnx import export_onnx, paired_outputs
     from cstrack.models import resolve_model
-    from cstrack.tracking.online import DEFAULT_IMG_SIZE
+    from cstrack.models.registry import DEFAULT_IMG_SIZE
 
+    check_img_size(args)
     if Path(args.model).suffix == ".pt":
         raise InputError(
             args.model, "pickled checkpoints are not loaded: convert it with `cstrack convert` first"

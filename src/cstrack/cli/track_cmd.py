@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 from cstrack.cli.defaults import source_value
+from cstrack.cli.options import add_device_option, add_img_size_option, add_model_options, check_img_size
 from cstrack.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    default_model = source_value("cstrack.tracking.online", "DEFAULT_MODEL")
+    default_model = source_value("cstrack.pipeline.end_to_end", "DEFAULT_MODEL")
     parser = subparsers.add_parser(
         "track",
         help="track people in a video, folder, MOTChallenge sequence/dataset, webcam or stream",
@@ -28,10 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "source",
         help="video file, image folder, MOTChallenge sequence folder, dataset root, webcam index, or rtsp/http URL",
     )
-    parser.add_argument(
-        "--model", default=default_model, help=f"model name or .safetensors weights (default {default_model})"
-    )
-    parser.add_argument("--arch", help="architecture of a weights file that does not name one")
+    add_model_options(parser, default=default_model)
     parser.add_argument(
         "--output", default="runs/track", type=Path, help="output folder (default runs/track)"
     )
@@ -42,11 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--format", default="mot", help="comma-separated outputs: mot (NAME.txt), json (NAME.jsonl)"
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    add_device_option(parser)
     parser.add_argument("--half", action="store_true", help="FP16 inference (CUDA only)")
-    parser.add_argument(
-        "--img-size", type=int, nargs=2, metavar=("W", "H"), help="network input size, multiples of 32"
-    )
+    add_img_size_option(parser)
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="inference backend")
     parser.add_argument("--no-recheck", action="store_true", help="disable OMC's re-check network")
     parser.add_argument(
@@ -75,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def parse_formats(text: str) -> tuple[str, ...]:
     """`--format mot,json` as a tuple without repeats; an empty or unknown item is an error."""
-    from cstrack.tracking.run import FORMATS
+    from cstrack.pipeline.runner import FORMATS
 
     items = [item.strip() for item in text.split(",")]
     choices = ", ".join(FORMATS)
@@ -101,15 +97,13 @@ def check_numbers(args: argparse.Namespace) -> None:
         raise InputError(None, f"--max-aspect must be a finite number > 0, got {args.max_aspect}")
     if args.trails < 0:
         raise InputError(None, f"--trails must be >= 0, got {args.trails}")
-    if args.img_size is not None and not all(v > 0 and v % 32 == 0 for v in args.img_size):
-        width, height = args.img_size
-        raise InputError(None, f"--img-size must be two positive multiples of 32, got {width} {height}")
+    check_img_size(args)
 
 
 def run(args: argparse.Namespace) -> int:
     from cstrack.data.sources import ALL_FRAMES, FrameRange, open_sources
-    from cstrack.tracking.online import Tracker
-    from cstrack.tracking.run import check_evaluable, check_output_folder, track
+    from cstrack.pipeline.end_to_end import Tracker
+    from cstrack.pipeline.runner import check_evaluable, check_output_folder, track
 
     check_numbers(args)
     formats = parse_formats(args.format)

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cstrack.cli.defaults import source_value
+from cstrack.cli.options import add_device_option, add_img_size_option
 from cstrack.errors import InputError
 
 if TYPE_CHECKING:
@@ -47,13 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=default("batch"),
         help="global batch size, split over processes (default: %(default)s)",
     )
-    parser.add_argument(
-        "--img-size",
-        type=int,
-        nargs=2,
-        metavar=("W", "H"),
-        default=default("img_size"),
-        help="default: 1088 608",
+    add_img_size_option(
+        parser, default=default("img_size"), default_help=" ".join(map(str, default("img_size")))
     )
     parser.add_argument(
         "--weights",
@@ -70,12 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue this run exactly (other options are ignored)"
     )
-    parser.add_argument(
-        "--device",
-        choices=source_value(CONFIG, "DEVICES"),
-        default=default("device"),
-        help="default: %(default)s",
-    )
+    add_device_option(parser, choices=source_value(CONFIG, "DEVICES"))
     parser.add_argument(
         "--workers", type=int, default=default("workers"), help="data loader workers (default: %(default)s)"
     )

@@ -1,6 +1,6 @@
 """Dataset I/O: MOTChallenge sequences, annotation tables and tracking results."""
 
-from cstrack.data.atomic import atomic_write
+from cstrack.atomic import atomic_write
 from cstrack.data.mot import (
     MotSequence,
     SequenceInfo,

@@ -13,9 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cstrack.data.mot import CLASS, FRAME, ID, MARK, VISIBILITY, H, W, X, Y, is_mot16_gt
-
-PEDESTRIAN = 1
+from cstrack.data.mot import FRAME, ID, VISIBILITY, H, W, X, Y, is_mot16_gt, pedestrian_rows
 
 
 class FrameDetections(NamedTuple):
@@ -58,12 +56,8 @@ def simulate_detections(
     """
     rng = np.random.default_rng(seed)
     gt = np.asarray(gt, dtype=np.float64)
-    if is_mot16_gt(gt):
-        rows = gt[(gt[:, MARK] == 1) & (gt[:, CLASS] == PEDESTRIAN)]
-        visibility = np.clip(rows[:, VISIBILITY], 0.0, 1.0)
-    else:
-        rows = gt[gt[:, MARK] != 0]
-        visibility = np.ones(len(rows))
+    rows = gt[pedestrian_rows(gt)]
+    visibility = np.clip(rows[:, VISIBILITY], 0.0, 1.0) if is_mot16_gt(gt) else np.ones(len(rows))
     identities, identity_index = np.unique(rows[:, ID], return_inverse=True)
     appearance = _unit(rng.normal(size=(len(identities), config.embedding_dim)))
 

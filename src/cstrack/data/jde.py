@@ -57,21 +57,17 @@ from typing import TypeVar
 import numpy as np
 import yaml
 
-from cstrack.data.atomic import atomic_write
+from cstrack.atomic import atomic_write
 from cstrack.data.mot import (
-    CLASS,
-    CONF,
     FRAME,
     ID,
-    MARK,
-    VISIBILITY,
     H,
     MotSequence,
     W,
     X,
     Y,
     find_sequences,
-    is_mot16_gt,
+    pedestrian_rows,
     read_text,
 )
 from cstrack.errors import InputError
@@ -102,8 +98,6 @@ LIST_SUFFIX = ".train"
 LABEL_CLASS, LABEL_ID, LABEL_CX, LABEL_CY, LABEL_W, LABEL_H = range(6)
 LABEL_COLUMNS = 6
 PEDESTRIAN_CLASS = 0
-# MOT16/17/20 ground truth has exactly these columns: frame,id,x,y,w,h,mark,class,visibility.
-MOT_PEDESTRIAN = 1
 # Rounding slack when checking that label values are normalised.
 _NORMALISED_SLACK = 1e-6
 _CONFIG_KEYS = ("root", "train", "val")
@@ -114,11 +108,7 @@ _CONFIG_KEYS = ("root", "train", "val")
 
 def training_rows(gt: np.ndarray, min_visibility: float = 0.0) -> np.ndarray:
     """The rows of a ground-truth table that are pedestrians to train on (see the module rules)."""
-    if is_mot16_gt(gt):
-        keep = (gt[:, MARK] == 1) & (gt[:, CLASS] == MOT_PEDESTRIAN) & (gt[:, VISIBILITY] >= min_visibility)
-    else:
-        keep = gt[:, CONF] != 0
-    return gt[keep]
+    return gt[pedestrian_rows(gt, min_visibility)]
 
 
 def label_table(rows: np.ndarray, width: int, height: int, id_offset: int = 0) -> tuple[np.ndarray, int]:

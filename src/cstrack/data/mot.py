@@ -19,14 +19,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cstrack.data.atomic import atomic_write
+from cstrack.atomic import atomic_write
 from cstrack.errors import InputError
 
 # 0-based column indices of every MOT text table.
 FRAME, ID, X, Y, W, H, CONF = range(7)
 # MOT16/17/20 ground truth puts the "consider" mark where others put conf, then class and visibility.
 MARK, CLASS, VISIBILITY = 6, 7, 8
+PEDESTRIAN = 1  # the class column's value for a pedestrian in MOT16/17/20 files
 MIN_COLUMNS = 7  # frame,id,x,y,w,h,conf
+MIN_WRITTEN_SIDE = 0.005  # the least box width or height that `format_results` writes above 0.00
 MOT16_GT_COLUMNS = 9  # frame,id,x,y,w,h,mark,class,visibility (MOT15 has 10: ...,conf,X,Y,Z)
 EMPTY_TABLE_COLUMNS = 10
 # Frames and ids are int32 values: larger ones are typing errors, and beyond 2**63 they would wrap
@@ -181,6 +183,20 @@ def is_mot16_gt(gt: np.ndarray) -> bool:
     return gt.ndim == 2 and gt.shape[1] == MOT16_GT_COLUMNS
 
 
+def pedestrian_rows(gt: np.ndarray, min_visibility: float = 0.0) -> np.ndarray:
+    """(N,) bool: the rows of a ground-truth table that are pedestrians to train or detect on.
+
+    MOT16/17/20: marked (mark 1) pedestrians (class 1) at least `min_visibility` visible; MOT15,
+    which has no class: every row whose mark/conf column is not 0 (its ignore rule).
+    """
+    if is_mot16_gt(gt):
+        keep: np.ndarray = (
+            (gt[:, MARK] == 1) & (gt[:, CLASS] == PEDESTRIAN) & (gt[:, VISIBILITY] >= min_visibility)
+        )
+        return keep
+    return np.asarray(gt[:, MARK] != 0)
+
+
 def read_mot_file(path: str | PathLike, min_columns: int = MIN_COLUMNS) -> np.ndarray:
     """Read a MOT text table (gt, det or results) as a float64 array of shape (rows, columns).
 
@@ -297,9 +313,11 @@ def filter_results(
 
     It drops tiny boxes and boxes much wider than tall, which are not standing pedestrians
     (max_aspect 1.6 in JDE, 0.6 in the CSTrack release, 4 in OMC's). None disables a test.
+    Boxes under MIN_WRITTEN_SIDE wide or high always go: written with two decimals they would
+    read back 0 wide or high, which `read_results` (and `cstrack eval`) refuse.
     """
     widths, heights = results[:, W], results[:, H]
-    keep = np.ones(len(results), dtype=bool)
+    keep = (widths >= MIN_WRITTEN_SIDE) & (heights >= MIN_WRITTEN_SIDE)
     if min_area is not None:
         keep &= widths * heights > min_area
     if max_aspect is not None:

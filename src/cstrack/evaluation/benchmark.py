@@ -30,10 +30,22 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 from trackeval.datasets._base_dataset import _BaseDataset
 
-from cstrack.data.mot import CLASS, CONF, FRAME, ID, MARK, MAX_FRAME, MAX_ID, MIN_COLUMNS, MIN_ID, H, X
+from cstrack.data.mot import (
+    CLASS,
+    CONF,
+    FRAME,
+    ID,
+    MARK,
+    MAX_FRAME,
+    MAX_ID,
+    MIN_COLUMNS,
+    MIN_ID,
+    PEDESTRIAN,
+    H,
+    X,
+)
 from cstrack.errors import InputError
 
-PEDESTRIAN = 1
 # TrackEval's MotChallenge2DBox.class_name_to_class_id covers classes 1..13.
 VALID_GT_CLASSES = tuple(range(1, 14))
 DISTRACTOR_CLASSES = (2, 7, 8, 12)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,6 +72,14 @@ TABLE_COLUMNS = (
     "Frag",
 )
 COMBINED = "COMBINED"
+
+
+class SequenceTables(NamedTuple):
+    """One sequence to score: ground truth and results as MOT tables, and its seqLength."""
+
+    gt: NDArray[np.float64]
+    results: NDArray[np.float64]
+    num_frames: int
 
 
 @contextlib.contextmanager
@@ -162,6 +170,27 @@ def evaluate(
             results_path=results_path,
         )
         per_sequence[sequence.name] = _score(data)
+    return _report(per_sequence)
+
+
+def evaluate_tables(tables: Mapping[str, SequenceTables], benchmark: str = "MOT17") -> dict[str, Any]:
+    """`evaluate` for tables already in memory: {SEQ: SequenceTables(gt, results, num_frames)}.
+
+    The same rules, per-sequence scores and TrackEval combination, without files; for callers that
+    track and score in one go (validation during training, tuning).
+    """
+    benchmark_rules(benchmark)
+    if not tables:
+        raise ValueError("no sequences to evaluate")
+    per_sequence = {
+        name: _score(preprocess_sequence(gt, results, num_frames, benchmark))
+        for name, (gt, results, num_frames) in tables.items()
+    }
+    return _report(per_sequence)
+
+
+def _report(per_sequence: dict[str, MetricResults]) -> dict[str, Any]:
+    """{"sequences": {SEQ: scores}, "combined": scores} of TrackEval's per-sequence results."""
     return {
         "sequences": {name: _summary(results) for name, results in per_sequence.items()},
         "combined": _summary(_combine(per_sequence)),

@@ -27,19 +27,25 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
-from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf
 from torch import nn
 
 from cstrack import __version__
-from cstrack.data.atomic import atomic_write_bytes
+from cstrack.atomic import atomic_write_bytes
 from cstrack.errors import InputError
 from cstrack.models.detect import Decoded, anchor_layout
 from cstrack.models.inference import NetworkOutput, TorchBackend, check_input_size
 from cstrack.models.network import OMC, CSTrack, CSTrackOutput
 from cstrack.models.recheck import RECHECK_STRIDE
+from cstrack.optional import require
+
+# The `onnx` extra. Without it, importing this module (cstrack export, --backend onnx) fails with
+# one line that says what to install.
+_FEATURE = "ONNX support (cstrack export, cstrack track --backend onnx)"
+onnx = require("onnx", "onnx", feature=_FEATURE)
+ort = require("onnxruntime", "onnx", feature=_FEATURE)
+_ort_state = require("onnxruntime.capi.onnxruntime_pybind11_state", "onnx", feature=_FEATURE)
+Fail, InvalidGraph, InvalidProtobuf = _ort_state.Fail, _ort_state.InvalidGraph, _ort_state.InvalidProtobuf
 
 DEFAULT_OPSET = 17
 IMAGES = "images"

@@ -14,9 +14,7 @@ from cstrack.models.inference import (
     Letterbox,
     NetworkOutput,
     TorchBackend,
-    box_iou,
     letterbox,
-    nms,
 )
 from cstrack.models.network import OMC, CSTrack, CSTrackConfig, CSTrackOutput
 from cstrack.models.pretrained import bundled_weights, list_pretrained
@@ -31,6 +29,7 @@ from cstrack.models.registry import (
     model_from_weights,
     resolve_model,
 )
+from cstrack.models.suppression import box_iou, nms
 from cstrack.models.weights import load_weights, save_weights
 
 __all__ = [

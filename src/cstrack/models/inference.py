@@ -1,9 +1,10 @@
 """Frame-level inference: letterbox, forward, decode, thresholds, NMS, embeddings, re-check.
 
-`Detector(model)(frame_bgr, templates)` returns a DetectionResult of numpy arrays in the original
-image's pixels. The network runs on a backend: PyTorch (`TorchBackend`) or ONNX Runtime
-(`cstrack.export.onnx.OnnxBackend`, backend="onnx"); everything around it is shared. Defaults follow the reference tracker: objectness > 0.5, obj * cls > 0.5, NMS IoU
-0.6 (pure torch; the OMC release's DIoU-NMS is an option), at most 300 detections; re-check peaks
+`Detector(TorchBackend(model))(frame_bgr, templates)` returns a DetectionResult of numpy arrays
+in the original image's pixels. The network runs on a backend object: PyTorch (`TorchBackend`),
+ONNX Runtime (`cstrack.export.onnx.OnnxBackend`) or anything with the `DetectorBackend` protocol;
+everything around it is shared (`cstrack.pipeline.backends` chooses one by name). Defaults follow the reference tracker: objectness > 0.5, obj * cls > 0.5, NMS IoU
+0.6 (`cstrack.models.suppression`; the OMC release's DIoU-NMS is an option), at most 300 detections; re-check peaks
 by 3x3 max-pool, top 100, heat > 0.3. Embeddings are read at the stride-8 cell of each box centre
 (of each heat peak for transductive detections) and L2-normalised.
 """
@@ -23,11 +24,10 @@ from cstrack.errors import InputError
 from cstrack.models.detect import Decoded, clip_boxes
 from cstrack.models.network import OMC, CSTrack
 from cstrack.models.recheck import heat_peaks
+from cstrack.models.suppression import nms
 
 PAD_VALUE = 127.5
 SIZE_MULTIPLE = 32
-MAX_NMS_CANDIDATES = 3000
-BACKENDS = ("torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -113,55 +113,6 @@ def letterbox(
         value=(pad_value, pad_value, pad_value),
     )
     return padded, Letterbox((new_w / w, new_h / h), (left, top), (h, w))
-
-
-def box_iou(a: torch.Tensor, b: torch.Tensor, diou: bool = False) -> torch.Tensor:
-    """(N, M) IoU of xyxy boxes; with diou, minus the squared centre distance over the enclosing diagonal."""
-    area_a = (a[:, 2] - a[:, 0]).clamp_min(0) * (a[:, 3] - a[:, 1]).clamp_min(0)
-    area_b = (b[:, 2] - b[:, 0]).clamp_min(0) * (b[:, 3] - b[:, 1]).clamp_min(0)
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = (rb - lt).clamp_min(0).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    iou = inter / union.clamp_min(torch.finfo(a.dtype).eps)
-    if not diou:
-        return iou
-    centre_a = (a[:, :2] + a[:, 2:]) / 2
-    centre_b = (b[:, :2] + b[:, 2:]) / 2
-    rho2 = ((centre_a[:, None] - centre_b[None]) ** 2).sum(-1)
-    enclose = torch.maximum(a[:, None, 2:], b[None, :, 2:]) - torch.minimum(a[:, None, :2], b[None, :, :2])
-    c2 = (enclose**2).sum(-1).clamp_min(torch.finfo(a.dtype).eps)
-    return iou - rho2 / c2
-
-
-def nms(
-    boxes: torch.Tensor,
-    scores: torch.Tensor,
-    iou_threshold: float = 0.6,
-    max_det: int = 300,
-    labels: torch.Tensor | None = None,
-    diou: bool = False,
-) -> torch.Tensor:
-    """Greedy NMS; indices into `boxes` of the kept boxes, highest score first.
-
-    Vectorised: with the boxes in score order, box i is kept iff no kept box j < i overlaps it
-    by more than the threshold. That triangular recursion is solved by iterating
-    keep <- not any(keep_j and overlap_ji) to its fixed point (unique, reached in at most as many
-    steps as the longest suppression chain). Only the best MAX_NMS_CANDIDATES boxes are considered.
-    With `labels`, boxes of different labels never suppress each other.
-    """
-    order = scores.argsort(descending=True)[:MAX_NMS_CANDIDATES]
-    ranked = boxes[order]
-    if labels is not None:
-        ranked = ranked + labels[order, None].to(ranked.dtype) * (ranked.max() - ranked.min() + 1)
-    overlap = (box_iou(ranked, ranked, diou) > iou_threshold).triu(1)
-    keep = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
-    while True:
-        updated = ~(overlap & keep[:, None]).any(0)
-        if torch.equal(updated, keep):
-            break
-        keep = updated
-    return order[keep][:max_det]
 
 
 def read_embeddings(embedding: torch.Tensor, points: torch.Tensor, stride: int) -> torch.Tensor:
@@ -251,21 +202,19 @@ class TorchBackend:
 
 
 class Detector:
-    """A model plus its pre- and post-processing, for one BGR frame at a time.
+    """A network backend plus its pre- and post-processing, for one BGR frame at a time.
 
-    backend "torch" runs `model` with a `TorchBackend` (call `model.fuse()` first for speed);
-    "onnx" exports it (BatchNorm folded) at `img_size` and runs it with ONNX Runtime on the CPU;
-    a backend object (e.g. `OnnxBackend.from_files(...)`) is used as is and `model` may be None.
-    Pre- and post-processing are shared, so every backend gives the same DetectionResult.
-    `clip` clips boxes to the image, as the JDE-family trackers do; clip=False keeps BAR's
-    boxes that extend past the border.
+    `backend` runs the network (`TorchBackend(model)`, call `model.fuse()` first for speed;
+    `cstrack.export.onnx.OnnxBackend`); a backend built for a fixed input size must have been
+    built for `img_size`. Pre- and post-processing are shared, so every backend gives the same
+    DetectionResult. `clip` clips boxes to the image, as the JDE-family trackers do; clip=False
+    keeps BAR's boxes that extend past the border.
     """
 
     def __init__(
         self,
-        model: CSTrack | OMC | None,
+        backend: DetectorBackend,
         img_size: tuple[int, int] = (1088, 608),
-        device: str | torch.device = "cpu",
         obj_threshold: float = 0.5,
         score_threshold: float = 0.5,
         iou_threshold: float = 0.6,
@@ -274,12 +223,14 @@ class Detector:
         recheck_top_k: int = 100,
         recheck_threshold: float = 0.3,
         clip: bool = True,
-        backend: str | DetectorBackend = "torch",
     ):
         self.img_size = check_input_size(img_size)
-        self.model = model
-        self.backend = self._backend(model, backend, device)
-        self.device = torch.device(getattr(self.backend, "device", "cpu"))
+        if tuple(getattr(backend, "img_size", self.img_size)) != self.img_size:
+            raise InputError(
+                None, f"the backend was built for input size {backend.img_size}, not {self.img_size}"
+            )
+        self.backend = backend
+        self.device = torch.device(getattr(backend, "device", "cpu"))
         self.obj_threshold = obj_threshold
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
@@ -288,25 +239,6 @@ class Detector:
         self.recheck_top_k = recheck_top_k
         self.recheck_threshold = recheck_threshold
         self.clip = clip
-
-    def _backend(
-        self, model: CSTrack | OMC | None, backend: str | DetectorBackend, device: str | torch.device
-    ) -> DetectorBackend:
-        if not isinstance(backend, str):
-            if tuple(getattr(backend, "img_size", self.img_size)) != self.img_size:
-                raise InputError(
-                    None, f"the backend was built for input size {backend.img_size}, not {self.img_size}"
-                )
-            return backend
-        if backend not in BACKENDS:
-            raise InputError(None, f"unknown backend {backend!r}; expected one of {BACKENDS}")
-        if model is None:
-            raise ValueError("a model is needed to build a backend by name")
-        if backend == "torch":
-            return TorchBackend(model, device)
-        from cstrack.export.onnx import OnnxBackend  # onnxruntime only when asked for
-
-        return OnnxBackend.from_model(model, self.img_size)
 
     @property
     def has_recheck(self) -> bool:

@@ -43,7 +43,6 @@ from cstrack.models.common import (
     scale_depth,
 )
 from cstrack.models.detect import ANCHORS, STRIDES, Decoded, Detect
-from cstrack.models.fusion import DenseMask
 from cstrack.models.mobilenet import OUT_CHANNELS as MOBILENET_CHANNELS
 from cstrack.models.mobilenet import backbone_slots as mobilenet_slots
 from cstrack.models.recheck import (
@@ -57,6 +56,7 @@ from cstrack.models.recheck import (
 )
 from cstrack.models.ren import REN, SharedFeature
 from cstrack.models.saan import SAAN, PlainEmbedding
+from cstrack.models.scale_fusion import DenseMask
 from cstrack.models.yolox import PAFPN, InputTransform, YOLOXHead, imagenet_transform
 
 BLOCKS = {"c3": C3, "csp": BottleneckCSP}

@@ -23,7 +23,7 @@ from torch import nn
 
 from cstrack.models.common import Conv
 from cstrack.models.detect import make_grid, xy_offset, xywh_to_xyxy
-from cstrack.models.fusion import ScaleFusion
+from cstrack.models.scale_fusion import ScaleFusion
 
 MASKS = ("hard", "soft")
 RECHECK_STRIDE = 8

@@ -150,6 +150,10 @@ def weights_file(spec: str | PathLike) -> Path | None:
     return path if path.suffix == ".safetensors" or path.is_file() else None
 
 
+# The input size for weights that do not record the one they were trained at (JDE's 1088x608).
+DEFAULT_IMG_SIZE = (1088, 608)
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     """What a model spec names: the module, the file its weights came from, the input size the

@@ -19,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 from torch import nn
 
-from cstrack.data.atomic import atomic_write_bytes
+from cstrack.atomic import atomic_write_bytes
 from cstrack.errors import InputError
 
 SHOWN = 5

@@ -68,8 +68,10 @@ def _module_path(node_name: str) -> str | None:
 
 def _graph_convs(path: Path) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
     """(node name, weight, bias) of every Conv node, in graph order."""
-    import onnx
-    from google.protobuf.message import DecodeError
+    from cstrack.optional import require
+
+    onnx = require("onnx", "onnx", feature="reading ONNX graphs (cstrack convert FILE.onnx)")
+    from google.protobuf.message import DecodeError  # protobuf: a dependency of onnx
     from onnx import numpy_helper
 
     if path.stat().st_size > MAX_ONNX_BYTES:

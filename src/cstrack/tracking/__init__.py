@@ -1,13 +1,15 @@
 """Association of detections into tracks: Kalman filter, matching steps and the JDE cascade.
 
-Pure numpy: importing it does not import torch.
+A ground-floor library, pure numpy (with `lap` and scipy): it knows nothing of models, files or
+video and imports nothing else of cstrack, so importing it does not import torch.
 """
 
-from cstrack.tracking.fusion import Candidates, fuse_candidates
+from cstrack.tracking.candidates import Candidates, fuse_candidates
+from cstrack.tracking.jde_tracker import JDETracker
 from cstrack.tracking.kalman import CHI2_95_4DOF, KalmanFilter
 from cstrack.tracking.protocols import DetectionTracker
-from cstrack.tracking.track import Track, TrackState
-from cstrack.tracking.tracker import JDETracker
+from cstrack.tracking.replay import track_detections
+from cstrack.tracking.track_state import Track, TrackState
 
 __all__ = [
     "CHI2_95_4DOF",
@@ -18,4 +20,5 @@ __all__ = [
     "Track",
     "TrackState",
     "fuse_candidates",
+    "track_detections",
 ]

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from numpy.typing import ArrayLike
 
-from cstrack.tracking.track import Track
+from cstrack.tracking.track_state import Track
 
 
 @runtime_checkable

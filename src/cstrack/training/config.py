@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from cstrack.data.atomic import atomic_write
+from cstrack.atomic import atomic_write
 from cstrack.errors import InputError, check_options
 from cstrack.models.inference import SIZE_MULTIPLE
 from cstrack.training.dataset import MAX_PAIR_GAP, AugmentConfig

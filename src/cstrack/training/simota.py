@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from cstrack.models.detect import make_grid
-from cstrack.models.inference import box_iou
+from cstrack.models.suppression import box_iou
 from cstrack.models.yolox import YOLOXHead
 from cstrack.training.assign import T_BATCH, T_CLASS, T_CX, T_CY, T_H, T_W
 from cstrack.training.losses import Term

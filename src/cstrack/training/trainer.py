@@ -46,9 +46,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from cstrack.data.atomic import atomic_write
+from cstrack.atomic import atomic_write
 from cstrack.data.jde import label_path_for, read_data_config
 from cstrack.errors import InputError
+from cstrack.models.device import resolve_device
 from cstrack.models.network import OMC, CSTrack
 from cstrack.models.registry import count_parameters, create_model, weights_file
 from cstrack.models.weights import load_weights, save_weights
@@ -116,20 +117,12 @@ class Distributed:
             dist.destroy_process_group()
 
 
-def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
-    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise InputError(None, "--device cuda asked for, but CUDA is not available")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
-
-
 def init_distributed(device_choice: str) -> Distributed:
     """Join the torchrun job described by RANK / WORLD_SIZE / LOCAL_RANK, if there is one."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_choice, local_rank)
+    device = torch.device(resolve_device(device_choice, local_rank))
     owns_group = False
     if world_size > 1 and not dist.is_initialized():
         if device.type == "cuda":

@@ -1,7 +1,7 @@
 """Validation during training: detection AP50 and tracking HOTA / MOTA / IDF1 on held-out sequences.
 
 Each validation sequence (the frames of one folder of a val list file, in frame order) is run
-through the model exactly as at tracking time: `cstrack.tracking.online.Tracker` around a
+through the model exactly as at tracking time: `cstrack.pipeline.end_to_end.Tracker` around a
 `Detector` (letterbox with 127.5 padding, decode, NMS 0.6) and the real `JDETracker`, with OMC's
 re-check on the active track templates and the candidate fusion when asked. The
 detector is run at a low score threshold (0.001) so that the same pass gives the precision /
@@ -11,8 +11,9 @@ threshold (greedy NMS keeps the same high-scoring boxes either way).
 Ground truth comes from the label files, which `cstrack data from-mot` wrote from the sequence's
 MOT gt: boxes scaled back to pixels, identities as labelled (an unknown id -1 becomes a fresh
 identity per box). Frames are numbered by their position in the list. Sequences are scored by
-`cstrack.evaluation.evaluate` (TrackEval's metrics, MOT17 rules) over a temporary MOT folder, so
-the combined scores are TrackEval's own combination over sequences. No output filter is applied.
+`cstrack.evaluation.evaluate_tables` (TrackEval's metrics, MOT17 rules) in memory, so the
+combined scores are TrackEval's own combination over sequences. No output filter is applied
+(only the boxes a results file could not hold, under `MIN_WRITTEN_SIDE` wide or high, go).
 
 AP50 is VOC's all-point interpolated average precision at IoU 0.5 over every val image; recall
 and precision are reported at the tracking threshold (score > 0.5).
@@ -20,7 +21,6 @@ and precision are reported at the tracking threshold (score > 0.5).
 
 from __future__ import annotations
 
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cstrack.data.mot import SequenceInfo, write_results, write_seqinfo
-from cstrack.evaluation import evaluate
-from cstrack.models.inference import DetectionResult, Detector
+from cstrack.data.mot import filter_results
+from cstrack.evaluation import SequenceTables, evaluate_tables
+from cstrack.models.inference import DetectionResult, Detector, TorchBackend
 from cstrack.models.network import OMC, CSTrack
+from cstrack.pipeline.end_to_end import Tracker
 from cstrack.tracking.matching import iou_matrix
-from cstrack.tracking.online import Tracker
 from cstrack.training.dataset import Frame, read_image
 
 AP_IOU = 0.5
@@ -190,29 +190,19 @@ def validate(
     was_training = model.training
     collected = _Collected([], [], [])
     detector = Detector(
-        model,
+        TorchBackend(model, device),
         img_size,
-        device,
         obj_threshold=AP_SCORE_THRESHOLD,
         score_threshold=AP_SCORE_THRESHOLD,
         recheck_threshold=recheck_threshold,
     )
     tracker = Tracker(_ThresholdingDetector(detector, collected), frame_rate=frame_rate, recheck=recheck)
     try:
-        with tempfile.TemporaryDirectory(prefix="cstrack-val-") as folder:
-            gt_root, results_dir = Path(folder, "gt"), Path(folder, "results")
-            for sequence in sequences:
-                results, gt = track_sequence(tracker, sequence, collected)
-                sequence_dir = gt_root / sequence.name
-                (sequence_dir / "gt").mkdir(parents=True)
-                np.savetxt(sequence_dir / "gt" / "gt.txt", gt, fmt="%.6g", delimiter=",")
-                height, width = read_image(sequence.frames[0].image).shape[:2]
-                info = SequenceInfo(
-                    sequence.name, frame_rate, len(sequence.frames), width, height, "img1", ".jpg"
-                )
-                write_seqinfo(sequence_dir / "seqinfo.ini", info)
-                write_results(results_dir / f"{sequence.name}.txt", results)
-            combined = evaluate(gt_root, results_dir, benchmark="MOT17")["combined"]
+        tables = {}
+        for sequence in sequences:
+            results, gt = track_sequence(tracker, sequence, collected)
+            tables[sequence.name] = SequenceTables(gt, filter_results(results), len(sequence.frames))
+        combined = evaluate_tables(tables, benchmark="MOT17")["combined"]
     finally:
         model.train(was_training)
     return {**average_precision(collected), **{key: float(combined[key]) for key in TRACKING_METRICS}}

@@ -13,19 +13,26 @@ association. The model and the association are timed separately.
 
 from __future__ import annotations
 
-import logging
-import re
 import time
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any
 
 import numpy as np
+from torch import nn
 
-from cstrack.errors import InputError
-from cstrack.tracking.fusion import Candidates, fuse_candidates
-from cstrack.tracking.track import Track
-from cstrack.tracking.tracker import JDETracker
+from cstrack.models.inference import check_frame
+from cstrack.models.pretrained import DEFAULT_PRETRAINED
+from cstrack.pipeline.backends import build_detector
+from cstrack.tracking.candidates import (
+    Candidates,
+    drop_flat,
+    fuse_candidates,
+    join_candidates,
+    split_candidates,
+)
+from cstrack.tracking.jde_tracker import JDETracker
+from cstrack.tracking.track_state import Track
 
 
 @dataclass
@@ -41,103 +48,7 @@ class Timing:
         return 1000 * self.model / count, 1000 * self.association / count
 
 
-logger = logging.getLogger(__name__)
-
-DEFAULT_MODEL = "omc_yolox_nano.bytetrack_pets"  # the bundled default (cstrack.models.pretrained)
-DEFAULT_IMG_SIZE = (1088, 608)  # for weights that do not record the size they were trained at
-DEVICE_FORMS = "cpu, cuda, cuda:N (N a GPU index) or auto"  # what resolve_device accepts
-
-
-def resolve_device(device: str) -> str:
-    """The torch device to run on: 'auto' picks CUDA when it is available, else the CPU.
-
-    Anything but cpu, cuda, cuda:N and auto is refused here, with the accepted forms, rather than
-    by torch in a traceback; so is a CUDA device that this machine does not have.
-    """
-    import torch
-
-    if not isinstance(device, str) or not re.fullmatch(r"cpu|auto|cuda(:\d+)?", device):
-        raise InputError(None, f"unknown device {device!r}: use {DEVICE_FORMS}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError(None, f"device {device!r} asked for but CUDA is not available")
-        count = torch.cuda.device_count()
-        if int(device.partition(":")[2] or 0) >= count:
-            raise InputError(None, f"device {device!r} asked for but this machine has {count} CUDA device(s)")
-    return device
-
-
-def load_model(spec: str | PathLike, arch: str | None = None) -> Any:
-    """A model from a bundled name, a .safetensors file (arch from `arch` or its metadata) or a
-    registry name (randomly initialised, with a warning): `cstrack.models.resolve_model`'s."""
-    from cstrack.models.registry import resolve_model
-
-    return resolve_model(spec, arch).model
-
-
-def build_detector(
-    model: Any,
-    arch: str | None = None,
-    img_size: tuple[int, int] | None = None,
-    device: str = "auto",
-    half: bool = False,
-    backend: str = "torch",
-    conf: float = 0.5,
-) -> Any:
-    """A `cstrack.models.Detector` for a model name, weights file or module, BatchNorm fused."""
-    from cstrack.models import Detector
-    from cstrack.models.registry import resolve_model
-
-    device = resolve_device(device)  # a bad device fails before a model is loaded
-    if half and not device.startswith("cuda"):
-        raise InputError(None, "--half needs a CUDA device")
-    if isinstance(model, (str, PathLike)):
-        resolved = resolve_model(model, arch)
-        model, img_size = resolved.model, img_size or resolved.img_size
-    model = model.eval().fuse()
-    if half:
-        model = model.half()
-    return Detector(
-        model,
-        img_size=img_size or DEFAULT_IMG_SIZE,
-        device=device,
-        obj_threshold=conf,
-        score_threshold=conf,
-        backend=backend,
-    )
-
-
-def split_candidates(candidates: Candidates, keep: np.ndarray) -> tuple[Candidates, Candidates]:
-    """The candidates where `keep` (N,) bool is True, and the others."""
-    boxes, scores, embeddings = candidates
-    return (
-        Candidates(boxes[keep], scores[keep], None if embeddings is None else embeddings[keep]),
-        Candidates(boxes[~keep], scores[~keep], None if embeddings is None else embeddings[~keep]),
-    )
-
-
-def join_candidates(first: Candidates, second: Candidates) -> Candidates:
-    """`first` followed by `second`; embeddings kept only when both have them."""
-    embeddings = None
-    if first.embeddings is not None and second.embeddings is not None:
-        embeddings = np.concatenate([first.embeddings, second.embeddings])
-    return Candidates(
-        np.concatenate([first.boxes_xyxy, second.boxes_xyxy]),
-        np.concatenate([first.scores, second.scores]),
-        embeddings,
-    )
-
-
-def drop_flat(candidates: Candidates) -> Candidates:
-    """The candidates but those of zero width or height: clipping to the image flattens the boxes
-    lying outside it; a flat box has no aspect ratio to track, and `cstrack eval` refuses the
-    zero-size rows such a track would write."""
-    boxes = candidates.boxes_xyxy
-    # inverted and NaN boxes stay, for the association to refuse
-    flat = (boxes[:, 3] == boxes[:, 1]) | (boxes[:, 2] == boxes[:, 0])
-    return split_candidates(candidates, ~flat)[0] if flat.any() else candidates
+DEFAULT_MODEL = DEFAULT_PRETRAINED
 
 
 class Tracker:
@@ -176,8 +87,6 @@ class Tracker:
         byte_low_threshold: float | None = None,
         **tracker_options: float,
     ):
-        from torch import nn
-
         if byte_low_threshold is not None:
             tracker_options = {"byte_high_threshold": conf, **tracker_options}
             tracker_options["byte_low_threshold"] = byte_low_threshold
@@ -211,8 +120,6 @@ class Tracker:
         (None, RGBA, grey, float or uint16 images) raises InputError naming what was given, since
         the network would track it as garbage. Detected boxes of zero width or height are dropped.
         """
-        from cstrack.models.inference import check_frame
-
         start = time.perf_counter()
         check_frame(frame_bgr)
         templates = None

@@ -11,8 +11,9 @@ import torch
 
 from cstrack.cli.main import main
 from cstrack.errors import InputError
+from cstrack.models.device import resolve_device
 from cstrack.models.inference import DetectionResult
-from cstrack.tracking.online import Tracker, resolve_device
+from cstrack.pipeline import Tracker
 
 FRAME = np.zeros((96, 128, 3), np.uint8)
 FRAME_RULE = r"a frame must be a BGR uint8 HxWx3 numpy array with H, W >= 1, as OpenCV reads it; got "

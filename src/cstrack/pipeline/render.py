@@ -8,7 +8,7 @@ from itertools import pairwise
 import cv2
 import numpy as np
 
-from cstrack.tracking.track import Track
+from cstrack.tracking.track_state import Track
 
 
 def id_colour(track_id: int) -> tuple[int, int, int]:

@@ -26,7 +26,7 @@ from cstrack.tracking.matching import (
     xyah_to_xyxy,
     xyxy_to_xyah,
 )
-from cstrack.tracking.track import Track, TrackState
+from cstrack.tracking.track_state import Track, TrackState
 
 _TRACKED = np.int8(TrackState.TRACKED)
 _LOST = np.int8(TrackState.LOST)

@@ -22,8 +22,8 @@ from cstrack.data.sources import FrameRange
 from cstrack.data.synth import SynthConfig, generate_sequence
 from cstrack.errors import InputError
 from cstrack.models.inference import DetectionResult
-from cstrack.tracking.online import Tracker
-from cstrack.tracking.run import track
+from cstrack.pipeline.end_to_end import Tracker
+from cstrack.pipeline.runner import track
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +300,7 @@ def test_stale_temporaries_of_killed_runs_are_recovered_or_removed(sequence: Pat
         tracker = Tracker(OracleDetector(sequence), frame_rate=25)
         track(sequence, tracker, tmp_path, frames=FrameRange(1, 3), progress=False)
 
-    with caplog.at_level(logging.WARNING, logger="cstrack.tracking.run"):
+    with caplog.at_level(logging.WARNING, logger="cstrack.pipeline.runner"):
         track_three_frames()
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         [f"{SEQUENCE_NAME}.txt", f"{SEQUENCE_NAME}.partial.txt", live.name, unrelated.name]

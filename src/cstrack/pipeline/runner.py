@@ -25,13 +25,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from cstrack.data.atomic import atomic_write, temporary_path
+from cstrack.atomic import atomic_write, temporary_path
 from cstrack.data.mot import FRAME, ID, filter_results, format_results, is_mot16_gt
 from cstrack.data.sources import ALL_FRAMES, FrameRange, FrameSource, open_sources
 from cstrack.errors import InputError, check_options
-from cstrack.tracking.online import DEFAULT_MODEL, Tracker
-from cstrack.tracking.render import TrackRenderer
-from cstrack.tracking.track import Track, results_rows
+from cstrack.pipeline.end_to_end import DEFAULT_MODEL, Tracker
+from cstrack.pipeline.render import TrackRenderer
+from cstrack.tracking.track_state import Track, results_rows
 
 FORMATS = ("mot", "json")
 SUFFIXES = {"mot": ".txt", "json": ".jsonl"}

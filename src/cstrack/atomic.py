@@ -19,7 +19,7 @@ def temporary_path(target: Path, suffix: str = ".tmp") -> Path:
 
 
 @contextmanager
-def atomic_write(path: str | PathLike) -> Iterator[TextIO]:
+def atomic_write(path: str | PathLike[str]) -> Iterator[TextIO]:
     """Open a temporary text file beside `path`; on success it replaces `path` in one step.
 
     The temporary file lives in the same folder so that `os.replace` is atomic; on any error it is
@@ -47,7 +47,7 @@ def atomic_write(path: str | PathLike) -> Iterator[TextIO]:
         raise
 
 
-def atomic_write_bytes(path: str | PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | PathLike[str], data: bytes) -> None:
     """Binary counterpart of `atomic_write`: through the text stream's byte buffer."""
     with atomic_write(path) as stream:
         stream.buffer.write(data)

@@ -1,4 +1,5 @@
-"""OMC's candidate fusion (OMC paper eq. 10): re-check detections fill the detector's misses."""
+"""Detections handed to the tracker, and OMC's candidate fusion (OMC paper eq. 10): re-check
+detections fill the detector's misses."""
 
 from __future__ import annotations
 
@@ -41,3 +42,34 @@ def fuse_candidates(basic: Candidates, transductive: Candidates, eps: float = 0.
         np.concatenate([basic.scores, transductive.scores[added]]),
         embeddings,
     )
+
+
+def split_candidates(candidates: Candidates, keep: NDArray[np.bool_]) -> tuple[Candidates, Candidates]:
+    """The candidates where `keep` (N,) bool is True, and the others."""
+    boxes, scores, embeddings = candidates
+    return (
+        Candidates(boxes[keep], scores[keep], None if embeddings is None else embeddings[keep]),
+        Candidates(boxes[~keep], scores[~keep], None if embeddings is None else embeddings[~keep]),
+    )
+
+
+def join_candidates(first: Candidates, second: Candidates) -> Candidates:
+    """`first` followed by `second`; embeddings kept only when both have them."""
+    embeddings = None
+    if first.embeddings is not None and second.embeddings is not None:
+        embeddings = np.concatenate([first.embeddings, second.embeddings])
+    return Candidates(
+        np.concatenate([first.boxes_xyxy, second.boxes_xyxy]),
+        np.concatenate([first.scores, second.scores]),
+        embeddings,
+    )
+
+
+def drop_flat(candidates: Candidates) -> Candidates:
+    """The candidates but those of zero width or height: clipping to the image flattens the boxes
+    lying outside it; a flat box has no aspect ratio to track, and `cstrack eval` refuses the
+    zero-size rows such a track would write."""
+    boxes = candidates.boxes_xyxy
+    # inverted and NaN boxes stay, for the association to refuse
+    flat = (boxes[:, 3] == boxes[:, 1]) | (boxes[:, 2] == boxes[:, 0])
+    return split_candidates(candidates, ~flat)[0] if flat.any() else candidates

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from cstrack.tracking.jde_tracker import JDETracker
 from cstrack.tracking.protocols import DetectionTracker
-from cstrack.tracking.track import results_rows
-from cstrack.tracking.tracker import JDETracker
+from cstrack.tracking.track_state import results_rows
 
 
 def track_detections(
