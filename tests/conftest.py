@@ -40,3 +40,19 @@ def single_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The cstrack cache (exported ONNX graphs) of the whole run in a temporary folder, never the
+    user's: CSTRACK_CACHE is set in os.environ, so the commands that tests start inherit it."""
+    import os
+
+    folder = tmp_path_factory.mktemp("cstrack_cache")
+    previous = os.environ.get("CSTRACK_CACHE")
+    os.environ["CSTRACK_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("CSTRACK_CACHE", None)
+    else:
+        os.environ["CSTRACK_CACHE"] = previous

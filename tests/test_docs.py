@@ -73,7 +73,8 @@ def test_every_subcommand_is_rendered_with_its_usage_and_every_argument() -> Non
 def test_defaults_choices_and_expanded_help_come_from_argparse() -> None:
     reference = cli_reference.render_cli_reference()
     track = section(reference, "cstrack track")
-    assert "| `--backend {torch,onnx}` | inference backend | `torch` |" in track
+    assert "| `--backend {auto,torch,onnx}` | inference backend: auto is onnx " in track
+    assert "else torch | `auto` |" in track
     assert "| `--trails N` | trail length in frames (0: none) | `30` |" in track
     assert "| `--save-video` |" in track and "`False`" not in track  # flags have no default shown
     export = section(reference, "cstrack export")

@@ -130,15 +130,13 @@ def test_byte_low_reaches_the_tracker(capsys, monkeypatch, frames: Path, tmp_pat
             return DetectionResult(*empty, np.zeros(0, np.int64), *empty)
 
     options = {}
-    real_tracker = end_to_end.Tracker
+    real_init = end_to_end.Tracker.__init__
 
-    def recording_tracker(model, **kwargs):
+    def recording_init(self, model, **kwargs):
         options.update(kwargs)
-        return real_tracker(
-            NoDetections(), byte_low_threshold=kwargs["byte_low_threshold"], conf=kwargs["conf"]
-        )
+        real_init(self, NoDetections(), byte_low_threshold=kwargs["byte_low_threshold"], conf=kwargs["conf"])
 
-    monkeypatch.setattr(end_to_end, "Tracker", recording_tracker)
+    monkeypatch.setattr(end_to_end.Tracker, "__init__", recording_init)
     code, out, _ = run_cli(capsys, str(frames), "--byte-low", "0.1", "--output", str(tmp_path / "o"))
     assert code == 0 and "tracked 3 frames" in out
     assert options["byte_low_threshold"] == 0.1 and options["conf"] == 0.5

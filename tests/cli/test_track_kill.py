@@ -92,7 +92,10 @@ def test_sigkill_keeps_tracked_frames_and_the_next_run_recovers_them(tmp_path: P
     assert completed.returncode == 0, completed.stderr
     assert f"recovered the frames that killed run {process.pid} had tracked" in completed.stderr
     assert sorted(path.name for path in out_dir.iterdir()) == sorted(
-        f"{name}{suffix}" for suffix in (".txt", ".jsonl", ".mp4", ".partial.txt", ".partial.jsonl")
+        [
+            "tracker.yaml",  # the resolved tracker configuration, written before the first frame
+            *(f"{name}{suffix}" for suffix in (".txt", ".jsonl", ".mp4", ".partial.txt", ".partial.jsonl")),
+        ]
     )
     for suffix, text in killed.items():
         assert (out_dir / f"{name}.partial.{suffix}").read_text() == text

@@ -267,3 +267,106 @@ def test_cli_converts_and_reports_missing_input(synthetic_root: Path, tmp_path: 
     assert "Traceback" not in completed.stderr
     assert completed.stderr.strip().splitlines() == [f"cstrack data: error: {missing}: folder not found"]
     assert not (tmp_path / "out").exists()
+
+
+def test_classes_keep_mot_classes_in_order_and_write_a_named_config(tmp_path: Path) -> None:
+    """--classes 3,1: cars become label class 0, pedestrians 1; the data config names them."""
+    sequence = make_mot17_sequence(tmp_path / "MOT17-XX")
+    with (sequence / "gt" / "gt.txt").open("a") as stream:
+        stream.write("2,9,40,20,50,25,1,3,1.0\n")  # a car
+        stream.write("2,10,40,50,50,25,0,3,1.0\n")  # a car marked 0: ignored
+    out = tmp_path / "out"
+    summary = from_mot(sequence, out, classes=(3, 1), min_visibility=0.25, name="two")
+    assert summary.class_names == ("car", "pedestrian") and summary.data_config == out / "two.yaml"
+    assert summary.boxes == 3 and summary.identities == 2
+    np.testing.assert_allclose(labels_of(out, "MOT17-XX", 1), [[1, 0, 0.2, 0.375, 0.2, 0.5]])
+    np.testing.assert_allclose(
+        labels_of(out, "MOT17-XX", 2), [[1, 0, 0.1, 0.875, 0.2, 0.25], [0, 1, 0.65, 0.40625, 0.5, 0.3125]]
+    )
+    text = summary.data_config.read_text()
+    assert "names: [car, pedestrian]\ntrain:\n  two: two.train\n" in text
+    config = read_data_config(summary.data_config)
+    assert config.names == ("car", "pedestrian") and config.train.datasets["two"].num_ids == 2
+
+    # The default keeps pedestrians only, as class 0, and writes no data config.
+    default = from_mot(sequence, out, min_visibility=0.25, name="one")
+    assert default.class_names == ("pedestrian",) and default.data_config is None
+    assert not (out / "one.yaml").exists()
+    np.testing.assert_allclose(labels_of(out, "MOT17-XX", 2), [[0, 0, 0.1, 0.875, 0.2, 0.25]])
+    # Explicitly pedestrians: the same labels, and a data config naming them.
+    explicit = from_mot(sequence, out, min_visibility=0.25, name="ped", classes=[1])
+    assert explicit.boxes == default.boxes and read_data_config(out / "ped.yaml").names == ("pedestrian",)
+
+    for classes, problem in (
+        ((), "at least one"),
+        ((1, 14), "14 is no MOTChallenge class"),
+        ((1, 1), "once"),
+    ):
+        with pytest.raises(InputError, match=problem):
+            from_mot(sequence, out, classes=classes)
+
+
+def test_classes_on_mot15_tables_keep_every_row_as_a_pedestrian(synthetic_root: Path, tmp_path: Path) -> None:
+    source = tmp_path / "MOT15-XX"
+    shutil.copytree(synthetic_root / "SYNTH-01", source)
+    gt = (source / "gt" / "gt.txt").read_text().splitlines()
+    (source / "gt" / "gt.txt").write_text("".join(f"{line.rsplit(',', 3)[0]},1,-1,-1,-1\n" for line in gt))
+    pedestrians = from_mot(source, tmp_path / "a", classes=(3, 1))
+    assert pedestrians.boxes == len(gt)
+    assert set(labels_of(tmp_path / "a", "MOT15-XX", 1)[:, 0]) == {1}
+    assert from_mot(source, tmp_path / "b", classes=(3,)).boxes == 0
+
+
+def write_dataset(root: Path, label_lines: str, names: str | None) -> Path:
+    """One image with the given labels, and a data config (with a `names:` line when given)."""
+    (root / "images").mkdir(parents=True)
+    (root / "labels_with_ids").mkdir()
+    (root / "images" / "000001.jpg").write_bytes(b"")
+    (root / "labels_with_ids" / "000001.txt").write_text(label_lines)
+    (root / "d.train").write_text("images/000001.jpg\n")
+    config = root / "data.yaml"
+    config.write_text(("" if names is None else f"names: {names}\n") + "train:\n  d: d.train\n")
+    return config
+
+
+def test_data_config_names(tmp_path: Path) -> None:
+    config = write_dataset(tmp_path / "ok", "0 1 0.5 0.5 0.1 0.2\n1 2 0.5 0.5 0.1 0.2\n", "[pedestrian, car]")
+    assert read_data_config(config).names == ("pedestrian", "car")
+    assert read_data_config(write_dataset(tmp_path / "none", "0 1 0.5 0.5 0.1 0.2\n", None)).names is None
+
+    too_high = write_dataset(
+        tmp_path / "high", "0 1 0.5 0.5 0.1 0.2\n2 2 0.5 0.5 0.1 0.2\n", "[pedestrian, car]"
+    )
+    with pytest.raises(
+        InputError, match=r"class 2 but .* names 2 class\(es\) \(pedestrian, car: 0..1\)"
+    ) as caught:
+        read_data_config(too_high)
+    assert caught.value.path == str(tmp_path / "high" / "labels_with_ids" / "000001.txt")
+
+
+@pytest.mark.parametrize(
+    ("names", "problem"),
+    [
+        ("pedestrian", "must be a list of class names"),
+        ("[]", "must be a list of class names"),
+        ("[pedestrian, 3]", "entry 1 must be a non-empty printable string"),
+        ("[pedestrian, '']", "entry 1 must be a non-empty printable string"),
+        ("[car, pedestrian, car]", "lists 'car' more than once"),
+    ],
+)
+def test_bad_data_config_names(tmp_path: Path, names: str, problem: str) -> None:
+    config = write_dataset(tmp_path, "0 1 0.5 0.5 0.1 0.2\n", names)
+    with pytest.raises(InputError, match=problem) as caught:
+        read_data_config(config)
+    assert caught.value.path == str(config)
+
+
+def test_cli_classes(tmp_path: Path) -> None:
+    sequence = make_mot17_sequence(tmp_path / "MOT17-XX")
+    completed = run_cstrack("data", "from-mot", sequence, tmp_path / "out", "--classes", "1,7")
+    assert completed.returncode == 0, completed.stderr
+    config = tmp_path / "out" / "MOT17-XX.yaml"
+    assert completed.stdout.splitlines()[-1] == f"{config}: data config, classes pedestrian, static_person"
+    assert read_data_config(config).names == ("pedestrian", "static_person")
+    completed = run_cstrack("data", "from-mot", sequence, tmp_path / "out", "--classes", "1,car")
+    assert completed.returncode == 2 and "expected MOT class ids like 1,3" in completed.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from pathlib import Path
 
 import cv2
@@ -13,6 +15,7 @@ from cstrack.data.sources import (
     FrameRange,
     ImageFolderSource,
     SequenceSource,
+    StreamSource,
     VideoSource,
     jpeg_is_complete,
     natural_key,
@@ -154,3 +157,130 @@ def test_frame_range_outside_the_sequence(tmp_path: Path, video: Path, caplog):
     assert [n for n, _ in source] == [3, 4]
     assert "frames 3-10: the sequence ends at frame 4" in caplog.text
     assert len(open_sources(tmp_path, FrameRange(4, None))[0]) == 1
+
+
+class FakeCamera:
+    """A capture whose frames the test hands over: `read` takes the next item put in `frames`
+    (an image, or None for a failed read) and counts its calls, so a test can wait until the
+    reader has read (and stored) what was put, without sleeping."""
+
+    def __init__(self, fps: float = 25.0):
+        self.frames: queue.Queue[np.ndarray | None] = queue.Queue()
+        self.fps = fps
+        self.reads = 0
+        self.released = False
+        self._changed = threading.Condition()
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return True
+
+    def get(self, prop: int) -> float:
+        return self.fps if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        with self._changed:
+            self.reads += 1
+            self._changed.notify_all()
+        image = self.frames.get(timeout=60)
+        return (False, None) if image is None else (True, image)
+
+    def release(self) -> None:
+        self.released = True
+
+    def wait_for_reads(self, count: int) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: self.reads >= count, timeout=60)
+
+    def feed(self, *images: np.ndarray | None) -> None:
+        for image in images:
+            self.frames.put(image)
+
+
+class EndlessCamera(FakeCamera):
+    """A camera that never waits: frame after frame, as fast as it is read."""
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        self.reads += 1
+        return True, frame(self.reads % 20)
+
+
+def opener(*captures):
+    """`open_capture` handing out `captures` in turn (the first one is the probe for the fps)."""
+    remaining = list(captures)
+    return lambda target: remaining.pop(0)
+
+
+def test_latest_frame_mode_hands_a_slow_consumer_the_newest_frame_and_counts_the_dropped():
+    camera = FakeCamera()
+    source = StreamSource(0, reconnects=0, open_capture=opener(FakeCamera(fps=12.0), camera))
+    assert source.frame_rate == 12.0 and source.latest and source.name == "camera0"
+    frames = iter(source)
+    camera.feed(frame(1))
+    number, image = next(frames)
+    assert number == 1 and np.array_equal(image, frame(1))
+    # The consumer is busy while the camera delivers frames 2, 3 and 4.
+    camera.feed(frame(2), frame(3), frame(4))
+    camera.wait_for_reads(5)  # frames 2-4 read and stored; the 5th read waits for the camera
+    number, image = next(frames)
+    assert number == 4 and np.array_equal(image, frame(4)) and source.dropped_frames == 2
+    camera.feed(frame(5))
+    camera.wait_for_reads(6)
+    assert next(frames)[0] == 5 and source.dropped_frames == 2  # one frame behind: nothing dropped
+    camera.feed(None)  # the stream ends (no reconnects)
+    assert list(frames) == [] and source.dropped_frames == 2 and camera.released
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("cstrack-reader")]
+
+
+def test_every_frame_mode_and_files_drop_nothing(video: Path):
+    camera = FakeCamera()
+    source = StreamSource(0, reconnects=0, latest=False, open_capture=opener(FakeCamera(), camera))
+    camera.feed(frame(1), frame(2), frame(3), frame(4), None)
+    assert [number for number, _ in source] == [1, 2, 3, 4] and source.dropped_frames == 0
+    (from_file,) = open_sources(video, latest=True)
+    assert [number for number, _ in from_file] == list(range(1, 9)) and from_file.dropped_frames == 0
+
+
+def test_a_free_running_camera_loses_no_frame_uncounted():
+    """However the threads interleave: increasing numbers, the last frame taken, and every frame
+    either taken or counted as dropped."""
+    camera = FakeCamera()
+    source = StreamSource("rtsp://camera/live", reconnects=0, open_capture=opener(FakeCamera(), camera))
+    camera.feed(*(frame(k % 20) for k in range(200)), None)
+    numbers = [number for number, _ in source]
+    assert numbers == sorted(set(numbers)) and numbers[-1] == 200
+    assert len(numbers) + source.dropped_frames == 200
+
+
+def test_latest_frame_mode_reconnects_and_numbers_on():
+    first, second, third = FakeCamera(), FakeCamera(), FakeCamera()
+    source = StreamSource(
+        0, reconnects=1, retry_seconds=0, latest=True, open_capture=opener(FakeCamera(), first, second, third)
+    )
+    frames = iter(source)
+    first.feed(frame(1))
+    assert next(frames)[0] == 1
+    first.feed(None)  # the stream drops: reopened
+    second.feed(frame(2))
+    assert next(frames)[0] == 2
+    second.feed(frame(3), None)  # it drops again after a frame: reopened again
+    third.feed(None)  # and fails: one attempt in a row was allowed
+    assert [number for number, _ in frames] == [3]
+    assert first.released and second.released and third.released
+
+
+def test_stopping_early_stops_the_reader_and_a_reader_error_reaches_the_consumer():
+    camera = EndlessCamera()
+    source = StreamSource(0, open_capture=opener(FakeCamera(), camera))
+    frames = iter(source)
+    numbers = [next(frames)[0] for _ in range(3)]
+    frames.close()
+    assert numbers == sorted(set(numbers)) and camera.released
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("cstrack-reader")]
+
+    class Gone(FakeCamera):
+        def isOpened(self) -> bool:  # noqa: N802
+            return False
+
+    source = StreamSource(0, open_capture=opener(FakeCamera(), Gone()))
+    with pytest.raises(InputError, match="cannot open this camera or stream"):
+        next(iter(source))

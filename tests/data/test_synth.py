@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from cstrack.data import MotSequence
 from cstrack.data.mot import CLASS, FRAME, ID, MARK, VISIBILITY, H, W, X, Y
-from cstrack.data.synth import SynthConfig, generate_dataset, generate_sequence
+from cstrack.data.synth import CAR, SynthConfig, generate_dataset, generate_sequence
 from cstrack.errors import InputError
 
 # Small and fast; 8 fps so that people cross the 320 px image within the 60 frames.
@@ -190,6 +191,49 @@ def test_dropped_frames_make_motion_jump(small: MotSequence, tmp_path: Path) -> 
     assert mean_step(dropping) > 1.25 * mean_step(small)
 
 
+# sha256 of SMALL's gt.txt at SEED, as rendered before cars existed: `vehicles` 0 must keep it.
+SMALL_GT_SHA256 = "8d1b009e5efb5bb458e06b27e41e88f63d3349ea76ce8e86e036d8d7d88d068b"
+
+
+def test_no_vehicles_keeps_the_sequences_of_old(small: MotSequence) -> None:
+    assert SMALL.vehicles == 0
+    assert hashlib.sha256(small.gt_path.read_bytes()).hexdigest() == SMALL_GT_SHA256
+
+
+@pytest.fixture(scope="module")
+def with_cars(tmp_path_factory: pytest.TempPathFactory) -> MotSequence:
+    return generate(tmp_path_factory.mktemp("cars"), replace(SMALL, vehicles=2))
+
+
+def test_vehicles_are_annotated_cars_among_the_same_walkers(
+    small: MotSequence, with_cars: MotSequence, tmp_path: Path
+) -> None:
+    gt = with_cars.read_gt()
+    cars, people = gt[gt[:, CLASS] == CAR], gt[gt[:, CLASS] == 1]
+    assert set(np.unique(gt[:, CLASS])) == {1, CAR} and (gt[:, MARK] == 1).all()
+    assert len(cars) > 40 and len(np.unique(cars[:, ID])) >= 2
+    assert not set(cars[:, ID]) & set(people[:, ID])  # one id space for every object
+    inner = cars[away_from_borders(cars, 320, 240) & (cars[:, VISIBILITY] > 0.9)]
+    assert len(inner) > 10 and (inner[:, W] > 1.8 * inner[:, H]).all()  # wider than tall
+
+    # The crowd draws from its own stream: the walkers' boxes are those of the scene without cars.
+    def boxes(rows: np.ndarray) -> list[tuple[float, ...]]:
+        return sorted(map(tuple, rows[:, [FRAME, X, Y, W, H]].tolist()))
+
+    assert boxes(people) == boxes(small.read_gt())
+    # Cars hide people: some walkers are less visible than without cars.
+    assert people[:, VISIBILITY].sum() < small.read_gt()[:, VISIBILITY].sum()
+    # Cars are drawn where their boxes are.
+    difference = np.abs(images(with_cars) - images(small)).mean(axis=3)
+    for frame, _, x, y, w, h in inner[:, :6].astype(int):
+        assert difference[frame - 1, y : y + h, x : x + w].mean() > 8
+    again = generate(tmp_path, replace(SMALL, vehicles=2))
+    assert again.gt_path.read_bytes() == with_cars.gt_path.read_bytes()
+    assert again.frame_path(30).read_bytes() == with_cars.frame_path(30).read_bytes()
+    with pytest.raises(InputError, match="vehicles"):
+        SynthConfig(vehicles=-1)
+
+
 def test_invalid_config_and_existing_output(small: MotSequence) -> None:
     with pytest.raises(InputError, match="occlusion"):
         SynthConfig(occlusion=1.5)
@@ -211,11 +255,24 @@ def test_dataset_names_seeds_and_no_leftovers(tmp_path: Path) -> None:
 
 def test_cli(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "cstrack", "synth", str(tmp_path), "--sequences", "2", "--frames", "4"]
-    command += ["--width", "160", "--height", "120", "--fake-background", "1", "--seed", "3"]
+    command += [
+        "--width",
+        "160",
+        "--height",
+        "120",
+        "--fake-background",
+        "1",
+        "--seed",
+        "3",
+        "--vehicles",
+        "1",
+    ]
     completed = subprocess.run(command, check=False, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == [str(tmp_path / "SYNTH-01"), str(tmp_path / "SYNTH-02")]
     assert MotSequence.open(tmp_path / "SYNTH-02").info.seq_length == 4
+    classes = np.concatenate([MotSequence.open(path).read_gt()[:, CLASS] for path in tmp_path.iterdir()])
+    assert CAR in classes  # --vehicles 1
 
     again = subprocess.run(command, check=False, capture_output=True, text=True)
     assert again.returncode == 2

@@ -14,7 +14,9 @@ from cstrack.cli.main import main
 from cstrack.errors import InputError
 from cstrack.export.onnx import MatmulAdaptiveAvgPool, OnnxBackend, export_onnx, paired_outputs
 from cstrack.models import OMC, CSTrack, DetectionResult, Detector, TorchBackend, create_model, save_weights
+from cstrack.models.detect import Decoded
 from cstrack.models.inference import DetectorBackend
+from cstrack.models.pretrained import BUNDLED, bundled_weights, trained_img_size
 
 SIZE = (320, 192)
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -106,14 +108,31 @@ def test_cli_export_and_files_backend(sharp_omc: OMC, tmp_path: Path, capsys: py
     args = ["--model", str(weights), "--img-size", *map(str, SIZE), "--output", str(tmp_path / "omc.onnx")]
     assert main(["export", *args, "--recheck", "--verify"]) == 0
     out = capsys.readouterr().out
-    assert "omc.recheck.onnx" in out and "max |onnxruntime - torch| heat" in out
+    assert "omc.recheck.onnx" in out and "max |onnxruntime - torch| heat at 320x192" in out
+    assert "max |onnxruntime - torch| heat at 384x224" in out  # a dynamic graph, checked at two sizes
     onnx.checker.check_model(str(tmp_path / "omc.recheck.onnx"))
     backend = OnnxBackend.from_files(tmp_path / "omc.onnx")
-    assert backend.has_recheck and backend.img_size == SIZE
-    frame = np.random.default_rng(2).integers(0, 256, (192, 320, 3), dtype=np.uint8)
+    assert backend.has_recheck and backend.img_size == SIZE and backend.dynamic
     templates = np.random.default_rng(3).standard_normal((2, 512)).astype(np.float32)
-    expected = Detector(TorchBackend(sharp_omc), img_size=SIZE)(frame, templates)
-    check_same_detections(expected, Detector(backend, img_size=SIZE)(frame, templates))
+    for size in (SIZE, (416, 256)):  # the export size and another: one file
+        frame = np.random.default_rng(2).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        expected = Detector(TorchBackend(sharp_omc), img_size=size)(frame, templates)
+        check_same_detections(expected, Detector(backend, img_size=size)(frame, templates))
+
+
+def test_static_export_keeps_its_size(tmp_path: Path) -> None:
+    output = tmp_path / "static.onnx"
+    assert (
+        main(
+            ["export", "--model", "omc_n", "--img-size", *map(str, SIZE), "--static", "--output", str(output)]
+        )
+        == 0
+    )
+    dims = [d.dim_value for d in onnx.load(str(output)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, SIZE[1], SIZE[0]]
+    backend = OnnxBackend.from_files(output)
+    assert not backend.dynamic and backend.img_size == SIZE
+    Detector(backend, img_size=SIZE)
     with pytest.raises(InputError, match="built for input size"):
         Detector(backend, img_size=(640, 384))
 
@@ -137,12 +156,63 @@ def test_cli_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     assert "cstrack convert" in capsys.readouterr().err
 
 
-def test_cli_exports_a_bundled_model_by_name_at_its_trained_size(tmp_path: Path) -> None:
-    """track's default model names work in export too (one resolver), at the size the file records."""
-    from cstrack.cli.main import main
+def compare_at(
+    model: OMC | CSTrack, backend: OnnxBackend, size: tuple[int, int], box_atol: float = 1e-4, seed: int = 0
+) -> None:
+    """PyTorch (`model`, BatchNorm folded, as `Detector` runs it) and `backend` on one random input of
+    `size`: every output within 1e-4, boxes within `box_atol` plus 1e-5 relative (float32's step at
+    500 px), the same anchor layout."""
+    reference = TorchBackend(model.eval().fuse())
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 3, size[1], size[0], generator=generator)
+    templates = torch.randn(3, model.emb_dim, generator=generator)
+    with torch.inference_mode():
+        ours, theirs = reference.run(x), backend.run(x)
+        pairs = [
+            (name, getattr(ours.decoded, name), getattr(theirs.decoded, name)) for name in Decoded._fields
+        ]
+        pairs.append(("embedding", ours.embedding, theirs.embedding))
+        if backend.has_recheck:
+            recheck = zip(reference.recheck(ours, templates), backend.recheck(theirs, templates))
+            pairs += [(name, a, b) for name, (a, b) in zip(("heat", "recheck boxes"), recheck)]
+    for name, expected, actual in pairs:
+        assert expected.shape == actual.shape, name
+        if expected.is_floating_point():
+            atol = box_atol if "boxes" in name else 1e-4
+            torch.testing.assert_close(actual, expected, rtol=1e-5, atol=atol, msg=name)
+        else:
+            assert torch.equal(actual, expected), name
 
-    output = tmp_path / "pets.onnx"
-    assert main(["export", "--model", "omc_mobilenetv2.pets", "--output", str(output)]) == 0
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_cli_exports_every_bundled_model_by_name(name: str, tmp_path: Path) -> None:
+    """track's default model and every bundled name export by name (one resolver): one dynamic file,
+    whose default size is the trained one, matches PyTorch at that size and at another."""
+    output = tmp_path / "bundled.onnx"
+    assert main(["export", "--model", name, "--recheck", "--output", str(output)]) == 0
     proto = onnx.load(str(output))
-    dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
-    assert dims == [1, 3, 288, 384]
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, "height", "width"]
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    width, height = trained_img_size(bundled_weights(name))
+    assert metadata["cstrack.img_size"] == f"{width},{height}" and metadata["cstrack.dynamic_size"] == "true"
+    backend = OnnxBackend.from_files(output)
+    assert backend.has_recheck and backend.dynamic and backend.img_size == (width, height)
+    # Trained weights make larger features than random ones: float32 rounding then moves YOLOX's
+    # exp-decoded boxes by up to ~5e-3 px, as far as PyTorch's own NCHW and channels-last results
+    # are apart; 2e-2 px is far below anything tracking sees.
+    model = create_model(name)
+    compare_at(model, backend, (width, height), box_atol=2e-2)
+    compare_at(model, backend, (320, 192), box_atol=2e-2)
+
+
+@pytest.mark.parametrize("name", ["omc_s", "omc_yolox_nano"])  # the anchor head and YOLOX's
+def test_one_dynamic_file_at_two_sizes(name: str, tmp_path: Path) -> None:
+    """One exported file (base and re-check graphs) runs at its export size and at another, both
+    within 1e-4 of PyTorch (boxes: plus 1e-5 relative); the grids and REN's pool follow the input."""
+    model = small(name)
+    export_onnx(model, SIZE).save(tmp_path / "model.onnx")
+    backend = OnnxBackend.from_files(tmp_path / "model.onnx")
+    assert backend.dynamic and backend.has_recheck == model.has_recheck
+    for size in (SIZE, (448, 256)):
+        compare_at(model, backend, size)

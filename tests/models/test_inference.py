@@ -191,3 +191,55 @@ def test_preprocess_takes_views_of_a_frame(small_detector: Detector) -> None:
         x, placement = small_detector.preprocess(view)
         expected, _ = small_detector.preprocess(np.ascontiguousarray(view))
         assert placement.shape == view.shape[:2] and torch.equal(x, expected)
+
+
+def decoded_dim(detector: Detector, frame: np.ndarray) -> int:
+    """The embedding size of a detector's model."""
+    return int(detector(frame).embeddings.shape[1])
+
+
+def test_multi_class_detections_carry_their_class() -> None:
+    """A 2-class model: each box's class is its class scores' argmax, NMS is per class, and
+    re-check peaks take the class the detection head gives their stride-8 cell."""
+    from cstrack.models import create_model
+
+    model = create_model("omc_yolox_nano", nc=2).eval()
+    with torch.no_grad():  # class 0 wins on the finest level, class 1 on the others
+        for level, conv in enumerate(model.detect.cls_preds):
+            conv.bias.copy_(torch.tensor([4.0, -4.0] if level == 0 else [-4.0, 4.0]))
+    frame = np.random.default_rng(0).integers(0, 256, (192, 320, 3), dtype=np.uint8)
+    detector = Detector(
+        TorchBackend(model),
+        img_size=(320, 192),
+        obj_threshold=0.0,
+        score_threshold=0.0,
+        recheck_threshold=0.0,
+        max_det=2000,
+    )
+    assert detector.class_names == ("class0", "class1")
+    x, _ = detector.preprocess(frame)
+    with torch.inference_mode():
+        decoded = detector.backend.run(x).decoded
+    templates = np.random.default_rng(1).standard_normal((2, decoded_dim(detector, frame))).astype(np.float32)
+    result = detector(frame, templates)
+    assert result.classes is not None and result.trans_classes is not None
+    assert result.classes.dtype == np.int64 and len(result.classes) == len(result.scores)
+    assert set(np.unique(result.classes)) == {0, 1}
+    assert (result.classes == (result.levels > 0)).all()
+    # Each kept box's class is the argmax at its own anchor: find it by its decoded box.
+    cls = decoded.cls[0].argmax(-1).numpy()
+    boxes = decoded.boxes[0].numpy()
+    first = detector(frame)
+    assert first.classes is not None
+    placement = letterbox(frame, (320, 192))[1]
+    in_input = placement.to_input(first.boxes_xyxy[:5].astype(np.float64))
+    for box, got in zip(in_input, first.classes[:5]):
+        anchor = int(np.abs(boxes - box).sum(1).argmin())
+        assert cls[anchor] == got
+    height, width = 192 // 8, 320 // 8
+    finest = decoded.cls[0, : height * width].numpy()
+    assert len(result.trans_classes) == len(result.trans_scores) > 0
+    assert set(result.trans_classes.tolist()) <= {0, 1}
+    assert np.isin(result.trans_classes, finest.argmax(-1)).all()
+    single = Detector(TorchBackend(create_model("omc_yolox_nano").eval()), img_size=(320, 192))
+    assert single.class_names == ("pedestrian",) and single(frame).classes is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,25 @@ def test_resolve_model_one_resolver_for_names_files_and_variants(
     assert "model 'omc_n' has no weights here: random initialisation" in caplog.text
     with pytest.raises(InputError, match=r"unknown model 'omc_q\.pets': give a \.safetensors file or one of"):
         resolve_model("omc_q.pets")
+
+
+def test_resolved_class_names(tmp_path: Path) -> None:
+    """Recorded `class_names`, else ("pedestrian",) for one class and class0, class1 ... for more."""
+    assert resolve_model("omc_mobilenetv2.pets").class_names == ("pedestrian",)
+    assert resolve_model("omc_n").class_names == ("pedestrian",)
+    two = create_model("omc_n", nc=2)
+    options = {"arch": "omc_n", "options": json.dumps({"nc": 2})}
+    unnamed = save_weights(two, tmp_path / "unnamed.safetensors", metadata=options)
+    assert resolve_model(unnamed).class_names == ("class0", "class1")
+    named = save_weights(
+        two, tmp_path / "named.safetensors", metadata={**options, "class_names": '["a", "b"]'}
+    )
+    assert resolve_model(named).class_names == ("a", "b")
+    for value, problem in (
+        ('["a"]', "names 1 classes but the model has 2"),
+        ('["a", "a"]', "must be a list of distinct names"),
+        ("[a, b", "unreadable 'class_names' metadata"),
+    ):
+        bad = save_weights(two, tmp_path / "bad.safetensors", metadata={**options, "class_names": value})
+        with pytest.raises(InputError, match=problem):
+            resolve_model(bad)

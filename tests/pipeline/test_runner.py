@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -341,3 +343,246 @@ def test_the_output_folder_and_ground_truth_are_checked_before_the_first_frame(
     with pytest.raises(InputError, match="no output format"):
         track(sequence, Tracker(Refusing()), formats=(), progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_eval_of_the_written_window_scores_what_track_eval_scored(sequence: Path, tmp_path: Path):
+    """`cstrack eval --frames A-B` of the file `track --frames A-B --eval` wrote: the same scores,
+    to the last bit; without the window, the frames before it count as misses."""
+    from cstrack.evaluation import SCORE_FIELDS, evaluate
+
+    detector = OracleDetector(sequence)
+    detector.frame = 4  # the oracle reads the gt of the frames tracked: 5-16
+    runs = track(
+        sequence,
+        Tracker(detector, frame_rate=25),
+        tmp_path,
+        frames=FrameRange(5, 16),
+        evaluate=True,
+        progress=False,
+    )
+    tracked = runs[SEQUENCE_NAME].scores
+    assert tracked["benchmark"] == "MOT17" and tracked["frames"] == [5, 16] and tracked["HOTA"] > 0.5
+    scored = evaluate(sequence, tmp_path, benchmark="MOT17", frames="5-16")["sequences"][SEQUENCE_NAME]
+    assert scored == {key: tracked[key] for key in SCORE_FIELDS}
+    whole = evaluate(sequence, tmp_path, benchmark="MOT17")["sequences"][SEQUENCE_NAME]
+    assert whole["HOTA"] < tracked["HOTA"] and whole["FN"] > tracked["FN"]
+    # Frames to the end, and a window past the end, are cut at seqLength (24) as track cuts them.
+    assert evaluate(sequence, tmp_path, frames=FrameRange(5, None)) == evaluate(
+        sequence, tmp_path, frames="5-99"
+    )
+
+
+def test_the_benchmark_of_eval_is_chosen_or_guessed_and_checked_before_tracking(
+    sequence: Path, tmp_path: Path
+):
+    class Refusing:
+        has_recheck = False
+
+        def __call__(self, frame_bgr, templates=None):
+            raise AssertionError("a frame was tracked")
+
+    runs = track(
+        sequence,
+        Tracker(OracleDetector(sequence), frame_rate=25),
+        frames=FrameRange(1, 6),
+        evaluate=True,
+        benchmark="MOT15",
+        progress=False,
+    )
+    assert runs[SEQUENCE_NAME].scores["benchmark"] == "MOT15"
+    with pytest.raises(InputError, match="needs evaluate=True"):
+        track(sequence, Tracker(Refusing()), benchmark="MOT17", progress=False)
+    with pytest.raises(InputError, match="unknown benchmark 'MOT99'"):
+        track(sequence, Tracker(Refusing()), evaluate=True, benchmark="MOT99", progress=False)
+    mot15 = tmp_path / "MOT15-STYLE"
+    mot15.mkdir()
+    (mot15 / "seqinfo.ini").write_text((sequence / "seqinfo.ini").read_text())
+    (mot15 / "img1").symlink_to(sequence / "img1")
+    (mot15 / "gt").mkdir()
+    (mot15 / "gt" / "gt.txt").write_text("1,1,10,10,20,40,1,-1,-1,-1\n")  # world coordinates, no class
+    with pytest.raises(InputError, match=r"ground-truth classes \[-1\] are not MOTChallenge classes"):
+        track(mot15, Tracker(Refusing()), evaluate=True, benchmark="MOT17", progress=False)
+
+
+class StoppingViewer:
+    """Records what it is shown; asks to stop (as q does) when shown frame `stop_at`."""
+
+    def __init__(self, stop_at: int):
+        self.stop_at, self.shown, self.closed = stop_at, [], 0
+
+    def show(self, image: np.ndarray) -> bool:
+        self.shown.append(image.shape)
+        return len(self.shown) < self.stop_at
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_viewer_sees_every_rendered_frame_and_q_stops_with_complete_outputs(sequence: Path, tmp_path: Path):
+    viewer = StoppingViewer(stop_at=6)
+    runs = track(
+        sequence,
+        Tracker(OracleDetector(sequence), frame_rate=25),
+        tmp_path,
+        ("mot", "json"),
+        save_video=True,
+        evaluate=True,
+        progress=False,
+        viewer=viewer,
+    )
+    run = runs[SEQUENCE_NAME]
+    assert run.stopped and not run.interrupted and run.tracked == 6
+    assert viewer.shown == [(240, 320, 3)] * 6 and viewer.closed == 1
+    names = {kind: path.name for kind, path in run.files.items()}
+    assert names == {
+        "mot": f"{SEQUENCE_NAME}.txt",
+        "json": f"{SEQUENCE_NAME}.jsonl",
+        "video": f"{SEQUENCE_NAME}.mp4",
+        "scores": f"{SEQUENCE_NAME}.scores.json",
+    }
+    assert set(read_results(run.files["mot"])[:, 0].astype(int)) == set(range(1, 7))
+    video = cv2.VideoCapture(str(run.files["video"]))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    video.release()
+    # Scored up to the stop: the misses of frames never tracked are not counted.
+    from cstrack.evaluation import evaluate
+
+    scored = evaluate(sequence, tmp_path, frames="1-6")["sequences"][SEQUENCE_NAME]
+    assert run.scores["frames"] == [1, 6] and scored == {key: run.scores[key] for key in scored}
+    # Without an output folder the viewer still gets the rendered frames.
+    viewer = StoppingViewer(stop_at=100)
+    track(sequence, Tracker(OracleDetector(sequence), frame_rate=25), progress=False, viewer=viewer)
+    assert len(viewer.shown) == 24 and viewer.closed == 1
+
+
+class GatedCamera:
+    """A capture that reads the frames the test feeds it (None: the stream ends), counting reads."""
+
+    def __init__(self):
+        self.frames: queue.Queue = queue.Queue()
+        self.reads = 0
+        self.changed = threading.Condition()
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return True
+
+    def get(self, prop: int) -> float:
+        return 10.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def read(self):
+        with self.changed:
+            self.reads += 1
+            self.changed.notify_all()
+        image = self.frames.get(timeout=60)
+        return (False, None) if image is None else (True, image)
+
+    def release(self) -> None:
+        pass
+
+
+def test_a_slow_tracker_on_a_live_source_tracks_the_newest_frames_and_reports_the_dropped(
+    tmp_path: Path, caplog
+):
+    from cstrack.data.sources import StreamSource
+
+    camera = GatedCamera()
+    captures = [GatedCamera(), camera]
+    source = StreamSource(0, reconnects=0, open_capture=lambda target: captures.pop(0))
+    image = np.zeros((96, 128, 3), np.uint8)
+
+    class SlowDetector(FarRecheckDetector):
+        """While it works on frame 1, the camera delivers frames 2-12 and ends."""
+
+        has_recheck = False
+        calls = 0
+
+        def __call__(self, frame_bgr, templates=None):
+            SlowDetector.calls += 1
+            if SlowDetector.calls == 1:
+                for _ in range(11):
+                    camera.frames.put(image)
+                camera.frames.put(None)
+                with camera.changed:
+                    assert camera.changed.wait_for(lambda: camera.reads >= 13, timeout=60)
+            return super().__call__(frame_bgr, None)
+
+    camera.frames.put(image)
+    with caplog.at_level(logging.INFO, logger="cstrack.pipeline.runner"):
+        runs = track([source], Tracker(SlowDetector()), tmp_path, ("json",), progress=False)
+    run = runs["camera0"]
+    assert run.tracked == 2 and run.dropped_frames == 10 and not run.interrupted
+    lines = run.files["json"].read_text().splitlines()
+    assert [json.loads(line)["frame"] for line in lines] == [1, 12]
+    assert "camera0: dropped 10 frames to keep up with the camera" in caplog.text
+
+
+class TwoClassOracle(OracleDetector):
+    """The oracle over people (class 1, index 0) and cars (class 3, index 1) of a two-class scene."""
+
+    class_names = ("pedestrian", "car")
+
+    def __call__(self, frame_bgr: np.ndarray, templates=None) -> DetectionResult:
+        rows = self.gt[(self.gt[:, 0] == self.frame + 1) & (self.gt[:, 8] > 0.3)]
+        result = super().__call__(frame_bgr, templates)
+        result.classes = (rows[:, 7] == 3).astype(np.int64)
+        result.trans_classes = np.zeros(0, np.int64)
+        return result
+
+
+@pytest.fixture(scope="module")
+def two_class_sequence(tmp_path_factory) -> Path:
+    config = SynthConfig(frames=30, width=320, height=240, people=3, vehicles=2, fake_background=0)
+    return generate_sequence(tmp_path_factory.mktemp("twoclass"), config, seed=5)
+
+
+def test_multi_class_outputs_and_per_class_scores(two_class_sequence: Path, tmp_path: Path):
+    gt = np.loadtxt(two_class_sequence / "gt" / "gt.txt", delimiter=",")
+    assert {1, 3} <= set(gt[:, 7].astype(int).tolist())
+    tracker = Tracker(TwoClassOracle(two_class_sequence), frame_rate=25)
+    assert tracker.class_names == ("pedestrian", "car")
+    runs = track(
+        two_class_sequence, tracker, output=tmp_path, formats=("mot", "json"), evaluate=True, progress=False
+    )
+    run = runs[two_class_sequence.name]
+    results = read_results(run.files["mot"])
+    assert set(results[:, 7].astype(int).tolist()) == {1, 3}  # the MOT16+ class column
+    # Each id keeps one class; the cars' ids and the people's ids are disjoint.
+    classes_of_id = {int(i): set(results[results[:, 1] == i, 7].tolist()) for i in np.unique(results[:, 1])}
+    assert all(len(classes) == 1 for classes in classes_of_id.values())
+    lines = [json.loads(line) for line in run.files["json"].read_text().splitlines()]
+    names = {(t["class"], t["class_name"]) for line in lines for t in line["tracks"]}
+    assert names == {(0, "pedestrian"), (1, "car")}
+    per_class = run.scores["classes"]
+    assert set(per_class) == {"pedestrian", "car"}
+    for scores in per_class.values():  # the oracle finds only real targets, each under one id
+        assert scores["Precision"] == 1.0 and scores["IDSW"] == 0 and scores["HOTA"] > 0.4
+    # The class column decides: scoring the cars against the people's gt finds nothing.
+    assert per_class["car"]["TP"] + per_class["pedestrian"]["TP"] == len(results)
+    # `cstrack eval --per-class` scores the written file as --eval scored the rows.
+    from cstrack.cli.main import main
+
+    out = tmp_path / "scores.json"
+    args = [
+        "eval",
+        "--gt",
+        str(two_class_sequence),
+        "--results",
+        str(tmp_path),
+        "--per-class",
+        "pedestrian,car",
+    ]
+    assert main([*args, "--json", str(out)]) == 0
+    files = json.loads(out.read_text())
+    for name in ("pedestrian", "car"):
+        assert files[name]["sequences"][two_class_sequence.name] == pytest.approx(per_class[name])
+    assert main([*args[:-1], "pedestrian,dog"]) == 2
+    # Only the cars, when asked.
+    cars = track(
+        two_class_sequence,
+        Tracker(TwoClassOracle(two_class_sequence), frame_rate=25, classes=["car"]),
+        output=tmp_path / "cars",
+        progress=False,
+    )[two_class_sequence.name]
+    assert set(read_results(cars.files["mot"])[:, 7].astype(int).tolist()) == {3}
+    with pytest.raises(InputError, match="unknown class 'dog'"):
+        Tracker(TwoClassOracle(two_class_sequence), classes=["dog"])

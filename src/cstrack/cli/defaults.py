@@ -87,3 +87,40 @@ def source_keys(module: str, name: str) -> tuple[Any, ...]:
         return tuple(ast.literal_eval(key) for key in node.keys)  # a `**mapping` key (None) is refused
     except NOT_READABLE:
         return tuple(imported(module, name))
+
+
+def _function_node(module: str, qualname: str) -> ast.FunctionDef:
+    """The `def` of "function", "Class.method" or "Class" (its `__init__`) in a module's source."""
+    path = SOURCE_ROOT.joinpath(*module.split(".")).with_suffix(".py")
+    scope: list[ast.stmt] = ast.parse(path.read_text(encoding="utf-8"), str(path)).body
+    for name in [*qualname.split("."), "__init__"]:
+        node = next((n for n in scope if getattr(n, "name", None) == name), None)
+        if isinstance(node, ast.FunctionDef):
+            return node
+        if not isinstance(node, ast.ClassDef):
+            raise KeyError(f"{module}:{qualname} has no {name}")
+        scope = node.body
+    raise KeyError(f"{module}:{qualname} is not a function")
+
+
+def signature_default(owner: str, keyword: str) -> Any:
+    """The default of argument `keyword` of "module:function" or "module:Class" (its `__init__`),
+    read from source; one that is not a literal, nor a name bound to one, is taken by importing."""
+    module, _, qualname = owner.partition(":")
+    try:
+        arguments = _function_node(module, qualname).args
+        positional = [*arguments.posonlyargs, *arguments.args]
+        defaults = dict(
+            zip([a.arg for a in positional[len(positional) - len(arguments.defaults) :]], arguments.defaults)
+        )
+        defaults.update(
+            (a.arg, d) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults) if d is not None
+        )
+        value = defaults[keyword]
+        if isinstance(value, ast.Name):
+            value = definition(module, value.id)
+        return ast.literal_eval(value)
+    except NOT_READABLE:
+        import inspect
+
+        return inspect.signature(imported(module, qualname)).parameters[keyword].default

@@ -43,6 +43,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate only these sequences (default: every sequence with gt)",
     )
     parser.add_argument(
+        "--frames",
+        metavar="A-B",
+        help="score only frames A-B (1-based, inclusive; A- to the end) of every sequence, as "
+        "cstrack track --frames A-B --eval does: gt outside them is not counted as missed",
+    )
+    parser.add_argument(
+        "--per-class",
+        metavar="NAMES",
+        help="multi-class results (class ids in column 8): score each of these MOTChallenge classes "
+        "on its own, e.g. pedestrian,car (MOT15 rules per class; --benchmark is not used)",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         metavar="OUT",
@@ -53,10 +65,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cstrack.atomic import atomic_write
-    from cstrack.evaluation import evaluate, format_table
+    from cstrack.evaluation import evaluate, evaluate_classes, format_table
 
-    scores = evaluate(args.gt, args.results, benchmark=args.benchmark, sequences=args.sequences)
-    print(format_table(scores))
+    if args.per_class:
+        names = [name.strip() for name in args.per_class.split(",")]
+        scores = evaluate_classes(args.gt, args.results, names, args.sequences, args.frames)
+        print("\n\n".join(f"{name}:\n{format_table(report)}" for name, report in scores.items()))
+    else:
+        scores = evaluate(
+            args.gt, args.results, benchmark=args.benchmark, sequences=args.sequences, frames=args.frames
+        )
+        print(format_table(scores))
     if args.json is not None:
         with atomic_write(args.json) as stream:
             json.dump(scores, stream, indent=2)

@@ -17,9 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
         help="export a model to ONNX (base graph, and with --recheck the OMC re-check graph)",
-        description="Export the network, BatchNorm folded, at a fixed input size: the base graph "
-        "(images -> decoded boxes, obj, cls, embedding) and with --recheck a second graph (detection "
-        "features, embedding and K templates -> heat and boxes). Checked with onnx.checker.",
+        description="Export the network, BatchNorm folded: the base graph (images -> decoded boxes, "
+        "obj, cls, embedding) and with --recheck a second graph (detection features, embedding and K "
+        "templates -> heat and boxes). Input height and width are dynamic (any multiples of 32; "
+        "--img-size is the default size recorded in the file) unless --static. Checked with onnx.checker.",
     )
     add_model_options(parser, required=True)
     parser.add_argument("--format", choices=FORMATS, default="onnx", help="(default: %(default)s)")
@@ -34,9 +35,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
     parser.add_argument(
+        "--static", action="store_true", help="fix the input size at --img-size instead of dynamic H and W"
+    )
+    parser.add_argument(
+        "--half",
+        action="store_true",
+        help="float16 graphs (inputs and outputs too), for ONNX Runtime's TensorRT and CUDA providers; "
+        "the CPU provider runs them no faster than float32",
+    )
+    parser.add_argument(
         "--verify",
         action="store_true",
-        help="run the graphs with ONNX Runtime on a random input and print the largest differences from PyTorch",
+        help="run the graphs with ONNX Runtime on a random input and print the largest differences from "
+        "PyTorch (dynamic graphs: at --img-size and at a second size)",
     )
     parser.set_defaults(func=run)
 
@@ -55,11 +66,21 @@ def run(args: argparse.Namespace) -> int:
     resolved = resolve_model(args.model, args.arch)
     model, stem = resolved.model, resolved.stem
     width, height = args.img_size or resolved.img_size or DEFAULT_IMG_SIZE
-    output = args.output or Path(f"{stem}_{width}x{height}.onnx")
-    models = export_onnx(model.eval(), (width, height), recheck=args.recheck, opset=args.opset)
+    output = args.output or Path(f"{stem}_{width}x{height}{'_fp16' if args.half else ''}.onnx")
+    models = export_onnx(
+        model.eval(),
+        (width, height),
+        recheck=args.recheck,
+        opset=args.opset,
+        dynamic=not args.static,
+        half=args.half,
+    )
     for path in models.save(output):
         print(f"wrote {path}")
     if args.verify:
-        for name, (ours, theirs) in paired_outputs(model, models).items():
-            print(f"max |onnxruntime - torch| {name}: {(ours - theirs).abs().max().item():.3g}")
+        sizes = [(width, height)] if args.static else [(width, height), (width + 64, height + 32)]
+        for size in sizes:
+            label = f" at {size[0]}x{size[1]}" if len(sizes) > 1 else ""
+            for name, (ours, theirs) in paired_outputs(model, models, img_size=size).items():
+                print(f"max |onnxruntime - torch| {name}{label}: {(ours - theirs).abs().max().item():.3g}")
     return 0

@@ -14,7 +14,7 @@ from cstrack import __version__
 from cstrack.errors import InputError
 
 # Each name is a module cstrack.cli.<name>_cmd exposing register(subparsers) that sets `func`.
-SUBCOMMANDS: tuple[str, ...] = ("eval", "track", "synth", "data", "convert", "export", "train")
+SUBCOMMANDS: tuple[str, ...] = ("eval", "track", "tune", "synth", "data", "convert", "export", "train")
 # FFmpeg's own log lines ("moov atom not found") would come before the command's one-line error;
 # -8 is AV_LOG_QUIET. A value the user set wins.
 FFMPEG_LOG_LEVEL = "-8"

@@ -22,9 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "synth",
         help="render synthetic MOTChallenge sequences with exact ground truth",
-        description="Render OUT_DIR/SYNTH-01 ... : walking figures on a ground plane (perspective, "
-        "mutual occlusion, entries and exits) with img1/, gt/gt.txt (MOT17 format, visibility from "
-        "the rendered masks) and seqinfo.ini. The same seed gives identical files.",
+        description="Render OUT_DIR/SYNTH-01 ... : walking figures (and, with --vehicles, cars) on a "
+        "ground plane (perspective, mutual occlusion, entries and exits) with img1/, gt/gt.txt (MOT17 "
+        "format: class 1 pedestrian, 3 car; visibility from the rendered masks) and seqinfo.ini. The "
+        "same seed gives identical files.",
     )
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder to write the sequences into")
     parser.add_argument(
@@ -80,6 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="unannotated person-like posters, boards and statues per sequence (default: %(default)s)",
     )
+    parser.add_argument(
+        "--vehicles",
+        type=float,
+        default=default("vehicles"),
+        metavar="V",
+        help="mean number of cars in view, annotated as MOT class 3 (default: %(default)s: people only)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace sequences that already exist")
     parser.set_defaults(func=run)
 
@@ -99,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         blur=args.blur,
         drop_frames=args.drop_frames,
         fake_background=args.fake_background,
+        vehicles=args.vehicles,
     )
     paths = generate_dataset(
         args.out_dir,

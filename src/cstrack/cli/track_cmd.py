@@ -6,12 +6,20 @@ torch, cv2 and the tracker are imported only when the command runs, so `--help` 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import sys
 from pathlib import Path
 
-from cstrack.cli.defaults import source_value
-from cstrack.cli.options import add_device_option, add_img_size_option, add_model_options, check_img_size
+from cstrack.cli.defaults import source_keys, source_value
+from cstrack.cli.options import (
+    add_device_option,
+    add_img_size_option,
+    add_model_options,
+    add_tracker_options,
+    check_img_size,
+    tracker_overrides,
+)
 from cstrack.errors import InputError
 
 
@@ -33,7 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output", default="runs/track", type=Path, help="output folder (default runs/track)"
     )
-    parser.add_argument("--save-video", action="store_true", help="write NAME.mp4 with boxes, ids and trails")
+    parser.add_argument("--save-video", action="store_true", help=save_video_help())
+    parser.add_argument(
+        "--show",
+        action="store_true",
+        help="show the rendered tracks in a window while tracking (q or Esc stops)",
+    )
     parser.add_argument(
         "--trails", type=int, default=30, metavar="N", help="trail length in frames (0: none)"
     )
@@ -41,32 +54,82 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format", default="mot", help="comma-separated outputs: mot (NAME.txt), json (NAME.jsonl)"
     )
     add_device_option(parser)
-    parser.add_argument("--half", action="store_true", help="FP16 inference (CUDA only)")
+    parser.add_argument(
+        "--half",
+        action="store_true",
+        help="FP16 inference (torch on CUDA, or onnx with a TensorRT or CUDA execution provider)",
+    )
     add_img_size_option(parser)
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="inference backend")
+    parser.add_argument(
+        "--backend",
+        choices=source_value("cstrack.pipeline.backends", "BACKENDS"),
+        default=source_value("cstrack.pipeline.backends", "DEFAULT_BACKEND"),
+        help="inference backend: auto is onnx (ONNX Runtime, faster on the CPU) where the onnx extra is "
+        "installed and the device is the CPU, else torch",
+    )
+    parser.add_argument(
+        "--providers",
+        metavar="LIST",
+        help="ONNX Runtime execution providers to use, comma-separated, e.g. cuda,cpu (names: tensorrt, "
+        "cuda, openvino, cpu); default: the first of those that onnxruntime has (implies --backend onnx)",
+    )
     parser.add_argument("--no-recheck", action="store_true", help="disable OMC's re-check network")
     parser.add_argument(
-        "--recheck-starts-tracks",
-        action="store_true",
-        help="let re-check candidates start new tracks, as the released OMC does (default: they only "
-        "continue existing tracks)",
+        "--classes",
+        metavar="LIST",
+        help="multi-class models: track only these classes, comma-separated names or indices "
+        "(e.g. pedestrian,car or 0,2); default: all",
     )
-    parser.add_argument("--conf", type=float, default=0.5, help="detection score threshold (default 0.5)")
     parser.add_argument(
-        "--byte-low",
-        type=float,
-        metavar="LOW",
-        help="BYTE second stage: also match tracked tracks to detections scoring in [LOW, det threshold) "
-        "by IoU (ByteTrack); off by default",
+        "--across-classes",
+        action="store_true",
+        help="multi-class models: associate detections with tracks of any class (default: a track "
+        "keeps its class and only matches detections of it)",
     )
     parser.add_argument("--frames", help="frame range A-B (1-based, inclusive), e.g. 601-795")
     parser.add_argument(
+        "--all-frames",
+        action="store_true",
+        help="webcams and streams: track every frame, however late (default: only the newest, dropping "
+        "and counting those the tracker is too slow for); files never drop frames",
+    )
+    parser.add_argument(
         "--eval", action="store_true", help="score against each sequence's gt/gt.txt (refused without one)"
+    )
+    parser.add_argument(
+        "--benchmark",
+        choices=sorted(source_keys("cstrack.evaluation.benchmark", "BENCHMARKS")),
+        help="--eval rules (as for cstrack eval); default: MOT17 when gt has class ids, else MOT15",
     )
     parser.add_argument("--min-area", type=float, help="MOT file filter: drop boxes with w*h <= this")
     parser.add_argument("--max-aspect", type=float, help="MOT file filter: drop boxes with w/h above this")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_tracker_options(parser)
     parser.set_defaults(func=run)
+
+
+def score_line(s: dict) -> str:
+    return f"HOTA {100 * s['HOTA']:.1f}  MOTA {100 * s['MOTA']:.1f}  IDF1 {100 * s['IDF1']:.1f}  IDSW {s['IDSW']}"
+
+
+def parse_classes(text: str | None) -> list[str] | None:
+    """`--classes pedestrian,2` as its items; the tracker resolves names and indices."""
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise InputError(None, f"--classes {text!r} has an empty item")
+    return items
+
+
+def save_video_help() -> str:
+    """`--save-video`'s help, saying which codec it writes here (found without importing PyAV)."""
+    here = "installed here" if importlib.util.find_spec("av") is not None else "not installed here"
+    return (
+        "write NAME.mp4 with boxes, ids and trails: H.264 (plays in browsers) through PyAV when its "
+        "build has an H.264 encoder (its PyPI wheels do), else mp4v through OpenCV (plays in VLC, "
+        f"not in most browsers); PyAV is {here}: pip install 'cstrack[video]' for H.264"
+    )
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -85,12 +148,6 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 def check_numbers(args: argparse.Namespace) -> None:
     """Refuse a numeric option out of its range (nan and inf included) before anything is read."""
-    if not 0 < args.conf < 1:
-        raise InputError(None, f"--conf must be in (0, 1), got {args.conf}")
-    if args.byte_low is not None and not (0 < args.byte_low < 1 and args.byte_low < args.conf):
-        raise InputError(
-            None, f"--byte-low must be in (0, 1) and below --conf ({args.conf}), got {args.byte_low}"
-        )
     if args.min_area is not None and not (math.isfinite(args.min_area) and args.min_area >= 0):
         raise InputError(None, f"--min-area must be a finite number >= 0, got {args.min_area}")
     if args.max_aspect is not None and not (math.isfinite(args.max_aspect) and args.max_aspect > 0):
@@ -104,26 +161,34 @@ def run(args: argparse.Namespace) -> int:
     from cstrack.data.sources import ALL_FRAMES, FrameRange, open_sources
     from cstrack.pipeline.end_to_end import Tracker
     from cstrack.pipeline.runner import check_evaluable, check_output_folder, track
+    from cstrack.pipeline.tracker_config import resolve
+    from cstrack.pipeline.viewer import Viewer
 
     check_numbers(args)
+    # The thresholds: defaults, then --tracker-config FILE, then their options (--conf ...).
+    config = resolve(args.tracker_config, tracker_overrides(args))
     formats = parse_formats(args.format)
     frames = FrameRange.parse(args.frames) if args.frames else ALL_FRAMES
+    if args.benchmark is not None and not args.eval:
+        raise InputError(None, "--benchmark sets the rules of --eval; add --eval")
+    viewer = Viewer(f"cstrack track {args.source}") if args.show else None  # no display: refused now
     # Bad input fails before a model is loaded: sources, frame range, gt, output folder.
-    sources = open_sources(args.source, frames)
+    sources = open_sources(args.source, frames, latest=not args.all_frames)
     if args.eval:
-        check_evaluable(sources)
+        check_evaluable(sources, args.benchmark)
     check_output_folder(args.output)
-    tracker = Tracker(
+    tracker = Tracker.from_config(
         args.model,
+        config,
         arch=args.arch,
         img_size=tuple(args.img_size) if args.img_size else None,
         device=args.device,
         half=args.half,
         backend=args.backend,
-        conf=args.conf,
+        providers=args.providers,
         recheck=not args.no_recheck,
-        recheck_starts_tracks=args.recheck_starts_tracks,
-        byte_low_threshold=args.byte_low,
+        classes=parse_classes(args.classes),
+        class_aware=not args.across_classes,
     )
     runs = track(
         sources,
@@ -134,9 +199,11 @@ def run(args: argparse.Namespace) -> int:
         trails=args.trails,
         frames=frames,
         evaluate=args.eval,
+        benchmark=args.benchmark,
         min_area=args.min_area,
         max_aspect=args.max_aspect,
         progress=not args.quiet,
+        viewer=viewer,
     )
     model_ms, association_ms = tracker.timing.ms_per_frame()
     frames_done = tracker.timing.frames
@@ -149,11 +216,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {run_result.name} {kind}: {path}")
         if run_result.scores:
             s = run_result.scores
-            print(
-                f"  {run_result.name} ({s['benchmark']} rules, frames {s['frames'][0]}-{s['frames'][1]}): "
-                f"HOTA {100 * s['HOTA']:.1f}  MOTA {100 * s['MOTA']:.1f}  IDF1 {100 * s['IDF1']:.1f}  "
-                f"IDSW {s['IDSW']}"
-            )
+            span = f"frames {s['frames'][0]}-{s['frames'][1]}"
+            if "classes" in s:  # a multi-class model: one line per class
+                for name, scores in s["classes"].items():
+                    print(f"  {run_result.name} {name} ({s['benchmark']}, {span}): {score_line(scores)}")
+            else:
+                print(f"  {run_result.name} ({s['benchmark']} rules, {span}): {score_line(s)}")
     interrupted = any(r.interrupted for r in runs.values())
     if interrupted:
         print(

@@ -41,6 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model", help="registered model name, e.g. omc_l, cstrack_s (required unless --resume)"
     )
     parser.add_argument("--data", metavar="DATA.yaml", help="data config (required unless --resume)")
+    parser.add_argument(
+        "--nc",
+        type=int,
+        metavar="N",
+        help="number of classes to detect (default: as many as the data config's `names`, else 1; "
+        "with `names` it must match)",
+    )
     parser.add_argument("--epochs", type=int, default=default("epochs"), help="default: %(default)s")
     parser.add_argument(
         "--batch",
@@ -138,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         model=args.model,
         data=args.data,
+        nc=args.nc,
         epochs=args.epochs,
         batch=args.batch,
         img_size=tuple(args.img_size),

@@ -7,31 +7,39 @@ the readers below give a training loop its images, labels and identity offsets.
 Layout written by `from_mot`
     OUT_DIR/images/SEQ/000001.jpg            hard link to the sequence's frame (a copy when the
                                              link fails, e.g. across filesystems)
-    OUT_DIR/labels_with_ids/SEQ/000001.txt   one line per box: `0 id cx cy w h`
+    OUT_DIR/labels_with_ids/SEQ/000001.txt   one line per box: `class id cx cy w h`
     OUT_DIR/NAME.train                       image paths relative to OUT_DIR, one per line
+    OUT_DIR/NAME.yaml                        with `classes` only: a data config of NAME.train
+                                             that names its classes (`names: [pedestrian, car]`)
 - Frames keep their MOT numbers, so a train range and a val range of one sequence can share
   OUT_DIR. Every frame in the range gets a label file, empty when it has no box.
 - Boxes: class 0 (pedestrian), clipped to the image, then centre and size divided by the image
-  size, so every value is in [0, 1]. Boxes empty after clipping are dropped.
+  size, so every value is in [0, 1]. Boxes empty after clipping are dropped. With `classes`
+  (MOT class ids, e.g. (1, 3)), a row of MOT class classes[i] gets label class i, and the data
+  config written beside the list file names them with MOTChallenge's names (`MOT_CLASS_NAMES`).
 - Identities: numbered 0, 1, ... contiguously in the order (sequence, MOT id) over the rows kept,
   as JDE's label scripts do; each sequence's ids start after the previous sequence's, so ids are
   unique across the sequences of one conversion and nID = max id + 1. The numbering depends on
   the rows kept, so each conversion (e.g. frames 1-600 and 601-795) has its own identity space.
 - Rows kept: MOT16/17/20 ground truth (9 columns: ..., mark, class, visibility) keeps mark 1,
-  class 1 (pedestrian) and visibility >= min_visibility. Any other table is read as MOT15
-  (`frame,id,x,y,w,h,conf,...`, the last three -1 or world coordinates): rows with conf 0 are
-  dropped, and there is no visibility to filter on.
+  class 1 (pedestrian; or a class in `classes`) and visibility >= min_visibility. Any other
+  table is read as MOT15 (`frame,id,x,y,w,h,conf,...`, the last three -1 or world coordinates):
+  rows with conf 0 are dropped, there is no visibility to filter on, and every row is a
+  pedestrian (so `classes` without 1 keeps none).
 - Hard links share the file with the source: edit an output image in place and the source changes.
 
 Data config (YAML), read by `read_data_config`:
     # datasets to mix; identities are offset per dataset so they are unique across the mix
     root: /data/mot            # optional common root, paths below are relative to it
+    names: [pedestrian, car]   # optional: the label classes 0, 1, ... (default: one, pedestrian)
     train:
       pets: pets/PETS09-S2L1.train
       synth: synth/synth.train
     val:
       pets_val: pets/PETS09-S2L1-val.train
 - `train` is required, `val` optional; each maps a dataset name to a list file.
+- `names`, optional, names the label classes in order: distinct non-empty strings. With it,
+  every label's class must be below their number; training sizes the model's classes by it.
 - List paths are relative to `root`; `root` (or, without it, the list paths) relative to the
   config file's folder. Image paths inside a list file are relative to the list file's folder.
   The paths returned are absolute, so training does not depend on the working folder.
@@ -48,7 +56,7 @@ import io
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -59,24 +67,32 @@ import yaml
 
 from cstrack.atomic import atomic_write
 from cstrack.data.mot import (
+    CLASS,
     FRAME,
     ID,
+    MARK,
+    MOT_CLASS_NAMES,
+    PEDESTRIAN,
+    VISIBILITY,
     H,
     MotSequence,
     W,
     X,
     Y,
     find_sequences,
+    is_mot16_gt,
     pedestrian_rows,
     read_text,
 )
 from cstrack.errors import InputError
 
 __all__ = [
+    "DEFAULT_CLASSES",
     "ConversionSummary",
     "DataConfig",
     "DataSplit",
     "DatasetList",
+    "class_indices",
     "dataset_identities",
     "from_mot",
     "label_path_for",
@@ -98,9 +114,12 @@ LIST_SUFFIX = ".train"
 LABEL_CLASS, LABEL_ID, LABEL_CX, LABEL_CY, LABEL_W, LABEL_H = range(6)
 LABEL_COLUMNS = 6
 PEDESTRIAN_CLASS = 0
+#: The MOT classes `from_mot` keeps unless told: pedestrians, as label class 0.
+DEFAULT_CLASSES = (PEDESTRIAN,)
+DATA_CONFIG_SUFFIX = ".yaml"
 # Rounding slack when checking that label values are normalised.
 _NORMALISED_SLACK = 1e-6
-_CONFIG_KEYS = ("root", "train", "val")
+_CONFIG_KEYS = ("root", "train", "val", "names")
 
 
 # --- MOT to JDE -------------------------------------------------------------------------------
@@ -111,11 +130,40 @@ def training_rows(gt: np.ndarray, min_visibility: float = 0.0) -> np.ndarray:
     return gt[pedestrian_rows(gt, min_visibility)]
 
 
-def label_table(rows: np.ndarray, width: int, height: int, id_offset: int = 0) -> tuple[np.ndarray, int]:
+def class_indices(
+    gt: np.ndarray, classes: Sequence[int] = DEFAULT_CLASSES, min_visibility: float = 0.0
+) -> np.ndarray:
+    """(N,) int64: each row's label class, the position of its MOT class in `classes`; -1 if not kept.
+
+    Pedestrians (MOT class 1) are the rows `pedestrian_rows` keeps (in a MOT15 table, which has no
+    class column, every row it keeps); another class keeps the MOT16/17/20 rows of that class with
+    mark 1 and visibility >= min_visibility.
+    """
+    indices = np.full(len(gt), -1, dtype=np.int64)
+    mot16 = is_mot16_gt(gt)
+    for index, mot_class in enumerate(classes):
+        if mot_class == PEDESTRIAN:
+            keep = pedestrian_rows(gt, min_visibility)
+        elif mot16:
+            keep = (gt[:, MARK] == 1) & (gt[:, CLASS] == mot_class) & (gt[:, VISIBILITY] >= min_visibility)
+        else:
+            continue
+        indices[keep] = index
+    return indices
+
+
+def label_table(
+    rows: np.ndarray,
+    width: int,
+    height: int,
+    id_offset: int = 0,
+    classes: np.ndarray | None = None,
+) -> tuple[np.ndarray, int]:
     """Ground-truth rows as JDE labels: (M, 7) frame,class,id,cx,cy,w,h sorted by frame and id.
 
     Boxes are clipped to the image and normalised; ids become id_offset + 0.. in MOT-id order.
-    Also returns the number of identities.
+    `classes` holds each row's label class (default: 0, pedestrian). Also returns the number of
+    identities.
     """
     x0, x1 = np.clip(rows[:, X], 0, width), np.clip(rows[:, X] + rows[:, W], 0, width)
     y0, y1 = np.clip(rows[:, Y], 0, height), np.clip(rows[:, Y] + rows[:, H], 0, height)
@@ -124,7 +172,7 @@ def label_table(rows: np.ndarray, width: int, height: int, id_offset: int = 0) -
     table = np.column_stack(
         [
             rows[keep, FRAME],
-            np.full(int(keep.sum()), PEDESTRIAN_CLASS),
+            np.full(int(keep.sum()), PEDESTRIAN_CLASS) if classes is None else classes[keep],
             identity_index + id_offset,
             (x0[keep] + x1[keep]) / 2 / width,
             (y0[keep] + y1[keep]) / 2 / height,
@@ -146,6 +194,10 @@ class ConversionSummary:
     images: int
     boxes: int
     identities: int
+    #: The label classes' names, in order (MOTChallenge's names of the classes kept).
+    class_names: tuple[str, ...] = (MOT_CLASS_NAMES[PEDESTRIAN],)
+    #: OUT_DIR/NAME.yaml, the data config naming the classes (written only when `classes` is given).
+    data_config: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +215,7 @@ def from_mot(
     min_visibility: float = 0.0,
     name: str | None = None,
     detector: str | None = None,
+    classes: Sequence[int] | None = None,
     progress: Progress | None = None,
 ) -> ConversionSummary:
     """Convert the sequences under `source` (a sequence or a dataset root) into the JDE layout.
@@ -170,8 +223,12 @@ def from_mot(
     `frames` (first, last) is a 1-based inclusive range, cut to each sequence's length.
     `name` names the list file OUT_DIR/NAME.train (default: the source folder's name).
     `detector` keeps only the MOT17 copies `*-DETECTOR`, since the three copies share frames.
+    `classes`, MOT class ids (e.g. (1, 3): pedestrian, car), keeps those classes as label classes
+    0, 1, ... and writes OUT_DIR/NAME.yaml, a data config of the list file with their names;
+    without it, pedestrians only (class 0) and no data config, as always.
     The list file is written last, so it only exists once its images and labels are complete.
     """
+    selected = DEFAULT_CLASSES if classes is None else _check_classes(classes)
     if not 0 <= min_visibility <= 1:
         raise InputError(None, f"min_visibility must be in [0, 1], got {min_visibility}")
     if frames is not None and not 1 <= frames[0] <= frames[1]:
@@ -188,9 +245,13 @@ def from_mot(
             continue
         first, last = frames or (1, sequence.info.seq_length)
         frame_range = range(first, min(last, sequence.info.seq_length) + 1)
-        rows = training_rows(sequence.read_gt(), min_visibility)
-        rows = rows[(rows[:, FRAME] >= frame_range.start) & (rows[:, FRAME] < frame_range.stop)]
-        labels, identities = label_table(rows, sequence.info.width, sequence.info.height, id_offset)
+        gt = sequence.read_gt()
+        row_classes = class_indices(gt, selected, min_visibility)
+        in_range = (gt[:, FRAME] >= frame_range.start) & (gt[:, FRAME] < frame_range.stop)
+        keep = (row_classes >= 0) & in_range
+        labels, identities = label_table(
+            gt[keep], sequence.info.width, sequence.info.height, id_offset, row_classes[keep]
+        )
         converted.append(_SequenceLabels(sequence, frame_range, labels))
         id_offset += identities
     if not converted:
@@ -205,6 +266,10 @@ def from_mot(
     list_path = out_dir / f"{name}{LIST_SUFFIX}"
     with atomic_write(list_path) as stream:
         stream.writelines(f"{path}\n" for path in image_paths)
+    class_names = tuple(MOT_CLASS_NAMES[mot_class] for mot_class in selected)
+    data_config = None
+    if classes is not None:
+        data_config = _write_data_config(out_dir / f"{name}{DATA_CONFIG_SUFFIX}", name, list_path, selected)
     return ConversionSummary(
         list_path=list_path,
         sequences=tuple(item.sequence.name for item in converted),
@@ -212,7 +277,40 @@ def from_mot(
         images=len(image_paths),
         boxes=sum(len(item.labels) for item in converted),
         identities=id_offset,
+        class_names=class_names,
+        data_config=data_config,
     )
+
+
+def _check_classes(classes: Sequence[int]) -> tuple[int, ...]:
+    """MOT class ids to keep: at least one, each a MOTChallenge class, none twice."""
+    selected = tuple(classes)
+    known = ", ".join(f"{number} {label}" for number, label in MOT_CLASS_NAMES.items())
+    if not selected:
+        raise InputError(None, f"classes: give at least one MOT class id ({known})")
+    for mot_class in selected:
+        if isinstance(mot_class, bool) or not isinstance(mot_class, (int, np.integer)):
+            raise InputError(None, f"classes: MOT class ids are integers, got {mot_class!r}")
+        if int(mot_class) not in MOT_CLASS_NAMES:
+            raise InputError(None, f"classes: {mot_class} is no MOTChallenge class ({known})")
+    if len(set(selected)) != len(selected):
+        raise InputError(None, f"classes: each MOT class once, got {','.join(map(str, selected))}")
+    return tuple(int(mot_class) for mot_class in selected)
+
+
+def _write_data_config(path: Path, name: str, list_path: Path, classes: tuple[int, ...]) -> Path:
+    """A data config training on one list file, naming its label classes (`names: [...]`)."""
+    names = [MOT_CLASS_NAMES[mot_class] for mot_class in classes]
+    mapping = ", ".join(f"{index} = MOT class {number}" for index, number in enumerate(classes))
+    header = (
+        f"# Written by cstrack data from-mot --classes {','.join(map(str, classes))} (label class "
+        f"{mapping}).\n# Add a `val:` entry, or copy `names` into a config that mixes datasets.\n"
+    )
+    body = yaml.safe_dump({"names": names}, default_flow_style=None, sort_keys=False)
+    body += yaml.safe_dump({"train": {name: list_path.name}}, default_flow_style=False, sort_keys=False)
+    with atomic_write(path) as stream:
+        stream.write(header + body)
+    return path
 
 
 def _write_frame(item: _SequenceLabels, frame: int, out_dir: Path) -> str:
@@ -335,9 +433,21 @@ def dataset_identities(images: Iterable[Path]) -> np.ndarray:
     A training loop maps them densely onto 0..n-1 (`DatasetList.dense_ids`), so the identity
     classifier is sized by the identities there are, never by the largest id written in a file.
     """
-    ids = [read_labels(label_path_for(image))[:, LABEL_ID] for image in images]
+    return _scan_labels(images)[0]
+
+
+def _scan_labels(images: Iterable[Path]) -> tuple[np.ndarray, int, Path | None]:
+    """`dataset_identities`, and the largest label class with the first label file holding it
+    (-1 and None when there are no boxes)."""
+    ids, top_class, top_file = [], -1, None
+    for image in images:
+        path = label_path_for(image)
+        labels = read_labels(path)
+        ids.append(labels[:, LABEL_ID])
+        if len(labels) and labels[:, LABEL_CLASS].max() > top_class:
+            top_class, top_file = int(labels[:, LABEL_CLASS].max()), path
     every = np.concatenate(ids) if ids else np.empty(0)
-    return np.unique(every[every >= 0]).astype(np.int64)
+    return np.unique(every[every >= 0]).astype(np.int64), top_class, top_file
 
 
 @dataclass(frozen=True)
@@ -387,6 +497,8 @@ class DataConfig:
     path: Path
     train: DataSplit
     val: DataSplit | None
+    #: The label classes' names in order, when the config names them (`names:`); else None.
+    names: tuple[str, ...] | None = None
 
 
 def read_data_config(path: str | PathLike) -> DataConfig:
@@ -399,7 +511,9 @@ def read_data_config(path: str | PathLike) -> DataConfig:
         problem = getattr(error, "problem", None) or str(error)
         raise InputError(path, f"not valid YAML: {problem}", line=mark.line + 1 if mark else None) from None
     if not isinstance(document, dict) or "train" not in document:
-        raise InputError(path, "must be a mapping with a 'train' key (and optionally 'root' and 'val')")
+        raise InputError(
+            path, "must be a mapping with a 'train' key (and optionally 'root', 'val' and 'names')"
+        )
     unknown = sorted(str(key) for key in document if key not in _CONFIG_KEYS)
     if unknown:
         raise InputError(path, f"unknown key(s) {', '.join(unknown)}; expected {', '.join(_CONFIG_KEYS)}")
@@ -409,15 +523,34 @@ def read_data_config(path: str | PathLike) -> DataConfig:
         if not isinstance(root, str) or not root.strip():
             raise InputError(path, "'root' must be a folder path")
         base = (base / root).resolve()
+    names = _read_names(path, document["names"]) if "names" in document else None
     val = document.get("val")
     return DataConfig(
         path=path,
-        train=_read_split(path, "train", document["train"], base),
-        val=None if val is None else _read_split(path, "val", val, base),
+        train=_read_split(path, "train", document["train"], base, names),
+        val=None if val is None else _read_split(path, "val", val, base, names),
+        names=names,
     )
 
 
-def _read_split(config_path: Path, split: str, entries: object, base: Path) -> DataSplit:
+def _read_names(config_path: Path, names: object) -> tuple[str, ...]:
+    """The `names` list: distinct, non-empty, printable strings, at least one."""
+    if not isinstance(names, list) or not names:
+        raise InputError(config_path, "'names' must be a list of class names, e.g. [pedestrian, car]")
+    for index, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip() or not name.isprintable():
+            raise InputError(
+                config_path, f"'names' entry {index} must be a non-empty printable string, got {name!r}"
+            )
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InputError(config_path, f"'names' lists {', '.join(map(repr, duplicates))} more than once")
+    return tuple(names)
+
+
+def _read_split(
+    config_path: Path, split: str, entries: object, base: Path, names: tuple[str, ...] | None = None
+) -> DataSplit:
     if not isinstance(entries, dict) or not entries:
         raise InputError(config_path, f"'{split}' must map dataset names to list files")
     datasets, id_offset = {}, 0
@@ -428,7 +561,14 @@ def _read_split(config_path: Path, split: str, entries: object, base: Path) -> D
         images = read_list_file(list_path)
         if not images:
             raise InputError(list_path, "lists no images")
-        dataset = DatasetList(str(name), list_path, tuple(images), dataset_identities(images), id_offset)
+        identities, top_class, top_file = _scan_labels(images)
+        if names is not None and top_class >= len(names):
+            raise InputError(
+                top_file,
+                f"class {top_class} but {config_path} names {len(names)} class(es) "
+                f"({', '.join(names)}: 0..{len(names) - 1})",
+            )
+        dataset = DatasetList(str(name), list_path, tuple(images), identities, id_offset)
         datasets[str(name)] = dataset
         id_offset += dataset.num_ids
     return DataSplit(datasets)

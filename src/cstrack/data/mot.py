@@ -11,7 +11,7 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -27,6 +27,23 @@ FRAME, ID, X, Y, W, H, CONF = range(7)
 # MOT16/17/20 ground truth puts the "consider" mark where others put conf, then class and visibility.
 MARK, CLASS, VISIBILITY = 6, 7, 8
 PEDESTRIAN = 1  # the class column's value for a pedestrian in MOT16/17/20 files
+# MOTChallenge's class ids and names (TrackEval's MotChallenge2DBox.class_name_to_class_id).
+MOT_CLASS_NAMES: dict[int, str] = {
+    1: "pedestrian",
+    2: "person_on_vehicle",
+    3: "car",
+    4: "bicycle",
+    5: "motorbike",
+    6: "non_mot_vehicle",
+    7: "static_person",
+    8: "distractor",
+    9: "occluder",
+    10: "occluder_on_ground",
+    11: "occluder_full",
+    12: "reflection",
+    13: "crowd",
+}
+MOT_CLASS_IDS = {name: class_id for class_id, name in MOT_CLASS_NAMES.items()}
 MIN_COLUMNS = 7  # frame,id,x,y,w,h,conf
 MIN_WRITTEN_SIDE = 0.005  # the least box width or height that `format_results` writes above 0.00
 MOT16_GT_COLUMNS = 9  # frame,id,x,y,w,h,mark,class,visibility (MOT15 has 10: ...,conf,X,Y,Z)
@@ -181,6 +198,14 @@ def is_mot16_gt(gt: np.ndarray) -> bool:
     visibility, so their values cannot tell the formats apart.
     """
     return gt.ndim == 2 and gt.shape[1] == MOT16_GT_COLUMNS
+
+
+def mot_class_ids(class_names: Sequence[str]) -> np.ndarray:
+    """The class column value of each of a model's classes in MOT files: MOTChallenge's ids when
+    every name is a MOTChallenge class (pedestrian 1, car 3, ...), else index + 1 for all."""
+    if all(name in MOT_CLASS_IDS for name in class_names):
+        return np.array([MOT_CLASS_IDS[name] for name in class_names], dtype=np.int64)
+    return np.arange(1, len(class_names) + 1, dtype=np.int64)
 
 
 def pedestrian_rows(gt: np.ndarray, min_visibility: float = 0.0) -> np.ndarray:
@@ -365,8 +390,14 @@ def _check_finite(table: np.ndarray) -> None:
 
 
 def format_results(table: np.ndarray) -> str:
-    """The `frame,id,x,y,w,h,score,-1,-1,-1` lines of an (M, 7) results table, in its row order."""
+    """The `frame,id,x,y,w,h,score,-1,-1,-1` lines of an (M, 7) results table, in its row order;
+    an (M, 8) table's 8th column is written as the class (MOT16+ layout: `...,score,class,-1,-1`)."""
     _check_finite(table)
+    if table.shape[1] > MIN_COLUMNS:
+        return "".join(
+            f"{int(frame)},{int(track_id)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{score:.4f},{int(cls)},-1,-1\n"
+            for frame, track_id, x, y, w, h, score, cls in table[:, : MIN_COLUMNS + 1].tolist()
+        )
     return "".join(
         f"{int(frame)},{int(track_id)},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{score:.4f},-1,-1,-1\n"
         for frame, track_id, x, y, w, h, score in table.tolist()

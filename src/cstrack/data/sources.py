@@ -4,18 +4,25 @@ root, a webcam index, or a camera stream URL, all read one frame at a time.
 `open_sources(spec)` turns what the user typed into one source per sequence. Every source yields
 `(frame_number, image_or_None)` with 1-based frame numbers; None marks a frame that could not be
 read (or a truncated JPEG), so callers can skip and count it without losing the numbering.
+
+Webcams and streams are read in latest-frame mode by default: a reader thread takes frames as
+the camera delivers them and keeps only the newest, so when tracking is slower than the camera
+each frame tracked is at most one frame old instead of ever later; the frames overwritten before
+they were taken are counted (`FrameSource.dropped_frames`) and leave gaps in the numbering.
+Files and folders never drop a frame.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import time
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -27,6 +34,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://")
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
+# How long closing a live source waits for its reader thread to leave a blocking read.
+READER_JOIN_SECONDS = 5.0
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +83,8 @@ class FrameSource:
     total_frames: int | None = None
     #: Ground-truth sequence folder when the source is a MOTChallenge sequence.
     sequence: MotSequence | None = None
+    #: Frames a live source in latest-frame mode dropped to keep up (0 for files and folders).
+    dropped_frames: int = 0
 
     def __len__(self) -> int:
         """Number of frames that will be yielded, 0 when unknown (live streams)."""
@@ -227,31 +238,83 @@ class VideoSource(FrameSource):
 
 
 class StreamSource(FrameSource):
-    """A webcam (by index) or a network stream; reopened a few times when it drops."""
+    """A webcam (by index) or a network stream; reopened a few times when it drops.
 
-    def __init__(self, target: int | str, reconnects: int = 3, retry_seconds: float = 1.0):
+    With `latest` (the default), a reader thread reads the camera as fast as it delivers and
+    keeps only the newest frame: iterating yields the newest frame not yet yielded, so a tracker
+    slower than the camera lags by at most one frame; the frames replaced before they were
+    taken are counted in `dropped_frames` (their numbers are skipped: frame numbers count the
+    camera's frames). Without `latest`, every frame is yielded in order, however late.
+    `open_capture` (target -> an object with OpenCV's `read`, `get`, `isOpened`, `release`)
+    opens the camera; tests inject a fake one.
+    """
+
+    def __init__(
+        self,
+        target: int | str,
+        reconnects: int = 3,
+        retry_seconds: float = 1.0,
+        latest: bool = True,
+        open_capture: Callable[[int | str], Any] = open_capture,
+    ):
         self.target = target
         self.origin = str(target)
         self.name = f"camera{target}" if isinstance(target, int) else _stream_name(target)
         self.reconnects = reconnects
         self.retry_seconds = retry_seconds
+        self.latest = latest
+        self._open_capture = open_capture
         capture = self._open()
         fps = capture.get(cv2.CAP_PROP_FPS)
         capture.release()
         self.frame_rate = fps if 0 < fps < 1000 else 30.0
 
-    def _open(self) -> cv2.VideoCapture:
-        capture = open_capture(self.target)
+    def _open(self) -> Any:
+        capture = self._open_capture(self.target)
         if not capture.isOpened():
             raise InputError(str(self.target), "cannot open this camera or stream")
         return capture
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
+        self.dropped_frames = 0
+        if not self.latest:
+            yield from self._frames(threading.Event())
+            return
+        slot = LatestFrame()
+        stop = threading.Event()
+        reader = threading.Thread(
+            target=self._read_into, args=(slot, stop), name=f"cstrack-reader-{self.name}", daemon=True
+        )
+        reader.start()
+        try:
+            while (item := slot.take()) is not None:
+                self.dropped_frames = slot.dropped
+                yield item
+        finally:
+            stop.set()
+            reader.join(READER_JOIN_SECONDS)
+            self.dropped_frames = slot.dropped
+
+    def _read_into(self, slot: LatestFrame, stop: threading.Event) -> None:
+        """The reader thread: every frame into `slot` until the stream ends or `stop` is set."""
+        error: BaseException | None = None
+        frames = self._frames(stop)
+        try:
+            for item in frames:
+                slot.put(item)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            error = exc
+        finally:
+            frames.close()
+            slot.finish(error)
+
+    def _frames(self, stop: threading.Event) -> Iterator[tuple[int, np.ndarray]]:
+        """Every frame the camera delivers, numbered from 1, reconnecting up to `reconnects` times."""
         capture = self._open()
         number = 0
         attempts = 0
         try:
-            while True:
+            while not stop.is_set():
                 ok, image = capture.read()
                 if ok:
                     attempts = 0
@@ -263,10 +326,47 @@ class StreamSource(FrameSource):
                     logger.warning("cstrack: %s: stream ended after %d reconnects", self.name, attempts)
                     return
                 attempts += 1
-                time.sleep(self.retry_seconds)
-                capture = open_capture(self.target)
+                if stop.wait(self.retry_seconds):
+                    return
+                capture = self._open_capture(self.target)
         finally:
             capture.release()
+
+
+class LatestFrame:
+    """The newest frame a reader thread has put and the consumer not yet taken (one slot).
+
+    `put` replaces an untaken frame (counted in `dropped`) and never waits; `take` waits for a
+    frame, or returns None once the reader has finished and nothing is left (raising what the
+    reader failed with, if it failed).
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._item: tuple[int, np.ndarray] | None = None
+        self._finished = False
+        self._error: BaseException | None = None
+        self.dropped = 0
+
+    def put(self, item: tuple[int, np.ndarray]) -> None:
+        with self._changed:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._changed.notify()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        with self._changed:
+            self._finished, self._error = True, error
+            self._changed.notify()
+
+    def take(self) -> tuple[int, np.ndarray] | None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._item is not None or self._finished)
+            item, self._item = self._item, None
+            if item is None and self._error is not None:
+                raise self._error
+            return item
 
 
 def _stream_name(url: str) -> str:
@@ -303,20 +403,23 @@ def check_frame_range(source: FrameSource) -> None:
         logger.warning("cstrack: %s: frames %s: the sequence ends at frame %d", source.origin, frames, total)
 
 
-def open_sources(spec: str | int | PathLike, frames: FrameRange = ALL_FRAMES) -> list[FrameSource]:
+def open_sources(
+    spec: str | int | PathLike, frames: FrameRange = ALL_FRAMES, latest: bool = True
+) -> list[FrameSource]:
     """One source per sequence for what the user named; InputError when it cannot be read or
-    `frames` selects no frame of it."""
-    sources = _open_sources(spec, frames)
+    `frames` selects no frame of it. `latest` (webcams and streams only) keeps only the newest
+    frame when tracking falls behind (see `StreamSource`); False tracks every frame."""
+    sources = _open_sources(spec, frames, latest)
     for source in sources:
         check_frame_range(source)
     return sources
 
 
-def _open_sources(spec: str | int | PathLike, frames: FrameRange) -> list[FrameSource]:
+def _open_sources(spec: str | int | PathLike, frames: FrameRange, latest: bool) -> list[FrameSource]:
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
-        return [StreamSource(int(spec))]
+        return [StreamSource(int(spec), latest=latest)]
     if isinstance(spec, str) and spec.lower().startswith(STREAM_SCHEMES):
-        return [StreamSource(spec)]
+        return [StreamSource(spec, latest=latest)]
     path = Path(spec)
     if not path.exists():
         raise InputError(path, "no such file or folder")

@@ -24,9 +24,16 @@ Scene
   statues showing person figures. They are background, so they are never in the ground truth;
   their figure boxes are listed in `fake_background.txt` (`x,y,w,h,kind`, with a header) so
   false positives on them can be counted.
+- Vehicles (`vehicles` > 0): small cars seen from the side, a second annotated class (MOT class
+  3, car). A car whose wheels touch row y is 0.75 times as tall and 1.9 times as long as a person
+  standing there (times a personal factor of 0.9-1.1), under the same perspective rule; cars drive
+  at 1-2 person heights per second along nearly horizontal headings, enter and leave at the side
+  borders (Poisson arrivals keeping about `vehicles` in view, as for walkers), and are drawn far to
+  near among the walkers, so they hide people and people hide them.
 
-Ground truth: `gt/gt.txt` in the MOT16/17 format `frame,id,x,y,w,h,1,1,visibility`, rows sorted
-by frame then id, ids 1.. numbered by first appearance.
+Ground truth: `gt/gt.txt` in the MOT16/17 format `frame,id,x,y,w,h,1,class,visibility`
+(class 1 pedestrian, 3 car: MOTChallenge's class ids), rows sorted by frame then id, ids 1..
+numbered by first appearance (people and cars share one id space, as in MOT16/17).
 - The box is the tight box of the figure's pixels (limbs included, hidden parts included),
   clipped to the image, in 0-based pixel-edge coordinates: a box over pixel columns 10..19 has
   x=10, w=10. Figures with no pixel inside the image are not written.
@@ -44,8 +51,9 @@ Camera effects
 - noise: sensor noise, from three precomputed noise fields used in turn.
 
 Determinism: the same config and seed give byte-identical gt.txt and identical images. The
-scene, crowd, fake background and camera draw from separate random streams, so turning the fake
-background on changes the images but not the ground truth.
+scene, crowd, fake background, camera and traffic draw from separate random streams, so turning
+the fake background on changes the images but not the ground truth, and with `vehicles` 0 the
+sequences are exactly those of a version without cars.
 """
 
 from __future__ import annotations
@@ -58,11 +66,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import cv2
 import numpy as np
 
-from cstrack.data.mot import SequenceInfo, write_seqinfo
+from cstrack.data.mot import PEDESTRIAN, SequenceInfo, write_seqinfo
 from cstrack.errors import InputError, check_options
 
 __all__ = ["Progress", "SynthConfig", "generate_dataset", "generate_sequence", "sequence_seeds"]
@@ -83,6 +92,16 @@ _SLOPE_DRIFT = 0.015
 # A figure's half width (legs and arms swinging) as a fraction of its height: the out-of-view test.
 _HALF_WIDTH = 0.35
 _NOISE_FIELDS = 3
+# MOTChallenge's class id of the rendered vehicles (TrackEval's class_name_to_class_id: car 3).
+CAR = 3
+# A car's size in person heights at its ground row, and its half length (the out-of-view test).
+_CAR_HEIGHT, _CAR_LENGTH = 0.75, 1.9
+_CAR_HALF_LENGTH = _CAR_LENGTH / 2 + 0.02
+# Cars drive at this many person heights per second (about 1.7-3.4 m/s), keep nearly level
+# headings, and are numbered apart from walkers until the ground truth renumbers every object.
+_CAR_SPEED = (1.0, 2.0)
+_CAR_MAX_SLOPE = 0.2
+_CAR_IDENTITY_BASE = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -109,6 +128,8 @@ class SynthConfig:
     fake_background: int = 0
     #: Number of static clutter objects (benches, bins, bollards, lamp posts, trees, planters).
     clutter: int = 6
+    #: Mean number of cars in view, a second annotated class (MOT class 3); 0 = people only.
+    vehicles: float = 0.0
     #: Horizon row as a fraction of the image height: the facade is above it, the ground below.
     horizon: float = 0.25
     #: Height of a person standing on the bottom row, as a fraction of the image height.
@@ -134,6 +155,7 @@ class SynthConfig:
             "drop_frames": (0 <= self.drop_frames < 1, "in [0, 1)"),
             "fake_background": (self.fake_background >= 0, ">= 0"),
             "clutter": (self.clutter >= 0, ">= 0"),
+            "vehicles": (self.vehicles >= 0, ">= 0"),
             "horizon": (0.05 <= self.horizon <= 0.6, "in [0.05, 0.6]"),
             "person_height": (0 < self.person_height <= 1.5, "in (0, 1.5]"),
             "far_scale": (0 < self.far_scale <= 1, "in (0, 1]"),
@@ -382,7 +404,11 @@ def _render_figure(
     canvas.polygon([at(-0.022, 0.83), at(0.022, 0.83), at(0.022, 0.87), at(-0.022, 0.87)], look.skin)
     canvas.ellipse(at(0.0, 0.925), (0.056 * height, 0.07 * height), look.skin)
     canvas.ellipse(at(0.0, 0.935), (0.06 * height, 0.066 * height), look.hair, 180, 360)
+    return _sprite(canvas, left, top, blur_kernel)
 
+
+def _sprite(canvas: _Canvas, left: int, top: int, blur_kernel: np.ndarray | None) -> _Sprite:
+    """A drawn canvas placed with its top-left at (left, top): sharp mask, box, blurred colour."""
     mask = canvas.alpha >= 128
     row_hits, col_hits = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if row_hits.size:
@@ -394,6 +420,99 @@ def _render_figure(
         colour = cv2.filter2D(colour, -1, blur_kernel, borderType=cv2.BORDER_CONSTANT)
         alpha = cv2.filter2D(alpha, -1, blur_kernel, borderType=cv2.BORDER_CONSTANT)
     return _Sprite(left, top, colour, alpha, mask, box, int(np.count_nonzero(mask)))
+
+
+@dataclass(frozen=True)
+class _CarLook:
+    """What one car looks like (BGR colours) and its shape factors."""
+
+    body: Colour
+    glass: Colour
+    tyre: Colour
+    hub: Colour
+    roof: float  # cabin height as a fraction of the car's height (saloon ~ 0.4, van ~ 0.5)
+    cabin: float  # cabin length as a fraction of the body's
+
+
+def _random_car_look(rng: np.random.Generator) -> _CarLook:
+    """Paint from every hue (greys and whites too), dark glass, black tyres, light hubs."""
+    saturation = rng.uniform(0.0, 0.15) if rng.uniform() < 0.4 else rng.uniform(0.4, 0.9)
+    return _CarLook(
+        body=_hsv(rng.uniform(), saturation, rng.uniform(0.25, 0.95)),
+        glass=_hsv(rng.uniform(0.55, 0.65), rng.uniform(0.1, 0.4), rng.uniform(0.15, 0.4)),
+        tyre=_hsv(0.0, 0.0, rng.uniform(0.05, 0.15)),
+        hub=_hsv(0.0, 0.0, rng.uniform(0.6, 0.85)),
+        roof=rng.uniform(0.38, 0.5),
+        cabin=rng.uniform(0.5, 0.7),
+    )
+
+
+def _render_car(
+    look: _CarLook,
+    scale: float,
+    ground_x: float,
+    ground_y: float,
+    facing: int,
+    blur_kernel: np.ndarray | None = None,
+) -> _Sprite:
+    """Draw one car seen from the side, `scale` the height of a person standing where it stands.
+
+    (ground_x, ground_y) is the point between the wheels' contacts with the ground; `facing` +1
+    or -1 the driving direction (where the bonnet, windscreen and headlight are).
+    """
+    height, length = _CAR_HEIGHT * scale, _CAR_LENGTH * scale
+    pad = 2 + (blur_kernel.shape[0] // 2 if blur_kernel is not None else 0)
+    half_cols = math.ceil(0.5 * length) + pad
+    rows_above, rows_below = math.ceil(height) + pad, pad
+    canvas = _Canvas(rows_above + rows_below, 2 * half_cols)
+    left, top = math.floor(ground_x) - half_cols, math.floor(ground_y) - rows_above
+    origin_x, origin_y = ground_x - left, ground_y - top
+
+    def at(forward: float, up: float) -> tuple[float, float]:
+        """Patch point from offsets in car lengths (ahead of the centre) and car heights (up)."""
+        return (origin_x + facing * forward * length, origin_y - up * height)
+
+    belt = 1.0 - look.roof  # where the windows start
+    body = look.body
+    canvas.polygon(
+        [
+            at(-0.5, 0.2),
+            at(-0.5, belt - 0.04),
+            at(-0.47, belt),
+            at(0.3, belt),
+            at(0.48, belt - 0.1),
+            at(0.5, 0.45),
+            at(0.5, 0.2),
+            at(0.47, 0.12),
+            at(-0.47, 0.12),
+        ],
+        body,
+    )
+    back, front = -0.5 * look.cabin - 0.05, 0.5 * look.cabin + 0.05
+    canvas.polygon(
+        [at(back, belt), at(back + 0.04, 1.0), at(front - 0.12, 1.0), at(front, belt)], _shade(body, 0.9)
+    )
+    inset = 0.06 * look.roof
+    canvas.polygon(
+        [
+            at(back + 0.03, belt + inset),
+            at(back + 0.06, 1.0 - inset),
+            at(front - 0.13, 1.0 - inset),
+            at(front - 0.03, belt + inset),
+        ],
+        look.glass,
+    )
+    pillar = 0.5 * (back + front) - 0.03
+    canvas.limb(at(pillar, belt), at(pillar, 1.0 - inset), 0.04 * height, _shade(body, 0.9))
+    canvas.limb(at(-0.46, 0.42), at(0.46, 0.42), 0.03 * height, _shade(body, 0.7))
+    canvas.ellipse(at(0.485, 0.36), (0.012 * length, 0.05 * height), (170.0, 235.0, 250.0))
+    canvas.ellipse(at(-0.49, 0.38), (0.01 * length, 0.05 * height), (40.0, 40.0, 200.0))
+    wheel = 0.2 * height
+    for axle in (-0.3, 0.3):
+        canvas.ellipse(at(axle, 0.21), (wheel * 1.25, wheel * 1.1), _shade(body, 0.35), 180, 360)
+        canvas.ellipse(at(axle, wheel / height), (wheel, wheel), look.tyre)
+        canvas.ellipse(at(axle, wheel / height), (0.5 * wheel, 0.5 * wheel), look.hub)
+    return _sprite(canvas, left, top, blur_kernel)
 
 
 def _motion_kernel(dx: float, dy: float, length: float) -> np.ndarray | None:
@@ -601,92 +720,145 @@ def _paint_background(
     return image, decoys
 
 
-# --- crowd ------------------------------------------------------------------------------------
+# --- crowd and traffic ----------------------------------------------------------------------
 
 
-@dataclass
-class _Walker:
-    """One person's state; positions are the point between the feet, in image pixels."""
+@dataclass(kw_only=True)
+class _Mover:
+    """What walkers and cars share; positions are their ground point, in image pixels."""
 
     identity: int
     x: float
     y: float
-    direction: int  # +1 walking right, -1 walking left
-    slope: float  # heading off horizontal, radians; positive walks toward the camera
+    direction: int  # +1 moving right, -1 moving left
+    slope: float  # heading off horizontal, radians; positive moves toward the camera
     speed: float  # person heights per second
     size: float  # personal height factor
-    look: _Appearance
-    phase: float = 0.0
     step: tuple[float, float] = (0.0, 0.0)  # last displacement in pixels, for motion blur
 
 
-class _Crowd:
-    """Walkers entering, moving and leaving; one `advance()` is one time step of 1/fps s."""
+@dataclass(kw_only=True)
+class _Walker(_Mover):
+    """One person: the point between the feet, clothes and gait phase."""
+
+    look: _Appearance
+    phase: float = 0.0
+
+
+@dataclass(kw_only=True)
+class _Car(_Mover):
+    """One car: the point between the wheels' ground contacts, and its paint."""
+
+    look: _CarLook
+
+
+Mover = TypeVar("Mover", bound=_Mover)
+
+
+class _Movers(Generic[Mover]):
+    """Movers entering, moving and leaving; one `advance()` is one time step of 1/fps s."""
+
+    #: Half the width of a mover as a fraction of its person height (the out-of-view test).
+    half_width = _HALF_WIDTH
+    #: Its identities start here (walkers 1.., cars far above, until the gt renumbers them).
+    first_identity = 1
 
     def __init__(self, config: SynthConfig, ground: _Ground, rng: np.random.Generator):
         self.config, self.ground, self.rng = config, ground, rng
-        self.walkers: list[_Walker] = []
-        self.next_identity = 1
-        self.arrival_rate = config.people / self._mean_dwell_steps()
+        self.members: list[Mover] = []
+        self.next_identity = self.first_identity
+        self.arrival_rate = self.target / self._mean_dwell_steps()
+
+    @property
+    def target(self) -> float:
+        """The mean number in view."""
+        raise NotImplementedError
+
+    @property
+    def speeds(self) -> tuple[float, float]:
+        """The range of speeds, person heights per second."""
+        raise NotImplementedError
 
     def _mean_dwell_steps(self) -> float:
-        """Mean time steps a walker spends crossing the image (Little's law gives the arrival rate)."""
+        """Mean time steps a mover spends crossing the image (Little's law gives the arrival rate)."""
         rows = np.linspace(self.ground.far_row, self.ground.near_row, 33)[:, None]
-        speeds = np.linspace(*self.config.speed, 9)[None, :]
+        speeds = np.linspace(*self.speeds, 9)[None, :]
         heights = self.ground.person_height(rows)
         pixels_per_step = speeds * heights / self.config.fps * math.cos(0.25)
-        return float(np.mean((self.ground.width + 2 * _HALF_WIDTH * heights) / pixels_per_step))
+        return float(np.mean((self.ground.width + 2 * self.half_width * heights) / pixels_per_step))
 
     def warm_up(self) -> None:
-        """Simulate until the crowd is in its steady state, so frame 1 is not empty."""
+        """Simulate until the movers are in their steady state, so frame 1 is not empty."""
         for _ in range(math.ceil(1.5 * self._mean_dwell_steps())):
             self.advance()
 
     def advance(self) -> None:
-        for walker in self.walkers:
-            self._move(walker)
-        self.walkers = [walker for walker in self.walkers if not self._has_left(walker)]
+        for member in self.members:
+            self._move(member)
+        self.members = [member for member in self.members if not self._has_left(member)]
         # Little's law gives the steady rate; scaling it by how far the count is from the target
-        # (an inhomogeneous Poisson process) keeps short sequences near `people` too.
-        in_view = sum(self.in_view(walker) for walker in self.walkers)
-        feedback = np.clip((self.config.people + 1) / (in_view + 1), 0.25, 4.0)
+        # (an inhomogeneous Poisson process) keeps short sequences near the target too.
+        in_view = sum(self.in_view(member) for member in self.members)
+        feedback = np.clip((self.target + 1) / (in_view + 1), 0.25, 4.0)
         for _ in range(self.rng.poisson(self.arrival_rate * feedback)):
-            self._spawn()
+            self.members.append(self._spawn())
+            self.next_identity += 1
 
-    def height_of(self, walker: _Walker) -> float:
-        return float(self.ground.person_height(walker.y)) * walker.size
+    def height_of(self, member: _Mover) -> float:
+        """The pixel height of a person standing where the mover is, times its size factor."""
+        return float(self.ground.person_height(member.y)) * member.size
 
-    def in_view(self, walker: _Walker) -> bool:
-        reach = _HALF_WIDTH * self.height_of(walker)
-        return -reach < walker.x < self.ground.width + reach
+    def in_view(self, member: _Mover) -> bool:
+        reach = self.half_width * self.height_of(member)
+        return -reach < member.x < self.ground.width + reach
 
-    def _has_left(self, walker: _Walker) -> bool:
-        reach = _HALF_WIDTH * self.height_of(walker)
-        if walker.direction > 0:
-            return walker.x - reach > self.ground.width
-        return walker.x + reach < 0
+    def _has_left(self, member: _Mover) -> bool:
+        reach = self.half_width * self.height_of(member)
+        if member.direction > 0:
+            return member.x - reach > self.ground.width
+        return member.x + reach < 0
 
-    def _move(self, walker: _Walker) -> None:
-        height = self.height_of(walker)
-        distance = walker.speed * height / self.config.fps
-        dx = walker.direction * math.cos(walker.slope) * distance
-        dy = math.sin(walker.slope) * distance * _DEPTH_FORESHORTENING
-        walker.x += dx
-        walker.y += dy
+    def _step(self, member: _Mover, distance: float, drift: float, max_slope: float) -> None:
+        """Move `distance` pixels along the heading, turn back at the walkway's edges, drift."""
+        dx = member.direction * math.cos(member.slope) * distance
+        dy = math.sin(member.slope) * distance * _DEPTH_FORESHORTENING
+        member.x += dx
+        member.y += dy
         for edge, outward in ((self.ground.far_row, -1), (self.ground.near_row, 1)):
-            if (walker.y - edge) * outward > 0:
-                walker.y = 2 * edge - walker.y
-                walker.slope = -walker.slope
-        walker.slope = float(
-            np.clip(walker.slope + self.rng.normal(0, _SLOPE_DRIFT), -_MAX_SLOPE, _MAX_SLOPE)
-        )
-        walker.phase += 2 * math.pi * distance / (_GAIT_CYCLE * height)
-        walker.step = (dx, dy)
+            if (member.y - edge) * outward > 0:
+                member.y = 2 * edge - member.y
+                member.slope = -member.slope
+        member.slope = float(np.clip(member.slope + self.rng.normal(0, drift), -max_slope, max_slope))
+        member.step = (dx, dy)
 
-    def _spawn(self) -> None:
+    def _move(self, member: Mover) -> None:
+        raise NotImplementedError
+
+    def _spawn(self) -> Mover:
+        raise NotImplementedError
+
+
+class _Crowd(_Movers[_Walker]):
+    """Walkers at about `people` in view, some heading at someone to cross (`occlusion`)."""
+
+    @property
+    def target(self) -> float:
+        return self.config.people
+
+    @property
+    def speeds(self) -> tuple[float, float]:
+        return self.config.speed
+
+    def _move(self, member: _Walker) -> None:
+        height = self.height_of(member)
+        distance = member.speed * height / self.config.fps
+        self._step(member, distance, _SLOPE_DRIFT, _MAX_SLOPE)
+        member.phase += 2 * math.pi * distance / (_GAIT_CYCLE * height)
+
+    def _spawn(self) -> _Walker:
         """A new walker just outside the left or right border, heading in."""
         rng, ground = self.rng, self.ground
-        in_view = [walker for walker in self.walkers if 0 < walker.x < ground.width]
+        in_view = [walker for walker in self.members if 0 < walker.x < ground.width]
         if in_view and rng.uniform() < self.config.occlusion:
             partner = in_view[int(rng.integers(len(in_view)))]
             direction = -partner.direction
@@ -699,20 +871,54 @@ class _Crowd:
         y = float(np.clip(y, ground.far_row, ground.near_row))
         size = rng.uniform(0.9, 1.1)
         reach = _HALF_WIDTH * float(ground.person_height(y)) * size + 1
-        self.walkers.append(
-            _Walker(
-                identity=self.next_identity,
-                x=-reach if direction > 0 else ground.width + reach,
-                y=y,
-                direction=direction,
-                slope=float(np.clip(slope, -_MAX_SLOPE, _MAX_SLOPE)),
-                speed=rng.uniform(*self.config.speed),
-                size=size,
-                look=_random_appearance(rng),
-                phase=rng.uniform(0, 2 * math.pi),
-            )
+        return _Walker(
+            identity=self.next_identity,
+            x=-reach if direction > 0 else ground.width + reach,
+            y=y,
+            direction=direction,
+            slope=float(np.clip(slope, -_MAX_SLOPE, _MAX_SLOPE)),
+            speed=rng.uniform(*self.config.speed),
+            size=size,
+            look=_random_appearance(rng),
+            phase=rng.uniform(0, 2 * math.pi),
         )
-        self.next_identity += 1
+
+
+class _Traffic(_Movers[_Car]):
+    """Cars at about `vehicles` in view, on nearly level headings, ids apart from the walkers'."""
+
+    half_width = _CAR_HALF_LENGTH
+    first_identity = _CAR_IDENTITY_BASE
+
+    @property
+    def target(self) -> float:
+        return self.config.vehicles
+
+    @property
+    def speeds(self) -> tuple[float, float]:
+        return _CAR_SPEED
+
+    def _move(self, member: _Car) -> None:
+        distance = member.speed * self.height_of(member) / self.config.fps
+        self._step(member, distance, _SLOPE_DRIFT / 3, _CAR_MAX_SLOPE)
+
+    def _spawn(self) -> _Car:
+        """A new car just outside the left or right border, heading in."""
+        rng, ground = self.rng, self.ground
+        direction = 1 if rng.uniform() < 0.5 else -1
+        y = float(rng.uniform(ground.far_row, ground.near_row))
+        size = rng.uniform(0.9, 1.1)
+        reach = self.half_width * float(ground.person_height(y)) * size + 1
+        return _Car(
+            identity=self.next_identity,
+            x=-reach if direction > 0 else ground.width + reach,
+            y=y,
+            direction=direction,
+            slope=float(np.clip(rng.normal(0, 0.05), -_CAR_MAX_SLOPE, _CAR_MAX_SLOPE)),
+            speed=rng.uniform(*self.speeds),
+            size=size,
+            look=_random_car_look(rng),
+        )
 
 
 # --- frames and ground truth ------------------------------------------------------------------
@@ -723,17 +929,18 @@ class _Annotation:
     identity: int
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 clipped to the image
     visibility: float
+    object_class: int = PEDESTRIAN  # MOTChallenge class id
 
 
-def _annotate(sprites: list[tuple[int, _Sprite]], width: int, height: int) -> list[_Annotation]:
-    """Boxes and visibilities of sprites listed far to near, counted on their sharp masks.
+def _annotate(sprites: list[tuple[int, int, _Sprite]], width: int, height: int) -> list[_Annotation]:
+    """Boxes and visibilities of (identity, class, sprite) listed far to near, counted on their sharp masks.
 
     Going near to far, each figure's in-image pixels are tested against the union of the nearer
     figures' pixels (`covered`), then added to it.
     """
     covered = np.zeros((height, width), bool)
     annotations = []
-    for identity, sprite in reversed(sprites):
+    for identity, object_class, sprite in reversed(sprites):
         regions = _overlap(sprite.left, sprite.top, *sprite.mask.shape, width, height)
         if regions is None:
             continue
@@ -746,7 +953,8 @@ def _annotate(sprites: list[tuple[int, _Sprite]], width: int, height: int) -> li
         covered[image_region] |= inside
         x0, y0, x1, y1 = sprite.box
         box = (max(x0, 0), max(y0, 0), min(x1, width), min(y1, height))
-        annotations.append(_Annotation(identity, box, (inside_count - hidden) / sprite.pixels))
+        visibility = (inside_count - hidden) / sprite.pixels
+        annotations.append(_Annotation(identity, box, visibility, object_class))
     return annotations
 
 
@@ -754,8 +962,10 @@ def _render_frames(
     config: SynthConfig, seed: int
 ) -> tuple[list[_Decoy], Iterator[tuple[np.ndarray, list[_Annotation]]]]:
     """The decoys, and a generator of (BGR image, annotations) for frames 1..config.frames."""
-    scene_rng, crowd_rng, decoy_rng, camera_rng = (
-        np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(4)
+    # A fifth stream for the cars: SeedSequence children do not depend on how many are spawned,
+    # so the first four are those of a scene without cars.
+    scene_rng, crowd_rng, decoy_rng, camera_rng, traffic_rng = (
+        np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(5)
     )
     ground = _Ground.from_config(config)
     background, decoys = _paint_background(config, ground, scene_rng, decoy_rng)
@@ -770,26 +980,42 @@ def _render_frames(
         backgrounds = [background]
     crowd = _Crowd(config, ground, crowd_rng)
     crowd.warm_up()
+    traffic = _Traffic(config, ground, traffic_rng) if config.vehicles > 0 else None
+    if traffic is not None:
+        traffic.warm_up()
+
+    def advance() -> None:
+        crowd.advance()
+        if traffic is not None:
+            traffic.advance()
+
+    def sprite_of(mover: _Walker | _Car) -> tuple[int, int, _Sprite]:
+        kernel = _motion_kernel(*mover.step, config.blur * math.hypot(*mover.step))
+        height = crowd.height_of(mover)  # a person's height where the mover is, times its size
+        if isinstance(mover, _Car):
+            car = _render_car(mover.look, height, mover.x, mover.y, mover.direction, kernel)
+            return mover.identity, CAR, car
+        stride = 0.12 * abs(math.cos(mover.slope)) + 0.03
+        sprite = _render_figure(
+            mover.look, height, mover.x, mover.y, mover.phase, stride, mover.direction, kernel
+        )
+        return mover.identity, PEDESTRIAN, sprite
 
     def frames() -> Iterator[tuple[np.ndarray, list[_Annotation]]]:
         for index in range(config.frames):
             if index > 0:
-                crowd.advance()
+                advance()
                 if camera_rng.uniform() < config.drop_frames:
-                    crowd.advance()
+                    advance()
             image = backgrounds[index % len(backgrounds)].copy()
+            movers: list[_Walker | _Car] = [walker for walker in crowd.members if crowd.in_view(walker)]
+            if traffic is not None:
+                movers += [car for car in traffic.members if traffic.in_view(car)]
             sprites = []
-            for walker in sorted(crowd.walkers, key=lambda walker: (walker.y, walker.identity)):
-                if not crowd.in_view(walker):
-                    continue
-                height = crowd.height_of(walker)
-                kernel = _motion_kernel(*walker.step, config.blur * math.hypot(*walker.step))
-                stride = 0.12 * abs(math.cos(walker.slope)) + 0.03
-                sprite = _render_figure(
-                    walker.look, height, walker.x, walker.y, walker.phase, stride, walker.direction, kernel
-                )
-                _paste(image, sprite)
-                sprites.append((walker.identity, sprite))
+            for mover in sorted(movers, key=lambda mover: (mover.y, mover.identity)):
+                sprite = sprite_of(mover)
+                _paste(image, sprite[2])
+                sprites.append(sprite)
             yield image, _annotate(sprites, config.width, config.height)
 
     return decoys, frames()
@@ -818,7 +1044,8 @@ def _write_sequence(
         for frame, identity, annotation in sorted(rows, key=lambda row: (row[0], row[1])):
             x0, y0, x1, y1 = annotation.box
             stream.write(
-                f"{frame},{identity},{x0},{y0},{x1 - x0},{y1 - y0},1,1,{annotation.visibility:.4f}\n"
+                f"{frame},{identity},{x0},{y0},{x1 - x0},{y1 - y0},1,{annotation.object_class},"
+                f"{annotation.visibility:.4f}\n"
             )
     if decoys:
         with open(folder / "fake_background.txt", "w", encoding="utf-8", newline="\n") as stream:

@@ -8,7 +8,10 @@ from cstrack.evaluation.metrics import (
     evaluate_sequence,
     evaluate_tables,
     format_table,
+    frame_window,
+    read_tables,
 )
+from cstrack.evaluation.per_class import evaluate_classes, evaluate_per_class, has_classes
 
 __all__ = [
     "BENCHMARKS",
@@ -17,8 +20,13 @@ __all__ = [
     "SequenceTables",
     "benchmark_rules",
     "evaluate",
+    "evaluate_classes",
+    "evaluate_per_class",
     "evaluate_sequence",
     "evaluate_tables",
     "format_table",
+    "frame_window",
+    "has_classes",
     "preprocess_sequence",
+    "read_tables",
 ]

@@ -40,6 +40,7 @@ from cstrack.data.mot import (
     MAX_ID,
     MIN_COLUMNS,
     MIN_ID,
+    MOT_CLASS_NAMES,
     PEDESTRIAN,
     H,
     X,
@@ -47,7 +48,7 @@ from cstrack.data.mot import (
 from cstrack.errors import InputError
 
 # TrackEval's MotChallenge2DBox.class_name_to_class_id covers classes 1..13.
-VALID_GT_CLASSES = tuple(range(1, 14))
+VALID_GT_CLASSES = tuple(MOT_CLASS_NAMES)
 DISTRACTOR_CLASSES = (2, 7, 8, 12)
 NON_MOT_VEHICLE = 6
 MATCH_IOU = 0.5

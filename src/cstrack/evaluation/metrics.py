@@ -17,7 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 from trackeval.metrics import CLEAR, HOTA, Identity
 
-from cstrack.data.mot import MotSequence, find_sequences, read_mot_file, read_results
+from cstrack.data.mot import FRAME, MotSequence, find_sequences, read_mot_file, read_results
+from cstrack.data.sources import FrameRange
 from cstrack.errors import InputError
 from cstrack.evaluation.benchmark import GT_MIN_COLUMNS, benchmark_rules, preprocess_sequence
 
@@ -82,6 +83,42 @@ class SequenceTables(NamedTuple):
     num_frames: int
 
 
+def frame_range(frames: FrameRange | str | None) -> FrameRange | None:
+    """`frames` as a FrameRange: 'A-B', 'A-' or 'A' parsed by `FrameRange.parse`, None kept."""
+    return FrameRange.parse(frames) if isinstance(frames, str) else frames
+
+
+def frame_window(
+    tables: SequenceTables,
+    frames: FrameRange | str | None,
+    *,
+    gt_path: str | PathLike[str] | None = None,
+) -> SequenceTables:
+    """The ground truth and results of the frames in `frames` (1-based, inclusive), cut at seqLength.
+
+    This is how `cstrack track --frames A-B --eval` scores a window of a sequence, so scoring the
+    file it wrote with `evaluate(..., frames=...)` gives the same numbers: ground truth outside the
+    window is not counted as missed, results outside it are not counted as false. `num_frames`
+    becomes the window's last frame. None returns `tables` unchanged; a window that starts beyond
+    seqLength is an InputError (naming `gt_path`).
+    """
+    window = frame_range(frames)
+    if window is None:
+        return tables
+    gt, results, num_frames = tables
+    if window.first > num_frames:
+        raise InputError(gt_path, f"frames {window} are outside this sequence of {num_frames} frames")
+    last = num_frames if window.last is None else min(window.last, num_frames)
+
+    def inside(table: NDArray[np.float64]) -> NDArray[np.float64]:
+        if table.ndim != 2 or not len(table):
+            return table  # malformed or empty: left to preprocess_sequence's checks
+        rows: NDArray[np.float64] = table[(table[:, FRAME] >= window.first) & (table[:, FRAME] <= last)]
+        return rows
+
+    return SequenceTables(inside(gt), inside(results), last)
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Swallow what TrackEval prints (config dumps, timing) so our output stays ours."""
@@ -143,6 +180,7 @@ def evaluate(
     results_dir: str | PathLike[str],
     benchmark: str = "MOT17",
     sequences: Sequence[str] | None = None,
+    frames: FrameRange | str | None = None,
 ) -> dict[str, Any]:
     """Score a folder of results (`SEQ.txt`) against MOTChallenge ground truth, as TrackEval does.
 
@@ -150,41 +188,67 @@ def evaluate(
     `gt/gt.txt` and `seqinfo.ini` (no row may lie beyond seqLength). Without `sequences`, every
     sequence that has `gt/gt.txt` is evaluated. As in TrackEval, a missing `SEQ.txt` is an error
     (InputError), not an empty result: a forgotten file must not pass silently as a bad score;
-    name the sequences to evaluate fewer. Returns {"sequences": {SEQ: scores}, "combined": scores}.
+    name the sequences to evaluate fewer. `frames` ('A-B' or a FrameRange) scores only that window
+    of every sequence (see `frame_window`): what `cstrack track --frames A-B` wrote, scored as
+    `--eval` scored it. Returns {"sequences": {SEQ: scores}, "combined": scores}.
     """
     benchmark_rules(benchmark)
+    per_sequence: dict[str, MetricResults] = {}
+    for name, (tables, gt_path, results_path) in read_tables(gt_root, results_dir, sequences, frames).items():
+        data = preprocess_sequence(*tables, benchmark, gt_path=gt_path, results_path=results_path)
+        per_sequence[name] = _score(data)
+    return _report(per_sequence)
+
+
+def read_tables(
+    gt_root: str | PathLike[str],
+    results_dir: str | PathLike[str],
+    sequences: Sequence[str] | None = None,
+    frames: FrameRange | str | None = None,
+) -> dict[str, tuple[SequenceTables, Path, Path]]:
+    """{SEQ: (tables, gt path, results path)} of the sequences `evaluate` scores (its rules for
+    which sequences and files), each restricted to `frames`."""
+    window = frame_range(frames)
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise InputError(results_dir, "results folder not found")
-    per_sequence: dict[str, MetricResults] = {}
+    found: dict[str, tuple[SequenceTables, Path, Path]] = {}
     for sequence in _select_sequences(gt_root, sequences):
         results_path = results_dir / f"{sequence.name}.txt"
         if not results_path.is_file():
             raise InputError(results_path, f"results file not found for sequence {sequence.name}")
-        data = preprocess_sequence(
-            read_mot_file(sequence.gt_path, min_columns=GT_MIN_COLUMNS),
-            read_results(results_path),
-            sequence.info.seq_length,
-            benchmark,
-            gt_path=sequence.gt_path,
-            results_path=results_path,
+        tables = SequenceTables(
+            *frame_window(
+                SequenceTables(
+                    read_mot_file(sequence.gt_path, min_columns=GT_MIN_COLUMNS),
+                    read_results(results_path),
+                    sequence.info.seq_length,
+                ),
+                window,
+                gt_path=sequence.gt_path,
+            )
         )
-        per_sequence[sequence.name] = _score(data)
-    return _report(per_sequence)
+        found[sequence.name] = (tables, sequence.gt_path, results_path)
+    return found
 
 
-def evaluate_tables(tables: Mapping[str, SequenceTables], benchmark: str = "MOT17") -> dict[str, Any]:
+def evaluate_tables(
+    tables: Mapping[str, SequenceTables],
+    benchmark: str = "MOT17",
+    frames: FrameRange | str | None = None,
+) -> dict[str, Any]:
     """`evaluate` for tables already in memory: {SEQ: SequenceTables(gt, results, num_frames)}.
 
-    The same rules, per-sequence scores and TrackEval combination, without files; for callers that
-    track and score in one go (validation during training, tuning).
+    The same rules, frame window (`frames`), per-sequence scores and TrackEval combination, without
+    files; for callers that track and score in one go (validation during training, tuning).
     """
     benchmark_rules(benchmark)
+    window = frame_range(frames)
     if not tables:
         raise ValueError("no sequences to evaluate")
     per_sequence = {
-        name: _score(preprocess_sequence(gt, results, num_frames, benchmark))
-        for name, (gt, results, num_frames) in tables.items()
+        name: _score(preprocess_sequence(*frame_window(SequenceTables(*table), window), benchmark))
+        for name, table in tables.items()
     }
     return _report(per_sequence)
 

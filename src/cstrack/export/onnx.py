@@ -10,16 +10,23 @@ Two graphs, so that the re-check network runs only when there are tracklets:
            -> heat (1, 1, H/8, W/8) M_p, boxes (1, H/8, W/8, 4) xyxy input pixels
 Thresholds, NMS, clipping and embedding look-ups stay in Python, shared with the torch backend,
 so both give the same DetectionResult. The graphs are traced from a copy of the model with
-BatchNorm folded, at a fixed input size; REN's adaptive average pool, which the ONNX exporter
-only supports when the output divides the input, is exported as two averaging matmuls (the same
-bins and means, up to float rounding).
+BatchNorm folded. By default H and W are dynamic axes (any multiples of 32): the box decode's
+cell grids and REN's adaptive average pool (exported as two averaging matmuls, the same bins and
+means up to float rounding) are computed from the feature shapes inside the graph; `dynamic=False`
+fixes them at the export size. The metadata `cstrack.img_size` is the export (trained) size, the
+default input size of a dynamic graph. `half=True` traces a float16 copy (inputs and outputs
+float16), for GPU execution providers: ONNX Runtime's CPU provider runs it, but no faster.
 The TorchScript-based exporter is used (`dynamo=False`): the dynamo exporter needs onnxscript.
+
+`OnnxBackend` picks ONNX Runtime's execution providers by availability (TensorRT, CUDA,
+OpenVINO, then the CPU) unless told which (`select_providers`), and logs the choice.
 """
 
 from __future__ import annotations
 
 import copy
 import io
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +54,8 @@ ort = require("onnxruntime", "onnx", feature=_FEATURE)
 _ort_state = require("onnxruntime.capi.onnxruntime_pybind11_state", "onnx", feature=_FEATURE)
 Fail, InvalidGraph, InvalidProtobuf = _ort_state.Fail, _ort_state.InvalidGraph, _ort_state.InvalidProtobuf
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_OPSET = 17
 IMAGES = "images"
 BASE_OUTPUTS = ("boxes", "obj", "cls", "embedding")
@@ -54,15 +63,80 @@ FEATURES = ("p3", "p4", "p5")
 TEMPLATES = "templates"
 RECHECK_OUTPUTS = ("heat", "boxes")
 RECHECK_SUFFIX = ".recheck.onnx"
+# Dynamic axes: the input's height and width, and what follows them (levels at strides 8, 16, 32).
+_LEVEL_AXES = {f"p{3 + i}": {2: f"height_{s}", 3: f"width_{s}"} for i, s in enumerate((8, 16, 32))}
+_EMBEDDING_AXES = {2: f"height_{RECHECK_STRIDE}", 3: f"width_{RECHECK_STRIDE}"}
+BASE_AXES = {
+    IMAGES: {2: "height", 3: "width"},
+    "boxes": {1: "candidates"},
+    "obj": {1: "candidates"},
+    "cls": {1: "candidates"},
+    "embedding": _EMBEDDING_AXES,
+    **_LEVEL_AXES,
+}
+RECHECK_AXES = {
+    **_LEVEL_AXES,
+    "embedding": _EMBEDDING_AXES,
+    TEMPLATES: {0: "K"},
+    "heat": _EMBEDDING_AXES,
+    "boxes": {1: _EMBEDDING_AXES[2], 2: _EMBEDDING_AXES[3]},
+}
+
+# Execution providers, in the order `select_providers` prefers them, and the short names that
+# --providers accepts for them (full ONNX Runtime names are accepted too).
+PROVIDER_NAMES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+PREFERRED_PROVIDERS = tuple(PROVIDER_NAMES.values())
+GPU_PROVIDERS = frozenset({"TensorrtExecutionProvider", "CUDAExecutionProvider"})
+CPU_PROVIDER = "CPUExecutionProvider"
 
 
-def _pool_matrix(size: int, bins: int) -> torch.Tensor:
-    """(bins, size) averaging matrix of adaptive pooling: bin i spans floor(i*L/n) .. ceil((i+1)*L/n)."""
-    matrix = torch.zeros(bins, size)
-    for i in range(bins):
-        start, end = (i * size) // bins, -((-(i + 1) * size) // bins)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix
+def select_providers(requested: str | Sequence[str] | None = None) -> list[str]:
+    """ONNX Runtime execution providers to run with, most preferred first.
+
+    None (or empty): those of TensorRT, CUDA, OpenVINO that this onnxruntime has, in that order,
+    then the CPU. Otherwise a comma-separated string or a sequence of names, short (tensorrt,
+    cuda, openvino, cpu; any case) or ONNX Runtime's own (CUDAExecutionProvider); a name that is
+    unknown or that this installation lacks is an InputError. ONNX Runtime runs what the chosen
+    providers cannot on its CPU provider.
+    """
+    available = list(ort.get_available_providers())
+    if not requested:
+        return [name for name in PREFERRED_PROVIDERS if name in available] or [CPU_PROVIDER]
+    items = requested.split(",") if isinstance(requested, str) else list(requested)
+    chosen: list[str] = []
+    for item in (str(item).strip() for item in items):
+        name = PROVIDER_NAMES.get(item.lower(), item)
+        if not item or (name not in PREFERRED_PROVIDERS and name not in available):
+            known = ", ".join([*PROVIDER_NAMES, *(a for a in available if a not in PREFERRED_PROVIDERS)])
+            raise InputError(None, f"unknown ONNX Runtime execution provider {item!r}; choose from {known}")
+        if name not in available:
+            raise InputError(
+                None,
+                f"execution provider {name} is not available in this onnxruntime "
+                f"(available: {', '.join(available)})",
+            )
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def _pool_matrix(size: int | torch.Tensor, bins: int, like: torch.Tensor) -> torch.Tensor:
+    """(bins, size) averaging matrix of adaptive pooling: bin i spans floor(i*L/n) .. ceil((i+1)*L/n).
+
+    Built with tensor operations from `size`, so that a trace with dynamic axes computes it from
+    the feature's shape inside the graph instead of storing one input size's matrix.
+    """
+    index = torch.arange(bins, device=like.device)
+    cells = torch.arange(size, device=like.device)
+    start = torch.div(index * size, bins, rounding_mode="floor")
+    end = torch.div((index + 1) * size + (bins - 1), bins, rounding_mode="floor")
+    inside = (cells[None] >= start[:, None]) & (cells[None] < end[:, None])
+    return inside.to(like.dtype) / (end - start).to(like.dtype)[:, None]
 
 
 class MatmulAdaptiveAvgPool(nn.Module):
@@ -73,20 +147,21 @@ class MatmulAdaptiveAvgPool(nn.Module):
         self.output_size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = (int(v) for v in x.shape[-2:])
-        rows = _pool_matrix(h, self.output_size[0]).to(x)
-        cols = _pool_matrix(w, self.output_size[1]).to(x)
+        h, w = x.shape[-2:]
+        rows = _pool_matrix(h, self.output_size[0], x)
+        cols = _pool_matrix(w, self.output_size[1], x)
         return rows @ x @ cols.T
 
 
-def inference_copy(model: CSTrack | OMC) -> CSTrack | OMC:
-    """A CPU float32 eval copy with BatchNorm folded and exportable pools; `model` is untouched."""
+def inference_copy(model: CSTrack | OMC, half: bool = False) -> CSTrack | OMC:
+    """A CPU eval copy (float32, float16 with `half`) with BatchNorm folded and exportable pools;
+    `model` is untouched."""
     prepared = copy.deepcopy(model).cpu().float().eval().fuse()
     for module in list(prepared.modules()):
         for name, child in module.named_children():
             if isinstance(child, nn.AdaptiveAvgPool2d):
                 setattr(module, name, MatmulAdaptiveAvgPool(child.output_size))
-    return prepared
+    return prepared.half() if half else prepared
 
 
 class BaseGraph(nn.Module):
@@ -155,8 +230,9 @@ def _trace(
     dynamic_axes: dict | None = None,
 ) -> onnx.ModelProto:
     buffer = io.BytesIO()
-    # The exporter warns about tracing (shapes taken as constants, by design at a fixed input size),
-    # its own deprecation and InstanceNorm's training flag; none applies to an eval-mode trace.
+    # The exporter warns about tracing (Python numbers taken from shapes; the size-dependent parts
+    # are tensor operations on the traced shapes, checked at two sizes in tests/export), its own
+    # deprecation and InstanceNorm's training flag; none applies to an eval-mode trace.
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -173,12 +249,21 @@ def _trace(
     return onnx.load_from_string(buffer.getvalue())
 
 
-def _annotate(proto: onnx.ModelProto, graph: str, model: CSTrack | OMC, img_size: tuple[int, int]) -> None:
+def _annotate(
+    proto: onnx.ModelProto,
+    graph: str,
+    model: CSTrack | OMC,
+    img_size: tuple[int, int],
+    dynamic: bool,
+    half: bool,
+) -> None:
     """Metadata a backend needs to post-process without the torch model."""
     detect = model.detect
     fields = {
         "cstrack.graph": graph,
         "cstrack.img_size": f"{img_size[0]},{img_size[1]}",
+        "cstrack.dynamic_size": "true" if dynamic else "false",
+        "cstrack.dtype": "float16" if half else "float32",
         "cstrack.strides": ",".join(str(s) for s in model.strides),
         "cstrack.anchors_per_cell": str(detect.na),
         "cstrack.classes": str(detect.nc),
@@ -189,49 +274,63 @@ def _annotate(proto: onnx.ModelProto, graph: str, model: CSTrack | OMC, img_size
 
 
 def export_onnx(
-    model: CSTrack | OMC, img_size: tuple[int, int], recheck: bool | None = None, opset: int = DEFAULT_OPSET
+    model: CSTrack | OMC,
+    img_size: tuple[int, int],
+    recheck: bool | None = None,
+    opset: int = DEFAULT_OPSET,
+    *,
+    dynamic: bool = True,
+    half: bool = False,
 ) -> OnnxModels:
-    """Trace the base graph (and the re-check graph: by default when the model has it) and check them."""
+    """Trace the base graph (and the re-check graph: by default when the model has it) and check them.
+
+    `img_size` (W, H) is the size traced at, recorded as the graphs' default; with `dynamic`
+    (the default) they take any multiples of 32, else only this size. `half`: float16 graphs.
+    """
     width, height = check_input_size(img_size)
     if recheck and not model.has_recheck:
         raise InputError(None, "the model has no re-check network to export")
     recheck = model.has_recheck if recheck is None else recheck
-    prepared = inference_copy(model)
-    images = torch.zeros(1, 3, height, width)
+    prepared = inference_copy(model, half)
+    dtype = torch.float16 if half else torch.float32
+    images = torch.zeros(1, 3, height, width, dtype=dtype)
     outputs = BASE_OUTPUTS + (FEATURES if recheck else ())
-    base = _trace(BaseGraph(prepared, recheck), (images,), [IMAGES], outputs, opset)
-    _annotate(base, "base", prepared, (width, height))
+    axes = {name: BASE_AXES[name] for name in (IMAGES, *outputs)} if dynamic else None
+    base = _trace(BaseGraph(prepared, recheck), (images,), [IMAGES], outputs, opset, axes)
+    _annotate(base, "base", prepared, (width, height), dynamic, half)
     onnx.checker.check_model(base, full_check=True)
     second = None
     if recheck:
         # Placeholders of the right shapes: the trace records operations, not these values.
         features = [
-            torch.randn(1, c, height // s, width // s)
+            torch.randn(1, c, height // s, width // s, dtype=dtype)
             for c, s in zip(model.cfg.level_channels, model.strides)
         ]
-        embedding = torch.randn(1, prepared.emb_dim, height // RECHECK_STRIDE, width // RECHECK_STRIDE)
-        args = (*features, embedding, torch.randn(2, prepared.emb_dim))
-        second = _trace(
-            ReCheckGraph(prepared),
-            args,
-            [*FEATURES, "embedding", TEMPLATES],
-            RECHECK_OUTPUTS,
-            opset,
-            dynamic_axes={TEMPLATES: {0: "K"}},
+        embedding = torch.randn(
+            1, prepared.emb_dim, height // RECHECK_STRIDE, width // RECHECK_STRIDE, dtype=dtype
         )
-        _annotate(second, "recheck", prepared, (width, height))
+        args = (*features, embedding, torch.randn(2, prepared.emb_dim, dtype=dtype))
+        inputs = [*FEATURES, "embedding", TEMPLATES]
+        axes = RECHECK_AXES if dynamic else {TEMPLATES: RECHECK_AXES[TEMPLATES]}
+        second = _trace(ReCheckGraph(prepared), args, inputs, RECHECK_OUTPUTS, opset, axes)
+        _annotate(second, "recheck", prepared, (width, height), dynamic, half)
         onnx.checker.check_model(second, full_check=True)
     return OnnxModels(base, second)
 
 
 def paired_outputs(
-    model: CSTrack | OMC, models: OnnxModels, templates: int = 2, seed: int = 0
+    model: CSTrack | OMC,
+    models: OnnxModels,
+    templates: int = 2,
+    seed: int = 0,
+    img_size: tuple[int, int] | None = None,
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Each output of PyTorch (`model` as given, on the CPU) beside ONNX Runtime's, on one random input."""
-    onnx_backend = OnnxBackend(models.base, models.recheck)
+    """Each output of PyTorch (`model` as given, on the CPU) beside ONNX Runtime's, on one random
+    input of `img_size` (W, H; default: the export size; another one needs dynamic graphs)."""
+    onnx_backend = OnnxBackend(models.base, models.recheck, providers=[CPU_PROVIDER])
     torch_backend = TorchBackend(model, channels_last=True)  # a copy: `model` stays as it is
     generator = torch.Generator().manual_seed(seed)
-    width, height = onnx_backend.img_size
+    width, height = check_input_size(img_size or onnx_backend.img_size)
     x = torch.rand(1, 3, height, width, generator=generator)
     with torch.inference_mode():
         ours, theirs = torch_backend.run(x), onnx_backend.run(x)
@@ -248,45 +347,73 @@ def paired_outputs(
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
-    """All graph optimisations, sequential execution, `threads` intra-op threads (default: torch's)."""
+    """All graph optimisations, sequential execution, `threads` intra-op threads (default: torch's).
+
+    The intra-op threads do not spin-wait between runs: a backend holds two sessions (base and
+    re-check), each with its own threads, and PyTorch's between them (NMS, look-ups); spinning
+    threads of one session took the cores from the next, which made the re-check graph 2x slower
+    on 2 cores (benchmarks/model_speed.py).
+    """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
-def _session(source: onnx.ModelProto | str | PathLike, options: ort.SessionOptions) -> ort.InferenceSession:
+def _session(
+    source: onnx.ModelProto | str | PathLike, options: ort.SessionOptions, providers: Sequence[str]
+) -> ort.InferenceSession:
     if isinstance(source, onnx.ModelProto):
-        return ort.InferenceSession(source.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(source.SerializeToString(), options, providers=list(providers))
     path = Path(source)
     if not path.is_file():
         raise InputError(path, "ONNX file not found")
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), options, providers=list(providers))
     except (Fail, InvalidGraph, InvalidProtobuf) as exc:
         raise InputError(path, f"not a loadable ONNX model: {exc}") from exc
 
 
+_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+def _input_type(session: ort.InferenceSession, name: str) -> type[np.floating]:
+    kind = next(i.type for i in session.get_inputs() if i.name == name)
+    return _NUMPY_TYPES.get(kind, np.float32)
+
+
 class OnnxBackend:
-    """Runs the exported graphs with ONNX Runtime (CPU) behind the interface of `TorchBackend`."""
+    """Runs the exported graphs with ONNX Runtime behind the interface of `TorchBackend`.
+
+    `providers` as `select_providers` takes them (default: the best this onnxruntime has).
+    `img_size` is the size the graphs were exported at; `dynamic` says whether they take any
+    other multiples of 32 (then `Detector` accepts any input size). Float16 graphs are fed and
+    read as float16 and give float32 results.
+    """
 
     def __init__(
         self,
         base: onnx.ModelProto | str | PathLike,
         recheck: onnx.ModelProto | str | PathLike | None = None,
         threads: int | None = None,
+        providers: str | Sequence[str] | None = None,
     ):
         options = session_options(threads)
-        self.base = _session(base, options)
-        self.recheck_session = None if recheck is None else _session(recheck, options)
+        chosen = select_providers(providers)
+        self.base = _session(base, options, chosen)
+        self.recheck_session = None if recheck is None else _session(recheck, options, chosen)
+        self._templates_dtype = (
+            np.float32 if self.recheck_session is None else _input_type(self.recheck_session, TEMPLATES)
+        )
         meta = self.base.get_modelmeta().custom_metadata_map
         try:
             width, height = (int(v) for v in meta["cstrack.img_size"].split(","))
             self.strides = tuple(int(v) for v in meta["cstrack.strides"].split(","))
             self.nc = int(meta["cstrack.classes"])
-            na = int(meta["cstrack.anchors_per_cell"])
+            self.na = int(meta["cstrack.anchors_per_cell"])
         except (KeyError, ValueError) as exc:
             raise InputError(
                 None if isinstance(base, onnx.ModelProto) else base,
@@ -294,31 +421,63 @@ class OnnxBackend:
             ) from exc
         self.img_size = (width, height)
         self.stride = self.strides[0]
-        self.level, self.anchor = anchor_layout([(height // s, width // s) for s in self.strides], na)
+        shape = next(i.shape for i in self.base.get_inputs() if i.name == IMAGES)
+        self.dynamic = not all(isinstance(d, int) for d in shape[2:])  # named (or unknown) H and W
+        self.input_dtype = _input_type(self.base, IMAGES)
+        self.providers = list(self.base.get_providers())
+        self._layouts: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
         self._outputs = [o.name for o in self.base.get_outputs()]
+        logger.info("cstrack: ONNX Runtime execution providers: %s", ", ".join(self.providers))
+        if self.input_dtype == np.float16 and not GPU_PROVIDERS & set(self.providers):
+            logger.warning(
+                "cstrack: a float16 graph on %s: it runs, but no faster than float32 there "
+                "(float16 is for the TensorRT and CUDA providers)",
+                self.providers[0],
+            )
 
     @classmethod
     def from_model(
-        cls, model: CSTrack | OMC, img_size: tuple[int, int], threads: int | None = None
+        cls,
+        model: CSTrack | OMC,
+        img_size: tuple[int, int],
+        threads: int | None = None,
+        providers: str | Sequence[str] | None = None,
+        *,
+        dynamic: bool = True,
+        half: bool = False,
     ) -> OnnxBackend:
         """Export `model` in memory (both graphs when it has the re-check network) and load it."""
-        models = export_onnx(model, img_size)
-        return cls(models.base, models.recheck, threads)
+        models = export_onnx(model, img_size, dynamic=dynamic, half=half)
+        return cls(models.base, models.recheck, threads, providers)
 
     @classmethod
-    def from_files(cls, base_path: str | PathLike, threads: int | None = None) -> OnnxBackend:
+    def from_files(
+        cls,
+        base_path: str | PathLike,
+        threads: int | None = None,
+        providers: str | Sequence[str] | None = None,
+    ) -> OnnxBackend:
         """Load `cstrack export` output; the re-check graph is picked up beside it when present."""
         second = recheck_path(base_path)
-        return cls(base_path, second if second.is_file() else None, threads)
+        return cls(base_path, second if second.is_file() else None, threads, providers)
 
     @property
     def has_recheck(self) -> bool:
         return self.recheck_session is not None
 
+    def layout(self, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(level, anchor) of every decoded row for an input of `height` x `width` pixels."""
+        key = (height, width)
+        if key not in self._layouts:
+            grids = [(height // s, width // s) for s in self.strides]
+            self._layouts[key] = anchor_layout(grids, self.na)
+        return self._layouts[key]
+
     def run(self, x: torch.Tensor) -> NetworkOutput:
-        values = dict(zip(self._outputs, self.base.run(None, {IMAGES: x.cpu().numpy()})))
-        boxes, obj, cls, embedding = (torch.from_numpy(values[name]) for name in BASE_OUTPUTS)
-        decoded = Decoded(boxes, obj, cls, self.level, self.anchor)
+        images = x.detach().cpu().numpy().astype(self.input_dtype, copy=False)
+        values = dict(zip(self._outputs, self.base.run(None, {IMAGES: images})))
+        boxes, obj, cls, embedding = (torch.from_numpy(values[name]).float() for name in BASE_OUTPUTS)
+        decoded = Decoded(boxes, obj, cls, *self.layout(*images.shape[2:]))
         features = {name: values[name] for name in (*FEATURES, "embedding") if name in values}
         return NetworkOutput(decoded, embedding, features)
 
@@ -326,6 +485,6 @@ class OnnxBackend:
         if self.recheck_session is None:
             raise ValueError("this ONNX backend has no re-check graph")
         feeds = dict(output.features)
-        feeds[TEMPLATES] = np.ascontiguousarray(templates.cpu().numpy(), dtype=np.float32)
-        heat, boxes = self.recheck_session.run(None, feeds)
-        return torch.from_numpy(heat)[0, 0], torch.from_numpy(boxes)[0].reshape(-1, 4)
+        feeds[TEMPLATES] = np.ascontiguousarray(templates.detach().cpu().numpy(), dtype=self._templates_dtype)
+        heat, boxes = (torch.from_numpy(v).float() for v in self.recheck_session.run(None, feeds))
+        return heat[0, 0], boxes[0].reshape(-1, 4)

@@ -47,13 +47,11 @@ class Decoded(NamedTuple):
 def make_grid(
     h: int, w: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
-    """(H, W, 2) integer cell coordinates (x, y)."""
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=device, dtype=dtype),
-        torch.arange(w, device=device, dtype=dtype),
-        indexing="ij",
-    )
-    return torch.stack((xs, ys), -1)
+    """(H, W, 2) integer cell coordinates (x, y).
+
+    The ranges are integer and cast afterwards: ONNX's Range has no float16 (a half graph)."""
+    ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
+    return torch.stack((xs, ys), -1).to(dtype)
 
 
 def xy_offset(sig_xy: torch.Tensor, k: torch.Tensor | None = None) -> torch.Tensor:

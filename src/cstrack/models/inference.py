@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from cstrack.errors import InputError
+from cstrack.models.classes import default_class_names
 from cstrack.models.detect import Decoded, clip_boxes
 from cstrack.models.network import OMC, CSTrack
 from cstrack.models.recheck import heat_peaks
@@ -138,6 +139,8 @@ class DetectionResult:
     trans_boxes_xyxy: np.ndarray  # (M, 4) transductive detections of the re-check network
     trans_scores: np.ndarray  # (M,) heat M_p at the peak
     trans_embeddings: np.ndarray  # (M, E)
+    classes: np.ndarray | None = None  # (N,) int64 class index (argmax of the class scores); None: nc 1
+    trans_classes: np.ndarray | None = None  # (M,) int64 class the detection head sees at each peak
 
 
 class NetworkOutput(NamedTuple):
@@ -205,10 +208,12 @@ class Detector:
     """A network backend plus its pre- and post-processing, for one BGR frame at a time.
 
     `backend` runs the network (`TorchBackend(model)`, call `model.fuse()` first for speed;
-    `cstrack.export.onnx.OnnxBackend`); a backend built for a fixed input size must have been
-    built for `img_size`. Pre- and post-processing are shared, so every backend gives the same
-    DetectionResult. `clip` clips boxes to the image, as the JDE-family trackers do; clip=False
-    keeps BAR's boxes that extend past the border.
+    `cstrack.export.onnx.OnnxBackend`); a backend with an `img_size` attribute was built for a
+    fixed input size, which must be `img_size`, unless its `dynamic` attribute is true (ONNX
+    graphs exported with dynamic height and width). Pre- and post-processing are shared, so
+    every backend gives the same DetectionResult. `clip` clips boxes to the image, as the JDE-family trackers do; clip=False
+    keeps BAR's boxes that extend past the border. `class_names` name the model's classes
+    (default: `cstrack.models.classes.default_class_names(backend.nc)`).
     """
 
     def __init__(
@@ -223,13 +228,18 @@ class Detector:
         recheck_top_k: int = 100,
         recheck_threshold: float = 0.3,
         clip: bool = True,
+        class_names: tuple[str, ...] | list[str] | None = None,
     ):
         self.img_size = check_input_size(img_size)
-        if tuple(getattr(backend, "img_size", self.img_size)) != self.img_size:
+        fixed = not getattr(backend, "dynamic", False)  # a dynamic backend takes any multiple of 32
+        if fixed and tuple(getattr(backend, "img_size", self.img_size)) != self.img_size:
             raise InputError(
                 None, f"the backend was built for input size {backend.img_size}, not {self.img_size}"
             )
         self.backend = backend
+        self.class_names = tuple(class_names) if class_names else default_class_names(backend.nc)
+        if len(self.class_names) != backend.nc:
+            raise ValueError(f"{len(self.class_names)} class names for a model with {backend.nc} class(es)")
         self.device = torch.device(getattr(backend, "device", "cpu"))
         self.obj_threshold = obj_threshold
         self.score_threshold = score_threshold
@@ -258,12 +268,14 @@ class Detector:
             raise ValueError("templates given but the model has no re-check network")
         x, placement = self.preprocess(frame_bgr)
         output = self.backend.run(x)
-        boxes, scores, emb, levels = self._basic(output)
+        boxes, scores, emb, levels, classes = self._basic(output)
         embedding = output.embedding[0]
         trans_boxes, trans_scores = boxes.new_zeros(0, 4), boxes.new_zeros(0)
         trans_emb = embedding.new_zeros(0, embedding.shape[0])
+        trans_classes = torch.zeros(0, dtype=torch.int64)
         if templates is not None:
-            trans_boxes, trans_scores, trans_emb = self._transductive(output, templates)
+            trans_boxes, trans_scores, trans_emb, trans_classes = self._transductive(output, templates)
+        multi_class = self.backend.nc > 1
         return DetectionResult(
             boxes_xyxy=placement.to_original(_numpy(boxes), self.clip).astype(np.float32),
             scores=_numpy(scores),
@@ -272,29 +284,40 @@ class Detector:
             trans_boxes_xyxy=placement.to_original(_numpy(trans_boxes), self.clip).astype(np.float32),
             trans_scores=_numpy(trans_scores),
             trans_embeddings=_numpy(trans_emb),
+            classes=classes.cpu().numpy() if multi_class else None,
+            trans_classes=trans_classes.cpu().numpy() if multi_class else None,
         )
 
     def _basic(self, output: NetworkOutput) -> tuple[torch.Tensor, ...]:
-        """Thresholded, NMS-ed detections: boxes (input pixels), scores, unit embeddings, levels."""
+        """Thresholded, NMS-ed detections: boxes (input pixels), scores, unit embeddings, levels,
+        class indices (zeros for one class)."""
         decoded = output.decoded
         boxes, obj, scores = decoded.boxes[0], decoded.obj[0], decoded.scores[0]
         if self.clip:
             boxes = clip_boxes(boxes, self.img_size[::-1])
         candidates = torch.nonzero((obj > self.obj_threshold) & (scores > self.score_threshold))[:, 0]
         labels = decoded.cls[0, candidates].argmax(-1) if self.backend.nc > 1 else None
-        keep = candidates[
-            nms(
-                boxes[candidates], scores[candidates], self.iou_threshold, self.max_det, labels, self.diou_nms
-            )
-        ]
+        kept = nms(
+            boxes[candidates], scores[candidates], self.iou_threshold, self.max_det, labels, self.diou_nms
+        )
+        keep = candidates[kept]
+        classes = labels[kept] if labels is not None else torch.zeros(len(keep), dtype=torch.int64)
         centres = (boxes[keep, :2] + boxes[keep, 2:]) / 2
         emb = read_embeddings(output.embedding[0], centres, self.backend.stride)
-        return boxes[keep], scores[keep], emb, decoded.level[keep]
+        return boxes[keep], scores[keep], emb, decoded.level[keep], classes
 
     def _transductive(self, output: NetworkOutput, templates: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """Re-check peaks: boxes (input pixels), heat scores, unit embeddings at the peak cells."""
+        """Re-check peaks: boxes (input pixels), heat scores, unit embeddings at the peak cells,
+        and the class the detection head gives those cells (its stride-8 level is the heat map's
+        grid; the best anchor there decides)."""
         template_t = torch.as_tensor(np.asarray(templates), dtype=torch.float32)
         heat, boxes = self.backend.recheck(output, template_t)
         scores, cells = heat_peaks(heat, self.recheck_top_k, self.recheck_threshold)
         emb = F.normalize(output.embedding[0].flatten(1)[:, cells].T, dim=1)
-        return boxes[cells], scores, emb
+        classes = torch.zeros(len(cells), dtype=torch.int64)
+        if self.backend.nc > 1:
+            decoded, cell_count = output.decoded, heat.numel()
+            finest = decoded.cls[0, : int((decoded.level == 0).sum())]  # anchor-major, then rows, columns
+            per_anchor = finest.reshape(-1, cell_count, self.backend.nc)[:, cells.to(finest.device)]
+            classes = per_anchor.amax(0).argmax(-1).cpu()
+        return boxes[cells], scores, emb, classes

@@ -53,8 +53,9 @@ def template_masks(sim: torch.Tensor, radius: int = 3, kind: str = "hard") -> to
     peak = sim.flatten(1).argmax(1)  # not view(k, -1): ambiguous in ONNX when K == 0
     cy = (peak // w).to(sim.dtype).view(k, 1, 1)
     cx = (peak % w).to(sim.dtype).view(k, 1, 1)
-    ys = torch.arange(h, device=sim.device, dtype=sim.dtype).view(1, h, 1)
-    xs = torch.arange(w, device=sim.device, dtype=sim.dtype).view(1, 1, w)
+    # Integer ranges cast afterwards: ONNX's Range has no float16 (a half graph).
+    ys = torch.arange(h, device=sim.device).to(sim.dtype).view(1, h, 1)
+    xs = torch.arange(w, device=sim.device).to(sim.dtype).view(1, 1, w)
     if kind == "hard":
         return (((ys - cy).abs() <= radius) & ((xs - cx).abs() <= radius)).to(sim.dtype)
     sigma = (2 * radius + 1) / 6

@@ -51,6 +51,7 @@ from pathlib import Path
 import torch
 
 from cstrack.errors import InputError
+from cstrack.models.classes import DEFAULT_CLASS_NAMES, class_names_metadata, default_class_names
 from cstrack.models.network import OMC, CSTrack, CSTrackConfig, YOLOXTrack, base_network
 from cstrack.models.pretrained import BUNDLED, bundled_weights, img_size_metadata, list_pretrained
 from cstrack.models.weights import load_weights, weights_metadata
@@ -157,12 +158,14 @@ DEFAULT_IMG_SIZE = (1088, 608)
 @dataclass(frozen=True)
 class ResolvedModel:
     """What a model spec names: the module, the file its weights came from, the input size the
-    file records (None when not recorded or randomly initialised), and a stem for derived files."""
+    file records (None when not recorded or randomly initialised), a stem for derived files, and
+    the names of the classes it detects (the file's `class_names`, else `default_class_names`)."""
 
     model: CSTrack | OMC
     weights: Path | None
     img_size: tuple[int, int] | None
     stem: str
+    class_names: tuple[str, ...] = DEFAULT_CLASS_NAMES
 
 
 def resolve_model(spec: str | PathLike, arch: str | None = None) -> ResolvedModel:
@@ -172,15 +175,16 @@ def resolve_model(spec: str | PathLike, arch: str | None = None) -> ResolvedMode
     if path is not None:
         metadata = weights_metadata(path)
         stem = str(spec) if str(spec) in BUNDLED else path.stem
-        return ResolvedModel(
-            _from_weights(path, metadata, arch), path, img_size_metadata(path, metadata), stem
-        )
+        model = _from_weights(path, metadata, arch)
+        names = class_names_metadata(path, metadata, model.detect.nc)
+        return ResolvedModel(model, path, img_size_metadata(path, metadata), stem, names)
     name = str(spec)
     if name not in VARIANTS:
         known = ", ".join(list_pretrained() + list_models())
         raise InputError(None, f"unknown model {name!r}: give a .safetensors file or one of {known}")
     logger.warning("cstrack: model %r has no weights here: random initialisation", name)
-    return ResolvedModel(create_model(name), None, None, name)
+    model = create_model(name)
+    return ResolvedModel(model, None, None, name, default_class_names(model.detect.nc))
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -14,25 +14,32 @@ association. The model and the association are timed separately.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import nn
 
+from cstrack.errors import InputError
+from cstrack.models.classes import DEFAULT_CLASS_NAMES
 from cstrack.models.inference import check_frame
 from cstrack.models.pretrained import DEFAULT_PRETRAINED
-from cstrack.pipeline.backends import build_detector
+from cstrack.pipeline.backends import DEFAULT_BACKEND, build_detector
 from cstrack.tracking.candidates import (
     Candidates,
     drop_flat,
     fuse_candidates,
     join_candidates,
     split_candidates,
+    take_candidates,
 )
 from cstrack.tracking.jde_tracker import JDETracker
 from cstrack.tracking.track_state import Track
+
+if TYPE_CHECKING:
+    from cstrack.pipeline.tracker_config import TrackerConfig
 
 
 @dataclass
@@ -56,11 +63,15 @@ class Tracker:
 
     `model` is a registry name, a .safetensors file, a CSTrack/OMC module, or a ready detector:
     a `cstrack.models.Detector` or any callable `(frame_bgr, templates) -> DetectionResult` with a
-    `has_recheck` attribute (then `arch`, `img_size`, `device`, `half`, `backend` and `conf` are
-    not used). `recheck` enables OMC's re-check when the model has it; `fusion_eps` is eq. 10's
+    `has_recheck` attribute (then `arch`, `img_size`, `device`, `half`, `backend`, `providers` and
+    `conf` are not used). `backend` is auto (ONNX Runtime on the CPU when it is installed, else
+    PyTorch), torch or onnx, `providers` ONNX Runtime's execution providers (see
+    `cstrack.pipeline.backends`). `recheck` enables OMC's re-check when the model has it; `fusion_eps` is eq. 10's
     epsilon; re-check candidates only continue existing tracks unless `recheck_starts_tracks` (the
     release lets them start tracks too, which adds false positives on occlusion-heavy synthetic
-    sequences). Other keyword arguments go to `JDETracker` (its thresholds).
+    sequences). Other keyword arguments go to `JDETracker` (its thresholds); `detector_options`
+    to the `Detector` built here (`iou_threshold`, `recheck_threshold` ...). `from_config` builds
+    one from a `cstrack.pipeline.tracker_config.TrackerConfig`, every threshold in one object.
 
     `byte_low_threshold` (off by default) turns on ByteTrack's BYTE second stage: the detector
     built here then keeps boxes down to that score (objectness and score thresholds lowered to
@@ -68,6 +79,10 @@ class Tracker:
     tracks to the rest by IoU only (see `JDETracker`). A ready detector must return the low
     boxes itself; `conf` is then only the tracker's high threshold. OMC's re-check fusion sees
     the detections proper only, and re-check candidates always go through the cascade.
+
+    With a multi-class model every candidate carries its class and tracks keep theirs
+    (`class_aware=False`, a JDETracker option, associates across classes); `classes` keeps only
+    the detections of those classes (indices or names). `class_names` are the detector's.
     """
 
     def __init__(
@@ -78,14 +93,17 @@ class Tracker:
         img_size: tuple[int, int] | None = None,
         device: str = "auto",
         half: bool = False,
-        backend: str = "torch",
+        backend: str = DEFAULT_BACKEND,
+        providers: str | Sequence[str] | None = None,
         conf: float = 0.5,
         frame_rate: float = 30.0,
         recheck: bool = True,
         fusion_eps: float = 0.5,
         recheck_starts_tracks: bool = False,
         byte_low_threshold: float | None = None,
-        **tracker_options: float,
+        classes: Sequence[int | str] | None = None,
+        detector_options: Mapping[str, Any] | None = None,
+        **tracker_options: Any,
     ):
         if byte_low_threshold is not None:
             tracker_options = {"byte_high_threshold": conf, **tracker_options}
@@ -97,14 +115,41 @@ class Tracker:
         )
         if isinstance(model, (str, PathLike, nn.Module)):
             detector_conf = conf if byte_low_threshold is None else byte_low_threshold
-            detector = build_detector(model, arch, img_size, device, half, backend, detector_conf)
+            detector = build_detector(
+                model,
+                arch,
+                img_size,
+                device,
+                half,
+                backend,
+                detector_conf,
+                providers=providers,
+                **(detector_options or {}),
+            )
         else:
             detector = model
         self.detector = detector
         self.recheck = recheck and detector.has_recheck
         self.fusion_eps = fusion_eps
         self.recheck_starts_tracks = recheck_starts_tracks
+        self.class_names: tuple[str, ...] = tuple(getattr(detector, "class_names", DEFAULT_CLASS_NAMES))
+        self.classes = None if classes is None else class_indices(classes, self.class_names)
         self.timing = Timing()
+        #: The configuration `from_config` built this tracker with (None when built from keywords).
+        self.config: TrackerConfig | None = None
+
+    @classmethod
+    def from_config(
+        cls, model: Any = DEFAULT_MODEL, config: TrackerConfig | None = None, **options: Any
+    ) -> Tracker:
+        """A tracker with every threshold of `config` (default: the defaults), kept as `.config`;
+        `options` are the other keywords of `Tracker` (device, recheck, frame_rate ...)."""
+        from cstrack.pipeline.tracker_config import TrackerConfig
+
+        config = TrackerConfig() if config is None else config
+        tracker = cls(model, **config.tracker_options(), **options)
+        tracker.config = config
+        return tracker
 
     def reset(self, frame_rate: float | None = None) -> None:
         """Start a new sequence: no tracks, ids from 1, timing kept."""
@@ -128,15 +173,22 @@ class Tracker:
             templates = active if len(active) else None
         result = self.detector(frame_bgr, templates)
         middle = time.perf_counter()
-        candidates = drop_flat(Candidates(result.boxes_xyxy, result.scores, result.embeddings))
+        candidates = self._wanted(
+            Candidates(result.boxes_xyxy, result.scores, result.embeddings, _classes(result, "classes"))
+        )
         weak = None
         if self.byte_high_threshold is not None:
             candidates, weak = split_candidates(candidates, candidates.scores >= self.byte_high_threshold)
         may_start = None
         if templates is not None:
             basic = len(candidates.scores)
-            transductive = drop_flat(
-                Candidates(result.trans_boxes_xyxy, result.trans_scores, result.trans_embeddings)
+            transductive = self._wanted(
+                Candidates(
+                    result.trans_boxes_xyxy,
+                    result.trans_scores,
+                    result.trans_embeddings,
+                    _classes(result, "trans_classes"),
+                )
             )
             candidates = fuse_candidates(candidates, transductive, self.fusion_eps)
             if not self.recheck_starts_tracks:
@@ -147,9 +199,42 @@ class Tracker:
             if may_start is not None:
                 may_start = np.concatenate([may_start, np.zeros(len(weak.scores), bool)])
             candidates = join_candidates(candidates, weak)
-        tracks = self.association.update(*candidates, may_start, low_score)
+        boxes, scores, embeddings, classes = candidates
+        tracks = self.association.update(boxes, scores, embeddings, may_start, low_score, classes)
         end = time.perf_counter()
         self.timing.model += middle - start
         self.timing.association += end - middle
         self.timing.frames += 1
         return tracks
+
+    def _wanted(self, candidates: Candidates) -> Candidates:
+        """The candidates of the wanted classes, without flat boxes."""
+        candidates = drop_flat(candidates)
+        if self.classes is None:
+            return candidates
+        classes = candidates.classes
+        if classes is None:
+            classes = np.zeros(len(candidates.scores), dtype=np.int64)
+        return take_candidates(candidates, np.isin(classes, self.classes))
+
+
+def class_indices(classes: Sequence[int | str], class_names: tuple[str, ...]) -> np.ndarray:
+    """Sorted class indices of `classes`, each an index or a name of `class_names`."""
+    known = dict(zip(class_names, range(len(class_names))))
+    indices = []
+    for item in classes:
+        index = known.get(item) if isinstance(item, str) else int(item)
+        if isinstance(item, str) and index is None and item.isdigit():
+            index = int(item)
+        if index is None or not 0 <= index < len(class_names):
+            choices = ", ".join(f"{i} {name}" for i, name in enumerate(class_names))
+            raise InputError(None, f"unknown class {item!r}: the model's classes are {choices}")
+        indices.append(index)
+    return np.unique(np.array(indices, dtype=np.int64))
+
+
+def _classes(result: Any, name: str) -> np.ndarray | None:
+    """A DetectionResult's class indices (`classes` or `trans_classes`); None from a detector that
+    predates them or has one class."""
+    values = getattr(result, name, None)
+    return None if values is None else np.asarray(values, dtype=np.int64)

@@ -1,4 +1,5 @@
-"""Drawing tracks on frames: boxes and ids in a colour per id, fading trails, an FPS overlay."""
+"""Drawing tracks on frames: boxes and ids in a colour per id (per class, with the class name,
+for a multi-class model), fading trails, an FPS overlay."""
 
 from __future__ import annotations
 
@@ -18,11 +19,24 @@ def id_colour(track_id: int) -> tuple[int, int, int]:
     return int(bgr[0]), int(bgr[1]), int(bgr[2])
 
 
-class TrackRenderer:
-    """Keeps the last `trail_length` centres per id and draws frames with their tracks."""
+#: BGR box colours of classes 0, 1, ... (then repeating): distinct at a glance on street scenes.
+CLASS_COLOURS = ((255, 160, 0), (0, 200, 255), (80, 220, 80), (255, 80, 255), (80, 80, 255), (255, 255, 80))
 
-    def __init__(self, trail_length: int = 30):
+
+def class_colour(cls: int) -> tuple[int, int, int]:
+    return CLASS_COLOURS[cls % len(CLASS_COLOURS)]
+
+
+class TrackRenderer:
+    """Keeps the last `trail_length` centres per id and draws frames with their tracks.
+
+    With more than one of `class_names`, boxes take their class's colour and labels read
+    "name id"; trails keep the id's colour, so identities stay apart within a class.
+    """
+
+    def __init__(self, trail_length: int = 30, class_names: tuple[str, ...] = ("pedestrian",)):
         self.trail_length = trail_length
+        self.class_names = class_names
         self._trails: dict[int, deque[tuple[int, int]]] = {}
 
     def reset(self) -> None:
@@ -41,8 +55,11 @@ class TrackRenderer:
                 trail = self._trails.setdefault(track.track_id, deque(maxlen=self.trail_length))
                 trail.append(((x0 + x1) // 2, y1))
                 self._draw_trail(canvas, trail, colour, thickness)
-            cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness, cv2.LINE_AA)
             label = str(track.track_id)
+            if len(self.class_names) > 1:
+                colour = class_colour(track.cls)
+                label = f"{self.class_names[track.cls]} {track.track_id}"
+            cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness, cv2.LINE_AA)
             scale = 0.5 * thickness
             (w, h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
             cv2.rectangle(canvas, (x0, y0 - h - base - 2), (x0 + w + 2, y0), colour, -1)

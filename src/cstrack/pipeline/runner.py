@@ -21,16 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from cstrack.atomic import atomic_write, temporary_path
-from cstrack.data.mot import FRAME, ID, filter_results, format_results, is_mot16_gt
+from cstrack.data.mot import ID, filter_results, format_results, is_mot16_gt, mot_class_ids
 from cstrack.data.sources import ALL_FRAMES, FrameRange, FrameSource, open_sources
 from cstrack.errors import InputError, check_options
+from cstrack.models.classes import DEFAULT_CLASS_NAMES
 from cstrack.pipeline.end_to_end import DEFAULT_MODEL, Tracker
 from cstrack.pipeline.render import TrackRenderer
+from cstrack.pipeline.tracker_config import CONFIG_FILE
+from cstrack.pipeline.video import open_video_writer
+from cstrack.pipeline.viewer import FrameViewer
 from cstrack.tracking.track_state import Track, results_rows
 
 FORMATS = ("mot", "json")
@@ -41,6 +44,7 @@ _TEMPORARY = re.compile(
     r"^\.(?P<target>.+\.(?:txt|jsonl|mp4|scores\.json))\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp(?:\.mp4)?$"
 )
 _TAIL = 1 << 16
+CONFIG_HEADER = "The tracker configuration of this run (cstrack track --tracker-config reads it back)."
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +66,10 @@ class SequenceRun:
     files: dict[str, Path] = field(default_factory=dict)
     scores: dict | None = None
     interrupted: bool = False
+    #: The viewer's q/Esc ended the run here; the outputs hold the frames up to it, complete.
+    stopped: bool = False
+    #: Frames a live source dropped to keep up with the camera (latest-frame mode).
+    dropped_frames: int = 0
 
     def results_table(self) -> np.ndarray:
         """(M, 7) frame,id,x,y,w,h,score of every output track, when tracked without an output folder."""
@@ -109,14 +117,14 @@ class _StreamedFile:
 
 
 class _VideoOutput:
-    """An mp4 written under a temporary name and renamed on close."""
+    """An mp4 (H.264 with PyAV, else mp4v: `open_video_writer`) written under a temporary name and
+    renamed on close."""
 
     def __init__(self, path: Path, frame_rate: float, size: tuple[int, int]):
         self.path = path
         self.temporary = temporary_path(path, ".tmp.mp4")
-        self.writer = cv2.VideoWriter(str(self.temporary), cv2.VideoWriter_fourcc(*"mp4v"), frame_rate, size)
-        if not self.writer.isOpened():
-            raise InputError(path, "cannot open a video writer here")
+        self.writer = open_video_writer(self.temporary, frame_rate, size)
+        self.codec = self.writer.codec
         self.frames = 0
 
     def write(self, image: np.ndarray) -> None:
@@ -139,31 +147,57 @@ def guess_benchmark(gt: np.ndarray) -> str:
     return "MOT17" if is_mot16_gt(gt) else "MOT15"
 
 
-def evaluate_run(results: np.ndarray, source: FrameSource) -> dict:
-    """Scores of a sequence's (M, 7) results against its gt, restricted to the tracked frame range."""
-    from cstrack.evaluation import evaluate_sequence
+def evaluate_run(
+    results: np.ndarray,
+    source: FrameSource,
+    benchmark: str | None = None,
+    frames: FrameRange | None = None,
+    class_names: tuple[str, ...] = DEFAULT_CLASS_NAMES,
+) -> dict:
+    """Scores of a sequence's (M, 7) results against its gt, restricted to the tracked frame range
+    (`frames`, default the source's) as `cstrack eval --frames` restricts them (`frame_window`).
 
-    sequence, frames = source.sequence, source.frames
-    gt = sequence.read_gt()
-    last = sequence.info.seq_length if frames.last is None else min(frames.last, sequence.info.seq_length)
-    offset = frames.first - 1
-    gt = gt[(gt[:, FRAME] >= frames.first) & (gt[:, FRAME] <= last)].copy()
-    results = results.copy()
-    gt[:, FRAME] -= offset
-    results[:, FRAME] -= offset
-    benchmark = guess_benchmark(gt)
-    scores = evaluate_sequence(gt, results, last - offset, benchmark, gt_path=sequence.gt_path)
+    `benchmark` names the rules; None guesses them from the gt's columns (`guess_benchmark`).
+    A multi-class model's (M, 8) results are scored per class (`evaluate_per_class`):
+    {"classes": {name: scores}} in place of the scores.
+    """
+    from cstrack.evaluation import SequenceTables, evaluate_sequence, frame_window
+
+    sequence = source.sequence
+    frames = source.frames if frames is None else frames
+    tables = SequenceTables(sequence.read_gt(), results, sequence.info.seq_length)
+    gt, results, last = frame_window(tables, frames, gt_path=sequence.gt_path)
+    if len(class_names) > 1:
+        from cstrack.evaluation import evaluate_per_class
+
+        ids = dict(zip(class_names, mot_class_ids(class_names).tolist()))
+        per_class = evaluate_per_class(gt, results, last, ids)
+        return {"benchmark": "per class, MOT15 rules", "frames": [frames.first, last], "classes": per_class}
+    benchmark = benchmark or guess_benchmark(gt)
+    scores = evaluate_sequence(gt, results, last, benchmark, gt_path=sequence.gt_path)
     return {"benchmark": benchmark, "frames": [frames.first, last], **scores}
 
 
-def check_evaluable(sources: list[FrameSource]) -> None:
-    """Refuse --eval before tracking when a source has no (readable) ground truth."""
+def check_evaluable(sources: list[FrameSource], benchmark: str | None = None) -> None:
+    """Refuse --eval before tracking when a source has no (readable) ground truth, or, with a
+    `benchmark`, ground truth its rules cannot score (MOT15-style gt under MOT17 rules)."""
+    if benchmark is not None:
+        from cstrack.evaluation import BENCHMARKS
+
+        if benchmark not in BENCHMARKS:
+            raise InputError(None, f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}")
     for source in sources:
         if source.sequence is None:
             raise InputError(source.origin, "cannot evaluate: not a MOTChallenge sequence with gt/gt.txt")
         if not source.sequence.gt_path.is_file():
             raise InputError(source.sequence.gt_path, "cannot evaluate: this sequence has no ground truth")
-        source.sequence.read_gt()  # a malformed gt fails now, not after the whole sequence
+        gt = source.sequence.read_gt()  # a malformed gt fails now, not after the whole sequence
+        if benchmark is not None:
+            from cstrack.evaluation import preprocess_sequence
+
+            nothing = np.zeros((0, 7))
+            length = source.sequence.info.seq_length
+            preprocess_sequence(gt, nothing, length, benchmark, gt_path=source.sequence.gt_path)
 
 
 def check_output_folder(folder: str | os.PathLike) -> None:
@@ -250,18 +284,30 @@ def track(
     trails: int = 30,
     frames: FrameRange = ALL_FRAMES,
     evaluate: bool = False,
+    benchmark: str | None = None,
     min_area: float | None = None,
     max_aspect: float | None = None,
     progress: bool = True,
+    latest: bool = True,
+    viewer: FrameViewer | None = None,
 ) -> dict[str, SequenceRun]:
     """Track every sequence of `source`; returns each sequence's files (or, without `output`, tracks).
 
     With `output`, writes `NAME.txt` (MOTChallenge), `NAME.jsonl` (one JSON object per frame),
-    `NAME.mp4` (with `save_video`) and `NAME.scores.json` (with `evaluate`, which needs gt).
+    `NAME.mp4` (with `save_video`) and `NAME.scores.json` (with `evaluate`, which needs gt; under
+    the rules of `benchmark`, one of `cstrack.evaluation.BENCHMARKS`, or when None MOT17's for gt
+    with class ids and MOT15's otherwise).
     `min_area` / `max_aspect` are the MOT-file output filter of the JDE-family trackers; the
     scores are those of the filtered rows, as the MOT file would be scored.
     `tracker` is a `Tracker` or what `Tracker(...)` takes as its model (a name or weights file).
+    With `output`, the thresholds of a tracker built `Tracker.from_config` (its `.config`) go to
+    `tracker.yaml` before the first frame, a file that `--tracker-config` reads back.
     `source` may also be the list `open_sources` returned (the frame range is then theirs).
+    `latest` (webcams and streams) tracks only the newest frame when tracking is slower than the
+    camera, counting the frames dropped (`SequenceRun.dropped_frames`); False tracks every frame.
+    `viewer` (e.g. `cstrack.pipeline.viewer.Viewer()`) shows each rendered frame; when it asks to
+    stop (q or Esc), the run ends there with complete outputs (scored up to there). It is closed
+    at the end.
     Options, the output folder and the ground truth are checked before the first frame.
     """
     if not formats:
@@ -281,9 +327,11 @@ def track(
             ),
         },
     )
-    sources = source if isinstance(source, list) else open_sources(source, frames)
+    sources = source if isinstance(source, list) else open_sources(source, frames, latest)
     if evaluate:
-        check_evaluable(sources)
+        check_evaluable(sources, benchmark)
+    elif benchmark is not None:
+        raise InputError(None, "a benchmark sets the rules of the scores: it needs evaluate=True (--eval)")
     out_dir = None if output is None else Path(output)
     if out_dir is not None:
         check_output_folder(out_dir)
@@ -295,14 +343,29 @@ def track(
             ) from error
         recover_stale_temporaries(out_dir)
     if not isinstance(tracker, Tracker):
-        tracker = Tracker(tracker)
+        tracker = Tracker.from_config(tracker)
+    config = getattr(tracker, "config", None)
+    if out_dir is not None and config is not None:
+        config.save(out_dir / CONFIG_FILE, CONFIG_HEADER)
     runs: dict[str, SequenceRun] = {}
     for src in sources:
-        writer = _SequenceWriter(src, out_dir, formats, save_video, trails, evaluate, min_area, max_aspect)
+        writer = _SequenceWriter(
+            src,
+            out_dir,
+            formats,
+            save_video,
+            trails,
+            evaluate,
+            min_area,
+            max_aspect,
+            class_names=tracker.class_names,
+            viewer=viewer,
+        )
         run = _track_source(src, tracker, writer, progress)
         runs[src.name] = run
         if evaluate and not run.interrupted:
-            run.scores = evaluate_run(writer.table(), src)
+            window = FrameRange(src.frames.first, writer.last_frame) if run.stopped else None
+            run.scores = evaluate_run(writer.table(), src, benchmark, window, writer.class_names)
             if out_dir is not None:
                 run.files["scores"] = out_dir / f"{src.name}.scores.json"
                 with atomic_write(run.files["scores"]) as stream:
@@ -317,7 +380,14 @@ def track(
                 shown,
                 more,
             )
-        if run.interrupted:
+        if run.dropped_frames:
+            logger.info(
+                "cstrack: %s: dropped %d frames to keep up with the camera (tracked the newest each "
+                "time; --all-frames tracks every frame)",
+                src.name,
+                run.dropped_frames,
+            )
+        if run.interrupted or run.stopped:
             break
     return runs
 
@@ -335,8 +405,16 @@ class _SequenceWriter:
         evaluate: bool,
         min_area: float | None,
         max_aspect: float | None,
+        class_names: tuple[str, ...] = DEFAULT_CLASS_NAMES,
+        viewer: FrameViewer | None = None,
     ):
         self.source = source
+        self.viewer = viewer
+        self.save_video = save_video and out_dir is not None
+        self.last_frame: int | None = None
+        self.class_names = class_names
+        # One-class output keeps column 8 at -1 (pedestrian files as MOTChallenge writes them).
+        self.class_ids = mot_class_ids(class_names) if len(class_names) > 1 else None
         self.out_dir = out_dir
         self.min_area, self.max_aspect = min_area, max_aspect
         self.streams: dict[str, _StreamedFile] = {}
@@ -350,26 +428,34 @@ class _SequenceWriter:
         self.keep_tracks = out_dir is None
         # --eval needs the (filtered) rows; they are bounded by the gt sequence's length.
         self.rows: list[np.ndarray] | None = [] if evaluate else None
-        self.renderer = TrackRenderer(trails) if save_video and out_dir is not None else None
+        self.renderer = TrackRenderer(trails, class_names) if self.save_video or viewer is not None else None
         self.video: _VideoOutput | None = None
 
-    def add(self, run: SequenceRun, number: int, image: np.ndarray, tracks: list[Track], fps: float) -> None:
+    def add(self, run: SequenceRun, number: int, image: np.ndarray, tracks: list[Track], fps: float) -> bool:
+        """Write one tracked frame everywhere; False when the viewer asked to stop after it."""
+        self.last_frame = number
         if self.keep_tracks:
             run.frames[number] = tracks
-        rows = filter_results(results_rows(number, tracks), self.min_area, self.max_aspect)
+        rows = filter_results(results_rows(number, tracks, self.class_ids), self.min_area, self.max_aspect)
         rows = rows[np.argsort(rows[:, ID], kind="stable")]
+        lines = format_results(rows) if "mot" in self.streams or self.rows is not None else ""
         if self.rows is not None:
-            self.rows.append(rows)
+            # Scored as the MOT file reads back (2 decimals), so `cstrack eval` of it scores the same.
+            self.rows.append(_as_written(lines, rows.shape[1]))
         if "mot" in self.streams:
-            self.streams["mot"].write(format_results(rows))
+            self.streams["mot"].write(lines)
         if "json" in self.streams:
-            self.streams["json"].write(json.dumps(_frame_json(number, tracks)) + "\n")
-        if self.renderer is not None:
+            self.streams["json"].write(json.dumps(_frame_json(number, tracks, self.class_names)) + "\n")
+        if self.renderer is None:
+            return True
+        canvas = self.renderer.draw(image, tracks, fps)
+        if self.save_video:
             if self.video is None:
                 height, width = image.shape[:2]
                 path = self.out_dir / f"{self.source.name}.mp4"
                 self.video = _VideoOutput(path, self.source.frame_rate, (width, height))
-            self.video.write(self.renderer.draw(image, tracks, fps))
+            self.video.write(canvas)
+        return self.viewer is None or self.viewer.show(canvas)
 
     def table(self) -> np.ndarray:
         """The (M, 7) rows kept for --eval."""
@@ -398,6 +484,12 @@ class _SequenceWriter:
                 run.files[kind] = kept
 
 
+def _as_written(lines: str, columns: int) -> np.ndarray:
+    """The first `columns` values of `format_results` lines, as a reader of the file gets them."""
+    values = [line.split(",")[:columns] for line in lines.splitlines()]
+    return np.array(values, dtype=float).reshape(len(values), columns)
+
+
 def _track_source(
     source: FrameSource, tracker: Tracker, writer: _SequenceWriter, progress: bool
 ) -> SequenceRun:
@@ -406,29 +498,41 @@ def _track_source(
     bar = tqdm(total=len(source) or None, desc=source.name, unit="frame", disable=not progress, leave=True)
     started = time.perf_counter()
     complete = False
+    frames = iter(source)
     try:
-        for number, image in source:
+        for number, image in frames:
             if image is None:
                 run.skipped_frames.append(number)
                 bar.update(1)
                 continue
             tracks = tracker.update(image)
             run.tracked += 1
-            writer.add(run, number, image, tracks, run.tracked / max(time.perf_counter() - started, 1e-9))
+            fps = run.tracked / max(time.perf_counter() - started, 1e-9)
+            going = writer.add(run, number, image, tracks, fps)
             bar.update(1)
             bar.set_postfix(tracks=len(tracks), refresh=False)
+            if not going:
+                run.stopped = True
+                break
         complete = True
     except KeyboardInterrupt:
         run.interrupted = True
     finally:
         bar.close()
+        if hasattr(frames, "close"):
+            frames.close()  # a live source's reader thread stops now, not when collected
+        run.dropped_frames = source.dropped_frames
         writer.close(run, complete)
+        if writer.viewer is not None:
+            writer.viewer.close()
     if run.interrupted:
         logger.warning("cstrack: interrupted: %s", writer.describe_partial(run))
+    if run.stopped:
+        logger.info("cstrack: %s: stopped from the viewer after frame %d", source.name, writer.last_frame)
     return run
 
 
-def _frame_json(frame: int, tracks: list[Track]) -> dict:
+def _frame_json(frame: int, tracks: list[Track], class_names: tuple[str, ...]) -> dict:
     return {
         "frame": frame,
         "tracks": [
@@ -436,6 +540,8 @@ def _frame_json(frame: int, tracks: list[Track]) -> dict:
                 "id": t.track_id,
                 "box_xyxy": [round(float(v), 2) for v in t.box_xyxy],
                 "score": round(t.score, 4),
+                "class": t.cls,
+                "class_name": class_names[t.cls],
             }
             for t in tracks
         ],

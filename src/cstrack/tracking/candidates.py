@@ -12,11 +12,24 @@ from cstrack.tracking.matching import iou_matrix
 
 
 class Candidates(NamedTuple):
-    """Detections handed to the tracker: boxes xyxy (N, 4), scores (N,), embeddings (N, D) or None."""
+    """Detections handed to the tracker: boxes xyxy (N, 4), scores (N,), embeddings (N, D) or
+    None, and class indices (N,) or None (a single-class detector: all 0)."""
 
     boxes_xyxy: NDArray[np.floating[Any]]
     scores: NDArray[np.floating[Any]]
     embeddings: NDArray[np.floating[Any]] | None
+    classes: NDArray[np.int64] | None = None
+
+
+def take_candidates(candidates: Candidates, index: NDArray[np.bool_] | NDArray[np.intp]) -> Candidates:
+    """The candidates at `index` (a bool mask or positions), every field alike."""
+    boxes, scores, embeddings, classes = candidates
+    return Candidates(
+        boxes[index],
+        scores[index],
+        None if embeddings is None else embeddings[index],
+        None if classes is None else classes[index],
+    )
 
 
 def fuse_candidates(basic: Candidates, transductive: Candidates, eps: float = 0.5) -> Candidates:
@@ -27,42 +40,41 @@ def fuse_candidates(basic: Candidates, transductive: Candidates, eps: float = 0.
     """
     if len(transductive.boxes_xyxy) == 0:
         return basic
+    if (basic.embeddings is None) != (transductive.embeddings is None):
+        raise ValueError("basic and transductive candidates must both have embeddings or neither")
     if len(basic.boxes_xyxy):
         max_iou = iou_matrix(transductive.boxes_xyxy, basic.boxes_xyxy).max(axis=1)
     else:
         max_iou = np.zeros(len(transductive.boxes_xyxy))
-    added = 1.0 - max_iou >= eps
-    if (basic.embeddings is None) != (transductive.embeddings is None):
-        raise ValueError("basic and transductive candidates must both have embeddings or neither")
-    embeddings = None
-    if basic.embeddings is not None and transductive.embeddings is not None:  # both or neither
-        embeddings = np.concatenate([basic.embeddings, transductive.embeddings[added]])
-    return Candidates(
-        np.concatenate([basic.boxes_xyxy, transductive.boxes_xyxy[added]]),
-        np.concatenate([basic.scores, transductive.scores[added]]),
-        embeddings,
-    )
+    return join_candidates(basic, take_candidates(transductive, 1.0 - max_iou >= eps))
 
 
 def split_candidates(candidates: Candidates, keep: NDArray[np.bool_]) -> tuple[Candidates, Candidates]:
     """The candidates where `keep` (N,) bool is True, and the others."""
-    boxes, scores, embeddings = candidates
-    return (
-        Candidates(boxes[keep], scores[keep], None if embeddings is None else embeddings[keep]),
-        Candidates(boxes[~keep], scores[~keep], None if embeddings is None else embeddings[~keep]),
-    )
+    return take_candidates(candidates, keep), take_candidates(candidates, ~keep)
 
 
 def join_candidates(first: Candidates, second: Candidates) -> Candidates:
-    """`first` followed by `second`; embeddings kept only when both have them."""
+    """`first` followed by `second`; embeddings kept only when both have them, classes when
+    either has them (the other's are then 0)."""
     embeddings = None
     if first.embeddings is not None and second.embeddings is not None:
         embeddings = np.concatenate([first.embeddings, second.embeddings])
+    classes = None
+    if first.classes is not None or second.classes is not None:
+        classes = np.concatenate([_classes(first), _classes(second)])
     return Candidates(
         np.concatenate([first.boxes_xyxy, second.boxes_xyxy]),
         np.concatenate([first.scores, second.scores]),
         embeddings,
+        classes,
     )
+
+
+def _classes(candidates: Candidates) -> NDArray[np.int64]:
+    if candidates.classes is None:
+        return np.zeros(len(candidates.scores), dtype=np.int64)
+    return candidates.classes
 
 
 def drop_flat(candidates: Candidates) -> Candidates:
@@ -72,4 +84,4 @@ def drop_flat(candidates: Candidates) -> Candidates:
     boxes = candidates.boxes_xyxy
     # inverted and NaN boxes stay, for the association to refuse
     flat = (boxes[:, 3] == boxes[:, 1]) | (boxes[:, 2] == boxes[:, 0])
-    return split_candidates(candidates, ~flat)[0] if flat.any() else candidates
+    return take_candidates(candidates, ~flat) if flat.any() else candidates

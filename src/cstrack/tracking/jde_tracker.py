@@ -23,6 +23,7 @@ from cstrack.tracking.matching import (
     iou_matrix,
     iou_pairs,
     paired_iou,
+    same_class_pairs,
     xyah_to_xyxy,
     xyxy_to_xyah,
 )
@@ -52,10 +53,11 @@ class _TrackArrays:
     confirmed: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
     start_frame: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     last_frame: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cls: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     #: (T, D) unit appearance templates, from the first frame that brings embeddings.
     templates: NDArray[np.float32] | None = None
 
-    _FIELDS = ("ids", "mean", "covariance", "score", "state", "confirmed", "start_frame", "last_frame")
+    _FIELDS = ("ids", "mean", "covariance", "score", "state", "confirmed", "start_frame", "last_frame", "cls")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -87,11 +89,12 @@ class _Embeddings(NamedTuple):
 
 
 class _LowScore(NamedTuple):
-    """BYTE's low-score detections of a frame: boxes xyxy, Kalman measurements and scores."""
+    """BYTE's low-score detections of a frame: boxes xyxy, Kalman measurements, scores, classes."""
 
     boxes: NDArray[np.float64]
     measurements: NDArray[np.float64]
     scores: NDArray[np.float64]
+    classes: NDArray[np.int64]
 
 
 def _is_number(value: object) -> bool:
@@ -149,6 +152,20 @@ def _exact_norms(embeddings: NDArray[np.float32], norms: NDArray[np.float32]) ->
     return redone
 
 
+def _class_indices(classes: ArrayLike | None, count: int) -> NDArray[np.int64]:
+    """Detections' classes as (N,) int64 (all 0 when not given); non-integer values are refused."""
+    if classes is None:
+        return np.zeros(count, dtype=np.int64)
+    values = np.asarray(classes)
+    if values.shape != (count,):
+        raise ValueError(f"classes must have shape ({count},), got {values.shape}")
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64, copy=False)
+    if values.dtype.kind == "f" and np.isfinite(values).all() and (values == np.round(values)).all():
+        return values.astype(np.int64)
+    raise ValueError(f"classes must be integer class indices, got dtype {values.dtype}")
+
+
 def _check_byte_thresholds(low: float | None, high: float) -> None:
     """BYTE's thresholds when it is on (low not None): 0 < low < high <= 1, both numbers."""
     if low is None:
@@ -180,6 +197,11 @@ class JDETracker:
     but leaves its appearance template as it was (low-score boxes are mostly occluded people,
     whose embedding shows the occluder); low-score detections never reach lost or unconfirmed
     tracks and never start tracks. Detections below `byte_low_threshold` are dropped.
+
+    With a multi-class detector, `update()` takes each detection's class; a track keeps the class
+    of the detection that started it and only ever matches detections of that class (and only
+    same-class tracks count as duplicates). `class_aware=False` associates across classes: a
+    track then takes the class of its latest matched detection.
     """
 
     def __init__(
@@ -199,6 +221,7 @@ class JDETracker:
         byte_low_threshold: float | None = None,
         byte_high_threshold: float | None = None,
         byte_match_thresh: float = 0.5,
+        class_aware: bool = True,
     ):
         if not (_is_number(frame_rate) and math.isfinite(frame_rate) and frame_rate > 0):
             raise ValueError(f"frame_rate must be a finite positive number, got {frame_rate!r}")
@@ -215,6 +238,7 @@ class JDETracker:
         self.gate_thresh = gate_thresh
         self.duplicate_iou = duplicate_iou
         self.template_momentum = template_momentum
+        self.class_aware = class_aware
         self.kalman = kalman or KalmanFilter()
         #: Frames a lost track is kept for re-identification; the buffer is given at 30 fps.
         self.max_time_lost = int(frame_rate / 30.0 * track_buffer)
@@ -237,6 +261,7 @@ class JDETracker:
         embeddings: ArrayLike | None = None,
         may_start: ArrayLike | None = None,
         low_score: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
     ) -> list[Track]:
         """Associate one frame's detections; returns the confirmed tracked tracks.
 
@@ -244,14 +269,16 @@ class JDETracker:
         (default: all); OMC's re-check candidates may be barred from it. With BYTE on,
         `low_score` (N,) bool marks the detections for the low-score stage (default: score below
         `byte_high_threshold`); unmarked ones go through the cascade whatever their score.
+        `classes` (N,) are the detections' integer class indices (default: all 0).
         """
         boxes, scores, frame_embeddings = self._check_inputs(boxes_xyxy, scores, embeddings)
         if may_start is not None and np.shape(may_start) != (len(boxes),):
             raise ValueError(f"may_start must have shape ({len(boxes)},), got {np.shape(may_start)}")
+        det_classes = _class_indices(classes, len(boxes))
         weak = None
         if self.byte_low_threshold is not None:
-            boxes, scores, frame_embeddings, may_start, weak = self._split_low(
-                boxes, scores, frame_embeddings, may_start, low_score, self.byte_low_threshold
+            boxes, scores, frame_embeddings, may_start, det_classes, weak = self._split_low(
+                boxes, scores, frame_embeddings, may_start, low_score, det_classes, self.byte_low_threshold
             )
         elif low_score is not None:
             raise ValueError("low_score is for BYTE's second stage: set byte_low_threshold")
@@ -276,6 +303,8 @@ class JDETracker:
         # Stage 1: tracked and lost tracks, appearance gated and fused with motion.
         projected_mean, innovation_var = self.kalman.project(pool_mean, pool_cov)
         gated = gate_pairs(projected_mean, innovation_var, measurements, self.gate_thresh)
+        if self.class_aware:
+            gated = same_class_pairs(gated, tracks.cls[pool], det_classes)
         if frame_embeddings is not None:
             assert tracks.templates is not None  # made above, on the first frame with embeddings
             appearance: NDArray[np.floating[Any]] = cosine_distance_pairs(
@@ -297,20 +326,24 @@ class JDETracker:
         left = pool[first.unmatched_rows]
         left = left[tracks.state[left] == _TRACKED]
         dets_left = first.unmatched_cols
-        second = self._match_by_iou(left, boxes[dets_left], self.iou_match_thresh)
+        second = self._match_by_iou(left, boxes[dets_left], det_classes[dets_left], self.iou_match_thresh)
 
         # Stage 3: unconfirmed tracks by IoU; those left unmatched are removed.
         dets_left = dets_left[second.unmatched_cols]
-        third = self._match_by_iou(unconfirmed, boxes[dets_left], self.unconfirmed_match_thresh)
+        third = self._match_by_iou(
+            unconfirmed, boxes[dets_left], det_classes[dets_left], self.unconfirmed_match_thresh
+        )
 
         matched = np.concatenate([pool[first.rows], left[second.rows], unconfirmed[third.rows]])
         matched_dets = np.concatenate([first.cols, first.unmatched_cols[second.cols], dets_left[third.cols]])
-        self._apply_matches(matched, matched_dets, measurements, scores, frame_embeddings)
+        self._apply_matches(matched, matched_dets, measurements, scores, det_classes, frame_embeddings)
         lost_now = left[second.unmatched_rows]
         if weak is not None:
             # BYTE: tracked tracks still unmatched by IoU to the low-score boxes; Kalman only.
-            low = self._match_by_iou(lost_now, weak.boxes, self.byte_match_thresh)
-            self._apply_matches(lost_now[low.rows], low.cols, weak.measurements, weak.scores, None)
+            low = self._match_by_iou(lost_now, weak.boxes, weak.classes, self.byte_match_thresh)
+            self._apply_matches(
+                lost_now[low.rows], low.cols, weak.measurements, weak.scores, weak.classes, None
+            )
             lost_now = lost_now[low.unmatched_rows]
         tracks.state[lost_now] = _LOST
 
@@ -328,6 +361,7 @@ class JDETracker:
         self._start_tracks(
             measurements[new_dets],
             scores[new_dets],
+            det_classes[new_dets],
             None if frame_embeddings is None else frame_embeddings.unit(new_dets),
         )
         self._remove_duplicates()
@@ -359,6 +393,7 @@ class JDETracker:
                     confirmed,
                     tracks.start_frame[rows].tolist(),
                     tracks.last_frame[rows].tolist(),
+                    tracks.cls[rows].tolist(),
                 ),
             )
         )
@@ -372,12 +407,18 @@ class JDETracker:
         return active
 
     def _match_by_iou(
-        self, rows: NDArray[np.intp], det_boxes: NDArray[np.float64], limit: float
+        self,
+        rows: NDArray[np.intp],
+        det_boxes: NDArray[np.float64],
+        det_classes: NDArray[np.int64],
+        limit: float,
     ) -> Assignment:
         """Assign tracks (store rows) to detections on IoU distance with a cost limit."""
         if len(rows) == 0 or len(det_boxes) == 0:
             return Assignment(rows[:0], rows[:0], np.arange(len(rows)), np.arange(len(det_boxes)))
         pairs = iou_pairs(xyah_to_xyxy(self._tracks.mean[rows]), det_boxes, limit)
+        if self.class_aware:
+            pairs = same_class_pairs(pairs, self._tracks.cls[rows], det_classes)
         return assign(pairs, len(rows), len(det_boxes), limit)
 
     def _split_low(
@@ -387,8 +428,16 @@ class JDETracker:
         embeddings: _Embeddings | None,
         may_start: ArrayLike | None,
         low_score: ArrayLike | None,
+        classes: NDArray[np.int64],
         low_threshold: float,
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64], _Embeddings | None, ArrayLike | None, _LowScore]:
+    ) -> tuple[
+        NDArray[np.float64],
+        NDArray[np.float64],
+        _Embeddings | None,
+        ArrayLike | None,
+        NDArray[np.int64],
+        _LowScore,
+    ]:
         """BYTE's split: the cascade's detections, and the low-score ones (>= the low threshold)."""
         if low_score is None:
             is_low = scores < self.byte_high_threshold
@@ -397,15 +446,15 @@ class JDETracker:
         else:
             is_low = np.asarray(low_score, dtype=bool)
         weak = np.flatnonzero(is_low & (scores >= low_threshold))
-        low = _LowScore(boxes[weak], xyxy_to_xyah(boxes[weak]), scores[weak])
+        low = _LowScore(boxes[weak], xyxy_to_xyah(boxes[weak]), scores[weak], classes[weak])
         if not is_low.any():
-            return boxes, scores, embeddings, may_start, low
+            return boxes, scores, embeddings, may_start, classes, low
         high = np.flatnonzero(~is_low)
         if embeddings is not None:
             embeddings = _Embeddings(embeddings.raw[high], embeddings.inverse_norm[high])
         if may_start is not None:
             may_start = np.asarray(may_start, dtype=bool)[high]
-        return boxes[high], scores[high], embeddings, may_start, low
+        return boxes[high], scores[high], embeddings, may_start, classes[high], low
 
     def _check_inputs(
         self, boxes_xyxy: ArrayLike, scores: ArrayLike, embeddings: ArrayLike | None
@@ -448,6 +497,7 @@ class JDETracker:
         dets: NDArray[np.intp],
         measurements: NDArray[np.float64],
         scores: NDArray[np.float64],
+        classes: NDArray[np.int64],
         embeddings: _Embeddings | None,
     ) -> None:
         """Kalman-correct matched tracks, mark them tracked and confirmed, refresh templates."""
@@ -459,6 +509,8 @@ class JDETracker:
         tracks.confirmed[rows] = True
         tracks.score[rows] = scores[dets]
         tracks.last_frame[rows] = self.frame_id
+        if not self.class_aware:
+            tracks.cls[rows] = classes[dets]
         if embeddings is not None:
             templates = tracks.templates
             assert templates is not None  # update() makes them on the first frame with embeddings
@@ -473,6 +525,7 @@ class JDETracker:
         self,
         measurements: NDArray[np.float64],
         scores: NDArray[np.float64],
+        classes: NDArray[np.int64],
         embeddings: NDArray[np.float32] | None,
     ) -> None:
         """New tracks, confirmed at once only on the first frame (as in the reference)."""
@@ -498,6 +551,7 @@ class JDETracker:
                 confirmed=np.full(count, self.frame_id == 1),
                 start_frame=frames,
                 last_frame=frames.copy(),
+                cls=classes.copy(),
                 templates=templates,
             )
         )
@@ -511,7 +565,10 @@ class JDETracker:
         if len(tracked) == 0 or len(lost) == 0:
             return
         boxes = xyah_to_xyxy(tracks.mean)
-        p, q = np.nonzero(iou_matrix(boxes[tracked], boxes[lost]) > self.duplicate_iou)
+        overlapping = iou_matrix(boxes[tracked], boxes[lost]) > self.duplicate_iou
+        if self.class_aware:
+            overlapping &= tracks.cls[tracked][:, None] == tracks.cls[lost][None, :]
+        p, q = np.nonzero(overlapping)
         if len(p) == 0:
             return
         age = tracks.last_frame - tracks.start_frame

@@ -88,6 +88,15 @@ def iou_pairs(track_boxes: NDArray[np.float64], det_boxes: NDArray[np.float64], 
     return Pairs(rows, cols, cost[rows, cols])
 
 
+def same_class_pairs(pairs: Pairs, row_classes: NDArray[np.int64], col_classes: NDArray[np.int64]) -> Pairs:
+    """The pairs whose track (row) and detection (column) have the same class: tracks never
+    switch class. `row_classes` and `col_classes` are indexed by the pairs' rows and columns."""
+    keep = row_classes[pairs.rows] == col_classes[pairs.cols]
+    if keep.all():
+        return pairs
+    return Pairs(pairs.rows[keep], pairs.cols[keep], pairs.costs[keep])
+
+
 def gate_pairs(
     projected_mean: NDArray[np.float64],
     innovation_var: NDArray[np.float64],

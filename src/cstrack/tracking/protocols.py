@@ -19,7 +19,8 @@ class DetectionTracker(Protocol):
     """An online tracker fed one frame's detections at a time, as `JDETracker` is.
 
     `update` takes the frame's boxes (N, 4) x1, y1, x2, y2 in pixels, their scores (N,) and
-    optionally re-ID embeddings (N, D), and returns the tracks reported for that frame; `reset`
+    optionally re-ID embeddings (N, D) (a multi-class tracker also takes `classes=`), and returns
+    the tracks reported for that frame; `reset`
     forgets every track, for the next sequence. isinstance() checks only that both methods
     exist (not their signatures): mypy checks the signatures.
     """

@@ -9,9 +9,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def results_rows(frame: int, tracks: list[Track]) -> NDArray[np.float64]:
-    """One frame's tracks as MOTChallenge result rows (N, 7): frame,id,x,y,w,h,score."""
-    table = np.empty((len(tracks), 7))
+def results_rows(
+    frame: int, tracks: list[Track], class_ids: NDArray[np.int64] | None = None
+) -> NDArray[np.float64]:
+    """One frame's tracks as MOTChallenge result rows (N, 7): frame,id,x,y,w,h,score; with
+    `class_ids` (the file's class value of each class index) an 8th column, the class."""
+    table = np.empty((len(tracks), 7 if class_ids is None else 8))
+    if tracks and class_ids is not None:
+        table[:, 7] = class_ids[[t.cls for t in tracks]]
     if tracks:
         boxes = np.array([t.box_xyxy for t in tracks])
         table[:, 0] = frame
@@ -40,6 +45,8 @@ class Track(NamedTuple):
     confirmed: bool
     start_frame: int
     last_frame: int
+    #: Class index of the detections it was made from (0 for single-class detectors).
+    cls: int = 0
 
     @property
     def box_xywh(self) -> NDArray[np.float64]:

@@ -48,6 +48,7 @@ class TrainConfig:
     batch: int = 8
     img_size: tuple[int, int] = (1088, 608)  # width, height
     weights: str | None = None
+    nc: int | None = None  # classes to detect; None: as many as the data config names (default 1)
     stage: str = "base"
     device: str = "auto"
     workers: int = 4
@@ -76,6 +77,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         rules = {
+            "nc": (self.nc is None or self.nc >= 1, ">= 1"),
             "epochs": (self.epochs >= 1, ">= 1"),
             "batch": (self.batch >= 1, ">= 1"),
             "img_size": (

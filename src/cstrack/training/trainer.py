@@ -5,7 +5,10 @@ A run folder OUTPUT/NAME holds
   results.csv        one row per epoch: lr, loss parts (means over the epoch), val metrics, time
   last.safetensors   model, EMA, classifier, optimizer, RNG states, epoch (see `checkpoint`)
   best.safetensors   the same at the best validation HOTA (lowest training loss without val)
-  weights.safetensors  best's EMA weights alone with their architecture: `cstrack track --model` it
+  weights.safetensors  best's EMA weights alone with their architecture, input size and class
+                     names (`class_names`): `cstrack track --model` it
+The model detects the classes the data config names (`names:`, label classes 0, 1, ...), or
+`nc` of them (`--nc`; it must agree with `names`); one, pedestrian, when neither says.
 `train(resume=RUN_DIR)` continues from last.safetensors exactly: an interrupted run and an
 uninterrupted one with the same seed log the same losses (on CPU; CUDA kernels may differ).
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import math
 import os
@@ -47,13 +51,20 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from cstrack.atomic import atomic_write
-from cstrack.data.jde import label_path_for, read_data_config
+from cstrack.data.jde import DataConfig, label_path_for, read_data_config
 from cstrack.errors import InputError
+from cstrack.models.classes import (
+    CLASS_NAMES_KEY,
+    adapt_class_layers,
+    default_class_names,
+    recorded_class_names,
+)
 from cstrack.models.device import resolve_device
 from cstrack.models.network import OMC, CSTrack
 from cstrack.models.registry import count_parameters, create_model, weights_file
-from cstrack.models.weights import load_weights, save_weights
+from cstrack.models.weights import load_weights, save_weights, weights_metadata
 from cstrack.training.checkpoint import (
+    META_KEY,
     TrainingState,
     capture_rng,
     load_checkpoint,
@@ -181,8 +192,30 @@ def _check_classes(frames: list[Frame], nc: int) -> None:
         if len(classes) and classes.max() >= nc:
             raise InputError(
                 label_path_for(frame.image),
-                f"class {int(classes.max())} but the model has {nc} class(es) (0..{nc - 1})",
+                f"class {int(classes.max())} but the model has {nc} class(es) (0..{nc - 1}): name the "
+                "classes in the data config (`names: [...]`) or give --nc",
             )
+
+
+def class_names_for(config: TrainConfig, data: DataConfig) -> tuple[str, ...]:
+    """The names of the classes a run trains: the data config's `names`, or `nc` defaults."""
+    if data.names is not None:
+        if config.nc is not None and config.nc != len(data.names):
+            raise InputError(
+                data.path,
+                f"names {len(data.names)} class(es) ({', '.join(data.names)}) but --nc is {config.nc}",
+            )
+        return data.names
+    return default_class_names(config.nc or 1)
+
+
+def _file_class_names(path: Path) -> tuple[str, ...] | None:
+    """The class names a weights file or training checkpoint records, None when it records none."""
+    metadata = weights_metadata(path)
+    if META_KEY in metadata:  # a checkpoint: the names are in its training metadata
+        names = json.loads(metadata[META_KEY]).get(CLASS_NAMES_KEY)
+        metadata = {CLASS_NAMES_KEY: json.dumps(names)} if names else {}
+    return recorded_class_names(path, metadata)
 
 
 def _next_run_dir(output: Path, name: str) -> Path:
@@ -196,17 +229,25 @@ def _next_run_dir(output: Path, name: str) -> Path:
     return candidate
 
 
-def _load_initial_weights(model: CSTrack | OMC, spec: str, stage: str) -> str:
+def _load_initial_weights(
+    model: CSTrack | OMC, spec: str, stage: str, class_names: tuple[str, ...] | None = None
+) -> str:
     """Load --weights (plain weights, a checkpoint's EMA weights, or a bundled model by name, e.g.
     to fine-tune the default); returns a one-line report.
 
     In the re-check stage only the base network is taken: the re-check heads start from their
     initialisation (a stage-1 file holds untrained ones, which would skip the heat-map prior).
+    Weights with another number of classes load too: the class layers keep the rows of the
+    classes the file and `class_names` (default: the model's default names) share, by name,
+    and start afresh for the others.
     """
+    if class_names is None:
+        class_names = default_class_names(model.detect.nc)
     path = weights_file(spec) or Path(spec)
     state = read_weights(path, ema=True)
     if stage == "recheck":
         state = {k: v for k, v in state.items() if not k.removeprefix("module.").startswith(RECHECK_PREFIXES)}
+    state, refitted = adapt_class_layers(model, model.detect, state, _file_class_names(path), class_names)
     missing, unexpected = load_weights(model, state, strict=False)
     if stage == "recheck":
         base_missing = [key for key in missing if not key.startswith(RECHECK_PREFIXES)]
@@ -214,9 +255,10 @@ def _load_initial_weights(model: CSTrack | OMC, spec: str, stage: str) -> str:
             raise InputError(
                 path, f"{len(base_missing)} base-network tensors missing, e.g. {base_missing[0]}"
             )
-    return (
+    report = (
         f"loaded {path}: {len(missing)} model tensors not in the file, {len(unexpected)} file tensors unused"
     )
+    return report if refitted is None else f"{report}; {refitted}"
 
 
 def _read_rows(path: Path, before_epoch: int) -> list[dict[str, str]]:
@@ -259,9 +301,17 @@ class _Run:
 
     @property
     def weights_metadata(self) -> dict[str, str]:
-        """What `cstrack track --model weights.safetensors` needs: the architecture and input size."""
+        """What `cstrack track --model weights.safetensors` needs: the architecture (with the
+        number of classes, when not 1), the input size and the class names."""
         width, height = self.config.img_size
-        return {"arch": self.config.model, "img_size": f"{width},{height}"}
+        metadata = {
+            "arch": self.config.model,
+            "img_size": f"{width},{height}",
+            CLASS_NAMES_KEY: json.dumps(list(self.class_names)),
+        }
+        if len(self.class_names) != 1:
+            metadata["options"] = json.dumps({"nc": len(self.class_names)})
+        return metadata
 
     def __init__(self, config: TrainConfig, run_dir: Path, ctx: Distributed, resuming: bool):
         self.config = config
@@ -279,11 +329,15 @@ class _Run:
         data = read_data_config(config.data)
         self.val = val_sequences(load_frames(data.val)) if data.val is not None and config.val_every else []
         frames = load_frames(data.train)
-        model = create_model(config.model)
+        self.class_names = class_names_for(config, data)
+        nc = len(self.class_names)
+        model = create_model(config.model, **({"nc": nc} if nc != 1 else {}))
         _check_classes(frames, model.detect.nc)
         self.log_lines: list[str] = []
         if config.weights is not None and not resuming:
-            self.log_lines.append(_load_initial_weights(model, config.weights, config.stage))
+            self.log_lines.append(
+                _load_initial_weights(model, config.weights, config.stage, self.class_names)
+            )
         elif config.stage == "recheck" and not resuming:
             raise InputError(None, "the re-check stage needs --weights: a trained base network")
         self.dataset, objective, collate = _stage(config, model, frames, data.train.num_ids, self.amp)
@@ -349,6 +403,8 @@ class _Run:
                 "model_name": self.config.model,
                 "stage": self.config.stage,
                 "num_ids": self.num_ids,
+                "nc": len(self.class_names),
+                CLASS_NAMES_KEY: list(self.class_names),
                 "rows": self.rows,
             },
         )
@@ -452,6 +508,7 @@ class _Run:
             self.ctx.device,
             recheck=config.recheck_in_validation,
             frame_rate=config.val_frame_rate,
+            class_names=self.class_names,
         )
         metrics["val_s"] = time.perf_counter() - started
         return metrics
@@ -462,12 +519,13 @@ class _Run:
         if ctx.is_main and not config.quiet:
             logger.info(
                 "cstrack train: %s (%.1fM parameters), stage %s, %d samples, %d identities, "
-                "%d process(es) on %s, run folder %s",
+                "classes %s, %d process(es) on %s, run folder %s",
                 config.model,
                 count_parameters(self.model) / 1e6,
                 config.stage,
                 len(self.dataset),
                 self.num_ids,
+                ", ".join(self.class_names),
                 ctx.world_size,
                 ctx.device,
                 self.run_dir,
@@ -498,9 +556,8 @@ class _Run:
                 _write_rows(self.run_dir / RESULTS_FILE, self.rows)
                 history.append(row)
                 if not config.quiet:
-                    shown = ", ".join(
-                        f"{k} {row[k]:.4g}" for k in ("loss", *self.parts, *VAL_COLUMNS) if k in row
-                    )
+                    columns = ("loss", *self.parts, *VAL_COLUMNS, *(f"AP50_{n}" for n in self.class_names))
+                    shown = ", ".join(f"{k} {row[k]:.4g}" for k in columns if k in row)
                     logger.info("epoch %d/%d: %s", epoch + 1, config.epochs, shown)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, row)

@@ -16,13 +16,16 @@ combined scores are TrackEval's own combination over sequences. No output filter
 (only the boxes a results file could not hold, under `MIN_WRITTEN_SIDE` wide or high, go).
 
 AP50 is VOC's all-point interpolated average precision at IoU 0.5 over every val image; recall
-and precision are reported at the tracking threshold (score > 0.5).
+and precision are reported at the tracking threshold (score > 0.5). With several classes, AP50
+counts a detection of any class (the tracking scores too are over all classes together) and
+`AP50_<name>` is each class's AP50: its detections (the head's most likely class) against its
+ground truth.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +84,23 @@ def ground_truth_rows(
 
 @dataclass
 class _Collected:
-    """Every frame's low-threshold detections and ground truth boxes, for AP."""
+    """Every frame's low-threshold detections and ground truth boxes (and their classes), for AP."""
 
     boxes: list[np.ndarray]
     scores: list[np.ndarray]
     gt_boxes: list[np.ndarray]
+    classes: list[np.ndarray] = field(default_factory=list)
+    gt_classes: list[np.ndarray] = field(default_factory=list)
+
+    def of_class(self, index: int) -> _Collected:
+        """The detections and ground truth of one class."""
+        detected = [classes == index for classes in self.classes]
+        truth = [classes == index for classes in self.gt_classes]
+        return _Collected(
+            [boxes[keep] for boxes, keep in zip(self.boxes, detected)],
+            [scores[keep] for scores, keep in zip(self.scores, detected)],
+            [boxes[keep] for boxes, keep in zip(self.gt_boxes, truth)],
+        )
 
 
 def _has_area(boxes: np.ndarray) -> np.ndarray:
@@ -105,8 +120,13 @@ class _ThresholdingDetector:
         result = self.detector(frame_bgr, templates)
         self.collected.boxes.append(result.boxes_xyxy)
         self.collected.scores.append(result.scores)
+        classes = result.classes
+        self.collected.classes.append(
+            np.zeros(len(result.scores), dtype=np.int64) if classes is None else classes
+        )
         confident = (result.scores > TRACK_SCORE_THRESHOLD) & _has_area(result.boxes_xyxy)
         transductive = _has_area(result.trans_boxes_xyxy)
+        trans_classes = result.trans_classes
         return replace(
             result,
             boxes_xyxy=result.boxes_xyxy[confident],
@@ -116,6 +136,8 @@ class _ThresholdingDetector:
             trans_boxes_xyxy=result.trans_boxes_xyxy[transductive],
             trans_scores=result.trans_scores[transductive],
             trans_embeddings=result.trans_embeddings[transductive],
+            classes=None if classes is None else classes[confident],
+            trans_classes=None if trans_classes is None else trans_classes[transductive],
         )
 
 
@@ -131,6 +153,7 @@ def track_sequence(
         rows, next_id = ground_truth_rows(frame, position, image.shape[:2], next_id)
         gt.append(rows)
         collected.gt_boxes.append(np.column_stack([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]]))
+        collected.gt_classes.append(frame.labels[:, 0].astype(np.int64))
         results.extend(
             [position, track.track_id, *track.box_xywh, track.score] for track in tracker.update(image)
         )
@@ -182,10 +205,12 @@ def validate(
     recheck: bool = False,
     frame_rate: float = 30.0,
     recheck_threshold: float = 0.3,
+    class_names: tuple[str, ...] | None = None,
 ) -> dict[str, float]:
     """Detection (AP50, recall, precision) and tracking (HOTA, MOTA, IDF1 ...) scores over `sequences`.
 
     `recheck_threshold` is the heat score a re-check peak needs to become a candidate (release: 0.3).
+    With more than one `class_names` (the model's classes), also `AP50_<name>` per class.
     """
     was_training = model.training
     collected = _Collected([], [], [])
@@ -205,4 +230,14 @@ def validate(
         combined = evaluate_tables(tables, benchmark="MOT17")["combined"]
     finally:
         model.train(was_training)
-    return {**average_precision(collected), **{key: float(combined[key]) for key in TRACKING_METRICS}}
+    per_class = {}
+    if class_names is not None and len(class_names) > 1:
+        per_class = {
+            f"AP50_{name}": average_precision(collected.of_class(index))["AP50"]
+            for index, name in enumerate(class_names)
+        }
+    return {
+        **average_precision(collected),
+        **per_class,
+        **{key: float(combined[key]) for key in TRACKING_METRICS},
+    }

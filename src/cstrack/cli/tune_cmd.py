@@ -1,0 +1,262 @@
+"""`cstrack tune`: search the tracker's thresholds with Optuna on sequences with ground truth.
+
+torch, Optuna and the tracker are imported only when the command runs, so `--help` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+from typing import Any
+
+from cstrack.cli.defaults import source_keys, source_value
+from cstrack.cli.options import (
+    add_device_option,
+    add_img_size_option,
+    add_model_options,
+    add_tracker_options,
+    check_img_size,
+    tracker_overrides,
+)
+from cstrack.errors import InputError
+
+TUNING = "cstrack.pipeline.tuning"
+SHOWN = ("HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    default_model = source_value("cstrack.pipeline.end_to_end", "DEFAULT_MODEL")
+    space = source_value(TUNING, "DEFAULT_SPACE")
+    parser = subparsers.add_parser(
+        "tune",
+        help="search the tracker's thresholds with Optuna on sequences with ground truth",
+        description=(
+            "Run the detector once over every frame of SOURCE (at the lowest thresholds of the search), "
+            "then let Optuna's TPE sampler try --trials configurations of the tracker's thresholds, each "
+            "costing only association and scoring (cstrack.evaluation, MOTChallenge rules). The base "
+            "configuration (defaults, --tracker-config, options) is trial 0, so the best is never worse "
+            "than it on these frames. Prints a table of the trials and writes the best configuration "
+            "to OUTPUT/best.yaml (for cstrack track --tracker-config) and every trial to "
+            "OUTPUT/trials.csv. Re-check: OMC's re-check candidates depend on the live tracks' "
+            "templates, which differ between trials, so they are cached from a reference run (the "
+            "base configuration's tracking during the detection pass): trial 0 is exact, the others "
+            "see the reference run's re-check candidates, not their own; confirm the best with "
+            "cstrack track --eval. --no-recheck tunes without re-check, exactly. The NMS IoU is "
+            "fixed (it changes which boxes the detector keeps). Needs Optuna: "
+            "pip install 'cstrack[tune]'."
+        ),
+    )
+    parser.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="MOTChallenge sequence folders or dataset roots, every sequence with gt/gt.txt",
+    )
+    parser.add_argument("--frames", help="frame range A-B of every sequence (1-based, inclusive), e.g. 1-600")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=50,
+        metavar="N",
+        help="trials, the base one included (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--metric",
+        default="HOTA",
+        choices=[name for name in source_keys("cstrack.evaluation.metrics", "SCORE_FIELDS") if name != "PT"],
+        metavar="NAME",
+        help="the score to optimise over all sequences combined: HOTA, MOTA, IDF1, AssA, DetA ... "
+        "(IDSW, FP, FN, IDFP, IDFN, ML, Frag are minimised; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--params",
+        metavar="LIST",
+        help="the fields to search, comma-separated, each optionally with a range NAME=LOW:HIGH "
+        "(e.g. conf,track_buffer=10:90); default: " + ", ".join(f"{name} {low}:{high}" for name, (low, high) in space.items())
+        + " (byte_low_threshold: off or in its range; without re-check, its fields are left out)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler (default: %(default)s)")
+    parser.add_argument(
+        "--benchmark",
+        choices=sorted(source_keys("cstrack.evaluation.benchmark", "BENCHMARKS")),
+        help="scoring rules; default: MOT17 when the gt has class ids, else MOT15",
+    )
+    parser.add_argument(
+        "--output",
+        default="runs/tune",
+        type=Path,
+        help="folder for best.yaml and trials.csv (default runs/tune)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        metavar="FILE.npz",
+        help="keep the detections in this numpy file and reuse them when the sources, model and NMS "
+        "are the same and it was made at thresholds no higher (default: in memory only)",
+    )
+    add_model_options(parser, default=default_model)
+    add_device_option(parser)
+    parser.add_argument("--half", action="store_true", help="FP16 inference (CUDA only)")
+    add_img_size_option(parser)
+    parser.add_argument(
+        "--backend",
+        choices=source_value("cstrack.pipeline.backends", "BACKENDS"),
+        default=source_value("cstrack.pipeline.backends", "DEFAULT_BACKEND"),
+        help="inference backend, as for cstrack track (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-recheck",
+        action="store_true",
+        help="tune without OMC's re-check network (exact; its fields left out)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_tracker_options(
+        parser, title="base configuration (trial 0, the reference run, the fields not searched)"
+    )
+    parser.set_defaults(func=run)
+
+
+def _percent(value: Any, name: str) -> str:
+    from cstrack.evaluation.metrics import COUNT_KEYS
+
+    return f"{value:d}" if name in COUNT_KEYS else f"{100 * value:.1f}"
+
+
+def trial_table(result: Any, columns: tuple[str, ...]) -> str:
+    """One line per trial: number, scores (ratios in %), seconds; * marks the best, (base) trial 0."""
+    widths = [max(len(name), 6) for name in columns]
+    lines = ["trial  " + "  ".join(f"{name:>{width}}" for name, width in zip(columns, widths)) + "       s"]
+    for trial in result.trials:
+        mark = "*" if trial.number == result.best.number else " "
+        if trial.scores is None:
+            cells = "  ".join(f"{'-':>{width}}" for width in widths)
+            note = "  pruned (inconsistent values)"
+        else:
+            cells = "  ".join(f"{_percent(trial.scores[n], n):>{w}}" for n, w in zip(columns, widths))
+            note = "  (base)" if trial.number == 0 else ""
+        lines.append(f"{trial.number:>4}{mark}  {cells}  {trial.seconds:6.2f}{note}")
+    return "\n".join(lines)
+
+
+def _summary(label: str, scores: dict[str, Any], columns: tuple[str, ...]) -> str:
+    return f"{label}: " + "  ".join(f"{name} {_percent(scores[name], name)}" for name in columns)
+
+
+def write_trials(path: Path, result: Any) -> None:
+    from cstrack.atomic import atomic_write
+    from cstrack.evaluation import SCORE_FIELDS
+    from cstrack.pipeline.tracker_config import RULES
+
+    with atomic_write(path) as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(["trial", "state", "seconds", *SCORE_FIELDS, *RULES])
+        for trial in result.trials:
+            scores = [trial.scores[name] if trial.scores else "" for name in SCORE_FIELDS]
+            values = [getattr(trial.config, name) if trial.config else "" for name in RULES]
+            writer.writerow([trial.number, trial.state, f"{trial.seconds:.3f}", *scores, *values])
+
+
+def run(args: argparse.Namespace) -> int:
+    from cstrack.data.sources import ALL_FRAMES, FrameRange, open_sources
+    from cstrack.pipeline.backends import build_detector
+    from cstrack.pipeline.runner import check_evaluable, check_output_folder
+    from cstrack.pipeline.tracker_config import resolve
+    from cstrack.pipeline.tuning import (
+        RECHECK_FIELDS,
+        cache_detections,
+        detection_floor,
+        load_cache,
+        parse_space,
+        require_optuna,
+        save_cache,
+        tune,
+    )
+
+    check_img_size(args)
+    if args.trials < 1:
+        raise InputError(None, f"--trials must be >= 1, got {args.trials}")
+    require_optuna()  # not installed: say so before the detection pass
+    base = resolve(args.tracker_config, tracker_overrides(args))
+    recheck = not args.no_recheck
+    space = parse_space(args.params, recheck)
+    frames = FrameRange.parse(args.frames) if args.frames else ALL_FRAMES
+    sources = [source for spec in args.sources for source in open_sources(spec, frames)]
+    names = [source.name for source in sources]
+    if len(set(names)) != len(names):
+        raise InputError(None, f"a sequence is given twice: {', '.join(names)}")
+    check_evaluable(sources, args.benchmark)
+    check_output_folder(args.output)
+    floor, heat_floor = detection_floor(space, base)
+    key = {
+        "sequences": [str(Path(source.origin).resolve()) for source in sources],
+        "frames": str(frames),
+        "model": str(args.model),
+        "arch": args.arch,
+        "img_size": args.img_size,
+        "backend": args.backend,
+        "half": args.half,
+        "conf": floor,
+        "nms_iou": base.nms_iou,
+    }
+    recheck_key = {"recheck_threshold": heat_floor, "reference": base.as_dict()} if recheck else None
+    cache = None
+    if args.cache is not None and args.cache.is_file():
+        cache = load_cache(args.cache, sources, key, recheck_key)
+    if cache is None:
+        detector = build_detector(
+            args.model,
+            args.arch,
+            tuple(args.img_size) if args.img_size else None,
+            args.device,
+            args.half,
+            args.backend,
+            conf=floor,
+            iou_threshold=base.nms_iou,
+            recheck_threshold=heat_floor,
+        )
+        cache = cache_detections(sources, detector, base, recheck, not args.quiet, key, recheck_key)
+        frames_done = sum(len(sequence.results) for sequence in cache.sequences)
+        print(
+            f"detected {frames_done} frames of {len(sources)} sequence(s) once, at score > {floor:g}"
+            + (f" and re-check heat > {heat_floor:g}" if cache.recheck else "")
+            + f": {cache.seconds:.0f} s"
+        )
+        if args.cache is not None:
+            print(f"  detections cached in {save_cache(cache, args.cache)}")
+    else:
+        print(f"detections read from {args.cache}")
+    if not cache.recheck:  # --no-recheck, or a model without re-check: its fields change nothing
+        space = [param for param in space if param.name not in RECHECK_FIELDS]
+    mode = "re-check candidates of the reference run" if cache.recheck else "no re-check"
+    print(
+        f"searching {', '.join(param.name for param in space)} ({mode}), {args.metric} over {', '.join(names)}"
+    )
+    result = tune(
+        cache, space, args.trials, args.metric, args.seed, base, args.benchmark, progress=not args.quiet
+    )
+    assert result.best.scores is not None  # the best is a completed trial
+    columns = SHOWN if args.metric in SHOWN else (args.metric, *SHOWN)
+    print(trial_table(result, columns))
+    print(_summary("base (trial 0)", result.base_scores, columns))
+    print(_summary(f"best (trial {result.best.number})", result.best.scores, columns))
+    changes = result.best_config.changes(base)
+    print("best against base:" + ("" if changes else " the same (no trial scored better)"))
+    for name, value in changes.items():
+        print(f"  {name}: {getattr(base, name)} -> {value}")
+    args.output.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"cstrack tune: the best of {len(result.trials)} trials by {args.metric} on {', '.join(names)}"
+        f" (frames {frames}): {result.best.scores[args.metric]:.4g} (trial {result.best.number}); "
+        f"the base configuration (trial 0): {result.base_scores[args.metric]:.4g}.\n"
+        + (
+            "Tuned with the re-check candidates of a reference run (see cstrack tune --help)."
+            if cache.recheck
+            else "Tuned without re-check: track with cstrack track --no-recheck --tracker-config FILE."
+        )
+    )
+    best_path = result.best_config.save(args.output / "best.yaml", header)
+    trials_path = args.output / "trials.csv"
+    write_trials(trials_path, result)
+    print(f"wrote {best_path} and {trials_path}")
+    return 0

@@ -1,0 +1,107 @@
+"""Backend choice: auto is ONNX Runtime on the CPU when it is installed, PyTorch otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import cstrack.pipeline.backends as backends
+from cstrack.cli.main import main
+from cstrack.errors import InputError
+from cstrack.export.onnx import OnnxBackend
+from cstrack.models import TorchBackend
+from cstrack.pipeline import build_detector
+from cstrack.pipeline.backends import resolve_backend
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_auto_is_onnx_on_the_cpu_when_onnxruntime_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert backends.onnx_runtime_installed()  # the test extra brings it
+    assert resolve_backend("auto", "cpu") == "onnx"
+    assert resolve_backend("auto", "cuda:0") == "torch"
+    assert resolve_backend("auto", "cpu", half=True) == "torch"  # then "--half needs a CUDA device"
+    assert resolve_backend("auto", "cuda", providers="cuda") == "onnx"
+    assert resolve_backend("torch", "cpu") == "torch" and resolve_backend("onnx", "cuda") == "onnx"
+    monkeypatch.setattr(backends.importlib.util, "find_spec", lambda name: None)
+    assert not backends.onnx_runtime_installed()
+    assert resolve_backend("auto", "cpu") == "torch"
+
+
+def test_backend_errors() -> None:
+    with pytest.raises(InputError, match="unknown backend 'tensorrt'; expected one of auto, torch, onnx"):
+        resolve_backend("tensorrt")
+    with pytest.raises(InputError, match="--providers chooses ONNX Runtime's execution providers"):
+        resolve_backend("torch", providers="cpu")
+    with pytest.raises(InputError, match="--half needs a CUDA device"):
+        build_detector("omc_n", device="cpu", half=True)
+
+
+def test_the_default_backend_on_the_cpu() -> None:
+    assert isinstance(build_detector("omc_n", img_size=(128, 96), device="cpu").backend, OnnxBackend)
+    torch_detector = build_detector("omc_n", img_size=(128, 96), device="cpu", backend="torch")
+    assert isinstance(torch_detector.backend, TorchBackend)
+
+
+def test_onnx_is_refused_in_one_line_without_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cstrack.optional
+
+    def missing(module: str, extra: str, *, feature: str | None = None):
+        raise InputError(
+            None, f"{feature} needs onnxruntime, which is not installed: pip install 'cstrack[onnx]'"
+        )
+
+    monkeypatch.delitem(__import__("sys").modules, "cstrack.export.onnx")
+    monkeypatch.setattr(cstrack.optional, "require", missing)
+    with pytest.raises(InputError, match=r"pip install 'cstrack\[onnx\]'"):
+        build_detector("omc_n", img_size=(128, 96), device="cpu", backend="onnx")
+
+
+@pytest.fixture
+def frames(tmp_path: Path) -> Path:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k in range(2):
+        cv2.imwrite(str(folder / f"{k:03d}.jpg"), np.full((96, 128, 3), 60 + 40 * k, np.uint8))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            ["--backend", "torch", "--providers", "cpu"],
+            "--providers chooses ONNX Runtime's execution providers",
+        ),
+        (["--providers", "bogus"], "unknown ONNX Runtime execution provider 'bogus'"),
+        (["--providers", "cuda"], "execution provider CUDAExecutionProvider is not available"),
+    ],
+)
+def test_cli_provider_errors(capsys, frames: Path, tmp_path: Path, options: list[str], message: str) -> None:
+    code = main(
+        ["track", str(frames), "--model", "omc_n", *options, "--output", str(tmp_path / "o"), "--quiet"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and message in err
+    assert len(err.splitlines()) == 1  # refused before the model is loaded
+
+
+def test_cli_prints_the_providers_it_runs_on(capsys, frames: Path, tmp_path: Path) -> None:
+    args = [
+        "track",
+        str(frames),
+        "--model",
+        "omc_n",
+        "--img-size",
+        "128",
+        "96",
+        "--output",
+        str(tmp_path / "o"),
+    ]
+    assert main([*args, "--providers", "cpu", "--quiet"]) == 0
+    assert "cstrack: ONNX Runtime execution providers: CPUExecutionProvider" in capsys.readouterr().err
+    assert main([*args, "--backend", "torch", "--quiet"]) == 0
+    assert "cstrack: PyTorch backend on cpu" in capsys.readouterr().err
