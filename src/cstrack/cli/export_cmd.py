@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--half",
         action="store_true",
         help="float16 graphs (inputs and outputs too), for ONNX Runtime's TensorRT and CUDA providers; "
-        "the CPU provider runs them no faster than float32",
+        "the CPU provider runs them slower than float32",
     )
     parser.add_argument(
         "--verify",

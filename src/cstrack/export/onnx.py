@@ -15,7 +15,7 @@ cell grids and REN's adaptive average pool (exported as two averaging matmuls, t
 means up to float rounding) are computed from the feature shapes inside the graph; `dynamic=False`
 fixes them at the export size. The metadata `cstrack.img_size` is the export (trained) size, the
 default input size of a dynamic graph. `half=True` traces a float16 copy (inputs and outputs
-float16), for GPU execution providers: ONNX Runtime's CPU provider runs it, but no faster.
+float16), for GPU execution providers: ONNX Runtime's CPU provider runs it, but slower than float32.
 The TorchScript-based exporter is used (`dynamo=False`): the dynamo exporter needs onnxscript.
 
 `OnnxBackend` picks ONNX Runtime's execution providers by availability (TensorRT, CUDA,
@@ -430,7 +430,7 @@ class OnnxBackend:
         logger.info("cstrack: ONNX Runtime execution providers: %s", ", ".join(self.providers))
         if self.input_dtype == np.float16 and not GPU_PROVIDERS & set(self.providers):
             logger.warning(
-                "cstrack: a float16 graph on %s: it runs, but no faster than float32 there "
+                "cstrack: a float16 graph on %s: it runs, but slower than float32 there "
                 "(float16 is for the TensorRT and CUDA providers)",
                 self.providers[0],
             )

@@ -5,7 +5,7 @@ run its ONNX graph (`OnnxBackend`); which one a tracker uses, on which device, i
 
 The default, "auto", is ONNX Runtime on the CPU when onnxruntime is installed (the `onnx`
 extra) and PyTorch otherwise (and on CUDA, and for --half): on the CPU, ONNX Runtime runs the
-networks in about half of PyTorch's time (benchmarks/model_speed.py; README "Speed"). The graphs
+networks in 0.5-0.8x PyTorch's time (benchmarks/model_speed.py; README "Inference speed"). The graphs
 of a weights file are exported once and cached (`cstrack.export.cache`), so later starts are fast.
 """
 
@@ -72,7 +72,7 @@ def onnx_providers(providers: str | Sequence[str] | None, half: bool = False) ->
         raise InputError(
             None,
             f"--half with the onnx backend needs a GPU execution provider (TensorRT or CUDA), not "
-            f"{', '.join(chosen)}: float16 runs no faster than float32 on ONNX Runtime's CPU provider",
+            f"{', '.join(chosen)}: float16 runs slower than float32 on ONNX Runtime's CPU provider",
         )
     return chosen
 
