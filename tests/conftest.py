@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,3 +56,21 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("CSTRACK_CACHE", None)
     else:
         os.environ["CSTRACK_CACHE"] = previous
+
+
+@pytest.fixture
+def frame_folder(tmp_path: Path) -> Callable[[int, str], Path]:
+    """A maker of `tmp_path/frames` holding `count` flat grey 128x96 images (`suffix` .jpg/.png),
+    each a little brighter than the last: the smallest image-folder source."""
+
+    def make(count: int, suffix: str = ".jpg") -> Path:
+        import cv2
+        import numpy as np
+
+        folder = tmp_path / "frames"
+        folder.mkdir()
+        for k in range(count):
+            cv2.imwrite(str(folder / f"{k:03d}{suffix}"), np.full((96, 128, 3), 60 + 40 * k, np.uint8))
+        return folder
+
+    return make

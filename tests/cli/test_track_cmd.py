@@ -23,12 +23,8 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def frames(tmp_path: Path) -> Path:
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for k in range(3):
-        cv2.imwrite(str(folder / f"{k:03d}.jpg"), np.full((96, 128, 3), 60 + 40 * k, np.uint8))
-    return folder
+def frames(frame_folder) -> Path:
+    return frame_folder(3)
 
 
 @pytest.mark.parametrize(

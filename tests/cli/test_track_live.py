@@ -18,12 +18,8 @@ from cstrack.pipeline import viewer as viewer_module
 
 
 @pytest.fixture
-def frames(tmp_path: Path) -> Path:
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for k in range(4):
-        cv2.imwrite(str(folder / f"{k:03d}.png"), np.full((96, 128, 3), 60 + 40 * k, np.uint8))
-    return folder
+def frames(frame_folder) -> Path:
+    return frame_folder(4, ".png")
 
 
 @pytest.fixture(scope="module")

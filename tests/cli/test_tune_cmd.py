@@ -31,7 +31,6 @@ from cstrack.pipeline.tuning import (
     parse_space,
     save_cache,
     score_config,
-    select,
 )
 
 FRAMES, PEOPLE, EMBEDDING = 30, 3, 16
@@ -140,7 +139,7 @@ def test_select_cuts_every_field_the_result_has() -> None:
         np.zeros((3, 4)), np.array([0.2, 0.6, 0.9]), np.zeros((3, 2)), np.zeros(3, np.int64),
         np.zeros((2, 4)), np.array([0.1, 0.8]), np.zeros((2, 2)), classes=np.array([0, 1, 2]),
     )  # fmt: skip
-    kept = select(result, result.scores > 0.5, result.trans_scores > 0.5)
+    kept = result.select(result.scores > 0.5, result.trans_scores > 0.5)
     assert kept.classes.tolist() == [1, 2] and kept.levels.shape == (2,)
     assert kept.trans_scores.tolist() == [0.8] and kept.trans_embeddings.shape == (1, 2)
     for item in dataclasses.fields(DetectionResult):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 import cstrack.pipeline.backends as backends
@@ -61,12 +59,8 @@ def test_onnx_is_refused_in_one_line_without_onnxruntime(monkeypatch: pytest.Mon
 
 
 @pytest.fixture
-def frames(tmp_path: Path) -> Path:
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for k in range(2):
-        cv2.imwrite(str(folder / f"{k:03d}.jpg"), np.full((96, 128, 3), 60 + 40 * k, np.uint8))
-    return folder
+def frames(frame_folder) -> Path:
+    return frame_folder(2)
 
 
 @pytest.mark.parametrize(

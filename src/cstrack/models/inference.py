@@ -12,6 +12,7 @@ by 3x3 max-pool, top 100, heat > 0.3. Embeddings are read at the stride-8 cell o
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -141,6 +142,16 @@ class DetectionResult:
     trans_embeddings: np.ndarray  # (M, E)
     classes: np.ndarray | None = None  # (N,) int64 class index (argmax of the class scores); None: nc 1
     trans_classes: np.ndarray | None = None  # (M,) int64 class the detection head sees at each peak
+
+    def select(self, keep: np.ndarray, keep_transductive: np.ndarray) -> DetectionResult:
+        """The detections where `keep` (N,) holds and the re-check ones where `keep_transductive`
+        (M,) does: every field is cut, `trans_*` by the second mask; None stays None."""
+        changes = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if value is not None:
+                changes[item.name] = value[keep_transductive if item.name.startswith("trans_") else keep]
+        return dataclasses.replace(self, **changes)
 
 
 class NetworkOutput(NamedTuple):

@@ -219,18 +219,16 @@ class Tracker:
 
 
 def class_indices(classes: Sequence[int | str], class_names: tuple[str, ...]) -> np.ndarray:
-    """Sorted class indices of `classes`, each an index or a name of `class_names`."""
-    known = dict(zip(class_names, range(len(class_names))))
-    indices = []
-    for item in classes:
-        index = known.get(item) if isinstance(item, str) else int(item)
-        if isinstance(item, str) and index is None and item.isdigit():
-            index = int(item)
-        if index is None or not 0 <= index < len(class_names):
-            choices = ", ".join(f"{i} {name}" for i, name in enumerate(class_names))
-            raise InputError(None, f"unknown class {item!r}: the model's classes are {choices}")
-        indices.append(index)
-    return np.unique(np.array(indices, dtype=np.int64))
+    """Sorted class indices of `classes`, each an index (int or digits) or a name of `class_names`."""
+    known = {
+        **{name: index for index, name in enumerate(class_names)},
+        **{str(i): i for i in range(len(class_names))},
+    }
+    unknown = [item for item in classes if str(item) not in known]
+    if unknown:
+        choices = ", ".join(f"{i} {name}" for i, name in enumerate(class_names))
+        raise InputError(None, f"unknown class {unknown[0]!r}: the model's classes are {choices}")
+    return np.unique(np.array([known[str(item)] for item in classes], dtype=np.int64))
 
 
 def _classes(result: Any, name: str) -> np.ndarray | None:

@@ -169,20 +169,6 @@ def detection_floor(space: Sequence[Param], base: TrackerConfig) -> tuple[float,
     return min(scores), heat
 
 
-def select(result: DetectionResult, keep: np.ndarray, keep_transductive: np.ndarray) -> DetectionResult:
-    """`result` with only the detections of `keep` and the re-check ones of `keep_transductive`:
-    every field of DetectionResult (whichever it has) is cut, `trans_*` by the second mask."""
-    changes = {}
-    for item in dataclasses.fields(result):
-        value = getattr(result, item.name)
-        if value is None:
-            continue
-        mask = keep_transductive if item.name.startswith("trans_") else keep
-        if np.ndim(value) >= 1 and len(value) == len(mask):
-            changes[item.name] = value[mask]
-    return dataclasses.replace(result, **changes)
-
-
 def _threshold(result: DetectionResult, config: TrackerConfig, transductive: bool) -> DetectionResult:
     """The detections a detector at `config`'s thresholds would give (see the module docstring)."""
     floor = config.conf if config.byte_low_threshold is None else config.byte_low_threshold
@@ -192,7 +178,7 @@ def _threshold(result: DetectionResult, config: TrackerConfig, transductive: boo
         if transductive
         else np.zeros(len(result.trans_scores), bool)
     )
-    return select(result, keep, trans)
+    return result.select(keep, trans)
 
 
 class CachedDetections:

@@ -239,6 +239,7 @@ class JDETracker:
         self.duplicate_iou = duplicate_iou
         self.template_momentum = template_momentum
         self.class_aware = class_aware
+        self._split_classes = False  # per update: class_aware and more than class 0 in play
         self.kalman = kalman or KalmanFilter()
         #: Frames a lost track is kept for re-identification; the buffer is given at 30 fps.
         self.max_time_lost = int(frame_rate / 30.0 * track_buffer)
@@ -275,6 +276,8 @@ class JDETracker:
         if may_start is not None and np.shape(may_start) != (len(boxes),):
             raise ValueError(f"may_start must have shape ({len(boxes)},), got {np.shape(may_start)}")
         det_classes = _class_indices(classes, len(boxes))
+        # One class everywhere (a pedestrian detector): no pair can differ in class, skip the test.
+        self._split_classes = self.class_aware and bool(det_classes.any() or self._tracks.cls.any())
         weak = None
         if self.byte_low_threshold is not None:
             boxes, scores, frame_embeddings, may_start, det_classes, weak = self._split_low(
@@ -303,7 +306,7 @@ class JDETracker:
         # Stage 1: tracked and lost tracks, appearance gated and fused with motion.
         projected_mean, innovation_var = self.kalman.project(pool_mean, pool_cov)
         gated = gate_pairs(projected_mean, innovation_var, measurements, self.gate_thresh)
-        if self.class_aware:
+        if self._split_classes:
             gated = same_class_pairs(gated, tracks.cls[pool], det_classes)
         if frame_embeddings is not None:
             assert tracks.templates is not None  # made above, on the first frame with embeddings
@@ -417,7 +420,7 @@ class JDETracker:
         if len(rows) == 0 or len(det_boxes) == 0:
             return Assignment(rows[:0], rows[:0], np.arange(len(rows)), np.arange(len(det_boxes)))
         pairs = iou_pairs(xyah_to_xyxy(self._tracks.mean[rows]), det_boxes, limit)
-        if self.class_aware:
+        if self._split_classes:
             pairs = same_class_pairs(pairs, self._tracks.cls[rows], det_classes)
         return assign(pairs, len(rows), len(det_boxes), limit)
 
@@ -566,7 +569,7 @@ class JDETracker:
             return
         boxes = xyah_to_xyxy(tracks.mean)
         overlapping = iou_matrix(boxes[tracked], boxes[lost]) > self.duplicate_iou
-        if self.class_aware:
+        if self._split_classes:
             overlapping &= tracks.cls[tracked][:, None] == tracks.cls[lost][None, :]
         p, q = np.nonzero(overlapping)
         if len(p) == 0:

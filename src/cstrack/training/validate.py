@@ -25,7 +25,7 @@ ground truth.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -125,20 +125,7 @@ class _ThresholdingDetector:
             np.zeros(len(result.scores), dtype=np.int64) if classes is None else classes
         )
         confident = (result.scores > TRACK_SCORE_THRESHOLD) & _has_area(result.boxes_xyxy)
-        transductive = _has_area(result.trans_boxes_xyxy)
-        trans_classes = result.trans_classes
-        return replace(
-            result,
-            boxes_xyxy=result.boxes_xyxy[confident],
-            scores=result.scores[confident],
-            embeddings=result.embeddings[confident],
-            levels=result.levels[confident],
-            trans_boxes_xyxy=result.trans_boxes_xyxy[transductive],
-            trans_scores=result.trans_scores[transductive],
-            trans_embeddings=result.trans_embeddings[transductive],
-            classes=None if classes is None else classes[confident],
-            trans_classes=None if trans_classes is None else trans_classes[transductive],
-        )
+        return result.select(confident, _has_area(result.trans_boxes_xyxy))
 
 
 def track_sequence(
