@@ -1,15 +1,18 @@
 """cstrack against a peer: one run, same frames, same scoring rules.
 
 Rows of the table:
-- cstrack: `cstrack.Tracker` end to end (our default model unless `--model`, at its own input size
-  unless `--img-size`), PyTorch on the CPU;
+- cstrack: `cstrack.Tracker` end to end (our default model unless `--model`), on the CPU with
+  ONNX Runtime (`--backends`), once at its default input (fitted to each source's frames) and
+  once at the peer's 1088x608, so the two are compared at one common size too (`--img-size`
+  chooses the rows: `auto` or W H pairs);
 - peer: ByteTrack's YOLOX-Nano pedestrian detector (../shared/weights, ONNX Runtime on the CPU,
   fixed input 1088x608, ByteTrack's preprocessing and decoding, NMS 0.45) whose detections
   (score > 0.1, ByteTrack's low bound) go to roboflow `trackers`' ByteTrackTracker with its default
   thresholds and the sequence's frame rate (its lost-track buffer is in 30 fps frames, scaled).
 
 Scored with `cstrack.evaluation` on PETS09-S2L1 frames `--frames` (MOT15 rules; gt cut to those
-frames) and on MOT17-mini (MOT17 rules, its 7 sequences combined). Both pipelines see each frame
+frames), on MOT17-mini (MOT17 rules, its 7 sequences combined) and on MOT17-11-300 (300 frames of
+a moving hand-held camera, MOT17 rules). Both pipelines see each frame
 in turn, so a busy machine slows them alike. Times are medians over frames, after a warm-up on
 the first frames: model (preprocess, inference, decode, NMS; for cstrack also OMC's re-check),
 association, and their per-frame sum. On a machine other processes keep busy, set
@@ -17,7 +20,8 @@ OMP_WAIT_POLICY=PASSIVE (PyTorch's spinning OpenMP threads otherwise stall, 5-10
 see benchmarks/model_speed.py); it is logged and written to the JSON. The peer needs the `bench` extra: pip install -e .[bench]
 
     python benchmarks/peers.py [--data ../shared/data] [--frames 601-795] [--model NAME_OR_PATH]
-                               [--img-size W H] [--json out.json] [--sequences pets mot17mini]
+                               [--img-size auto 1088 608] [--json out.json]
+                               [--sequences pets mot17mini mot17_11]
 """
 
 from __future__ import annotations
@@ -50,7 +54,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 PEER_WEIGHTS = ROOT.parent / "shared" / "weights" / "bytetrack_nano_mot17_608x1088.onnx"
 # name -> (folder under --data, benchmark rules, whether --frames applies)
-SETS = {"pets": ("PETS09-S2L1", "MOT15", True), "mot17mini": ("MOT17-mini", "MOT17", False)}
+SETS = {
+    "pets": ("PETS09-S2L1", "MOT15", True),
+    "mot17mini": ("MOT17-mini", "MOT17", False),
+    "mot17_11": ("MOT17-11-300", "MOT17", False),
+}
+COMMON_SIZE = (1088, 608)  # the peer's fixed input
 METRICS = ("HOTA", "MOTA", "IDF1", "DetA", "AssA", "FP", "FN", "IDSW")
 RATIOS = ("HOTA", "MOTA", "IDF1", "DetA", "AssA")
 WARMUP_FRAMES = 3
@@ -67,7 +76,10 @@ class Pipeline(Protocol):
     """A tracker under test: `start` a sequence, then `step` through its frames."""
 
     name: str
-    input_size: tuple[int, int]
+
+    def input_size(self, image: np.ndarray) -> tuple[int, int]:
+        """The network input (W, H) this pipeline uses for `image`."""
+        ...
 
     def start(self, frame_rate: float) -> None: ...
 
@@ -79,12 +91,15 @@ class Pipeline(Protocol):
 class CstrackPipeline:
     """`cstrack.Tracker`; model and association seconds are the deltas of its own `timing`."""
 
-    def __init__(self, model: str, img_size: tuple[int, int] | None, backend: str = "torch"):
+    def __init__(self, model: str, img_size: tuple[int, int] | None, backend: str = "onnx"):
         from cstrack import Tracker
 
         self.tracker = Tracker(model, img_size=img_size, device="cpu", backend=backend)
-        self.input_size = tuple(self.tracker.detector.img_size)
-        self.name = f"cstrack {Path(model).name} {backend} {self.input_size[0]}x{self.input_size[1]}"
+        size = "default input" if img_size is None else f"{img_size[0]}x{img_size[1]}"
+        self.name = f"cstrack {Path(model).name} {backend} {size}"
+
+    def input_size(self, image: np.ndarray) -> tuple[int, int]:
+        return self.tracker.detector.input_size(image.shape)
 
     def start(self, frame_rate: float) -> None:
         self.tracker.reset(frame_rate=frame_rate)
@@ -151,7 +166,9 @@ class PeerPipeline:
 
     def __init__(self, weights: Path):
         self.detector = ByteTrackDetector(weights)
-        self.input_size = self.detector.input_size
+
+    def input_size(self, image: np.ndarray) -> tuple[int, int]:
+        return self.detector.input_size
 
     def start(self, frame_rate: float) -> None:
         from trackers import ByteTrackTracker
@@ -210,6 +227,7 @@ def run_set(
     """Track every sequence with every pipeline, frame by frame in turn; scores and median ms."""
     tables = {p.name: {} for p in pipelines}
     times = {p.name: ([], []) for p in pipelines}
+    inputs: dict[str, set[tuple[int, int]]] = {p.name: set() for p in pipelines}
     for sequence in sequences:
         source = SequenceSource(sequence, frames)
         for pipeline in pipelines:
@@ -219,6 +237,7 @@ def run_set(
             if image is None:
                 raise SystemExit(f"peers.py: cannot read frame {number} of {sequence.path}")
             for pipeline in pipelines:
+                inputs[pipeline.name].add(tuple(pipeline.input_size(image)))
                 table, model_s, association_s = pipeline.step(number, image)
                 rows[pipeline.name].append(table)
                 times[pipeline.name][0].append(1000 * model_s)
@@ -230,7 +249,7 @@ def run_set(
         model_ms, association_ms = times[pipeline.name]
         scores = score(sequences, tables[pipeline.name], frames, benchmark)
         summary[pipeline.name] = {
-            "input_size": list(pipeline.input_size),
+            "input_sizes": sorted(inputs[pipeline.name]),
             **{metric: scores[metric] for metric in METRICS},
             "model_ms": statistics.median(model_ms),
             "association_ms": statistics.median(association_ms),
@@ -260,7 +279,7 @@ def format_table(results: dict[str, dict[str, dict]]) -> str:
                 [
                     label,
                     name,
-                    "x".join(map(str, row["input_size"])),
+                    ",".join("x".join(map(str, size)) for size in row["input_sizes"]),
                     *(f"{100 * row[m]:.1f}" if m in RATIOS else str(row[m]) for m in METRICS),
                     f"{row['model_ms']:.1f}",
                     f"{row['association_ms']:.2f}",
@@ -286,22 +305,39 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"our model (default {DEFAULT_MODEL})")
     parser.add_argument(
         "--img-size",
-        type=int,
         nargs="+",
-        metavar="W H",
-        help="our input size(s), W H pairs: one row per size (default: the model's own)",
+        metavar="auto|W H",
+        default=["auto", *map(str, COMMON_SIZE)],
+        help="our input sizes, one row each: auto (fitted to the source) or W H pairs "
+        "(default: auto 1088 608, the peer's size)",
     )
     parser.add_argument(
         "--backends",
         nargs="+",
         choices=("torch", "onnx"),
-        default=["torch"],
-        help="our inference backend(s): one row per backend (default: torch)",
+        default=["onnx"],
+        help="our inference backend(s): one row per backend (default: onnx, what auto runs on the CPU)",
     )
     parser.add_argument("--peer-weights", type=Path, default=PEER_WEIGHTS, help="ByteTrack ONNX detector")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     parser.add_argument("--sequences", nargs="+", choices=list(SETS), default=list(SETS))
     return parser.parse_args(argv)
+
+
+def parse_sizes(words: list[str]) -> list[tuple[int, int] | None] | None:
+    """`auto` -> None, `W H` -> (W, H), in order; None when the words are not that."""
+    sizes: list[tuple[int, int] | None] = []
+    rest = list(words)
+    while rest:
+        if rest[0] == "auto":
+            sizes.append(None)
+            rest.pop(0)
+            continue
+        if len(rest) < 2 or not (rest[0].isdigit() and rest[1].isdigit()):
+            return None
+        sizes.append((int(rest[0]), int(rest[1])))
+        del rest[:2]
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,14 +349,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peers.py: not found: {', '.join(missing)}", file=sys.stderr)
         return 2
     pets_frames = FrameRange.parse(args.frames)
-    if args.img_size and len(args.img_size) % 2:
-        print("peers.py: --img-size takes W H pairs", file=sys.stderr)
+    sizes = parse_sizes(args.img_size)
+    if sizes is None:
+        print("peers.py: --img-size takes auto or W H pairs", file=sys.stderr)
         return 2
-    sizes = (
-        [tuple(args.img_size[i : i + 2]) for i in range(0, len(args.img_size), 2)]
-        if args.img_size
-        else [None]
-    )
     import onnxruntime
     import torch
 

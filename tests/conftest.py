@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,54 @@ def frame_folder(tmp_path: Path) -> Callable[[int, str], Path]:
         return folder
 
     return make
+
+
+@pytest.fixture
+def address_space_limit() -> Callable[..., AbstractContextManager[None]]:
+    """`with address_space_limit(extra):` at most `extra` more bytes of address space meanwhile: an
+    allocation sized by what a file declares fails at once with MemoryError instead of taking the
+    machine's memory (the readers' memory tests)."""
+    resource = pytest.importorskip("resource")
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        pytest.skip("needs /proc/self/status")
+
+    @contextmanager
+    def limit(extra: int = 1 << 30) -> Iterator[None]:
+        size = next(
+            int(line.split()[1]) * 1024
+            for line in status.read_text().splitlines()
+            if line.startswith("VmSize")
+        )
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (size + extra, hard))
+        try:
+            yield
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+    return limit
+
+
+def _reid_crop(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (32, 64)) -> None:
+    """A small two-coloured crop: each identity its own colours, the same in both cameras."""
+    import cv2
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.full((size[1], size[0], 3), colour, dtype=np.uint8)
+    cv2.rectangle(image, (4, 4), (size[0] - 5, size[1] // 2), (255 - colour[0], 90, 30), -1)
+    cv2.imwrite(str(path), image)
+
+
+@pytest.fixture
+def reid_root(tmp_path: Path) -> Path:
+    """A ReID root in the shared data's layout: CUHK03 ids 0-9 (images 00 and 07: one per camera) and CUHK01 ids 1-10 (001 and 003)."""
+    root = tmp_path / "reid"
+    for identity in range(10):
+        colour = (25 * identity, 255 - 20 * identity, 60)
+        _reid_crop(root / "CUHK03" / f"{identity:04d}_00.jpg", colour)
+        _reid_crop(root / "CUHK03" / f"{identity:04d}_07.jpg", colour)
+        _reid_crop(root / "CUHK01" / f"{identity + 1:04d}001.jpg", colour[::-1], (30, 80))
+        _reid_crop(root / "CUHK01" / f"{identity + 1:04d}003.jpg", colour[::-1], (30, 80))
+    return root

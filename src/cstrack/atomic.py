@@ -4,13 +4,52 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 from typing import TextIO
 
 from cstrack.errors import InputError
+
+
+def same_file(first: str | PathLike[str], second: str | PathLike[str]) -> bool:
+    """Whether two paths name one file: the same inode when both exist (symbolic and hard links
+    included), else the same path once links and `..` are resolved."""
+    a, b = Path(first), Path(second)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def check_not_input(
+    output: str | PathLike[str], inputs: Iterable[str | PathLike[str] | None], what: str = "output"
+) -> None:
+    """Refuse to write `output` over one of `inputs` (None entries are skipped), before any work:
+    `cstrack convert w.pt w.pt` would replace the checkpoint it reads."""
+    for source in inputs:
+        if source is not None and same_file(output, source):
+            raise InputError(output, f"the {what} would overwrite the input {source}: choose another path")
+
+
+def check_writable(path: str | PathLike[str], what: str = "results", *, file: bool = False) -> None:
+    """Refuse, before any work, a folder (`file`: a file) that `what` cannot be written to: a file
+    where the folder should be (`file`: a folder where the file should be), a path under a file, or
+    a nearest existing folder that is not writable. Nothing is created."""
+    path = Path(path)
+    if file and path.is_dir():
+        raise InputError(path, f"cannot write {what} here: it is a folder, not a file")
+    existing = path.parent if file else path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        problem = "is a file, not a folder" if existing == path else f"{existing} is a file, not a folder"
+        raise InputError(path, f"cannot write {what} here: {problem}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(path, f"cannot write {what} here: {existing} is not writable")
 
 
 def temporary_path(target: Path, suffix: str = ".tmp") -> Path:

@@ -197,3 +197,24 @@ def test_seqinfo_syntax_error_is_one_line_with_file_and_line(campus: tuple[Path,
     assert_one_line_error(
         completed, f"{seqinfo}:9:", "not a valid ini file: key 'imwidth' appears twice in [Sequence]"
     )
+
+
+def test_results_with_more_ids_than_can_be_scored_is_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The limit lowered to 8: ten ids in the results and two in the ground truth are refused."""
+    from cstrack.cli.main import main
+    from cstrack.evaluation import benchmark
+
+    monkeypatch.setattr(benchmark, "MAX_SCORED_IDS", 8)
+    sequence, results = tmp_path / "SEQ", tmp_path / "results"
+    (sequence / "gt").mkdir(parents=True)
+    (sequence / "gt" / "gt.txt").write_text("1,1,10,10,20,40,1,1,1\n1,2,50,10,20,40,1,1,1\n")
+    write_seqinfo(sequence / "seqinfo.ini", SequenceInfo("SEQ", 25, 10, 640, 480, "img1", ".jpg"))
+    results.mkdir()
+    (results / "SEQ.txt").write_text("".join(f"{k},{k},10,10,20,40,0.9,-1,-1,-1\n" for k in range(1, 11)))
+    assert main(["eval", "--gt", str(sequence), "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"cstrack eval: error: {results / 'SEQ.txt'}: 10 distinct track ids in the results")
+    assert "(2 in the ground truth): a sequence is scored with at most 8 ids" in err

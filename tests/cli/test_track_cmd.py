@@ -156,7 +156,14 @@ def test_byte_low_is_off_by_default():
         (["--max-aspect", "-1"], "--max-aspect must be a finite number > 0, got -1.0"),
         (["--max-aspect", "inf"], "--max-aspect must be a finite number > 0, got inf"),
         (["--trails", "-1"], "--trails must be >= 0, got -1"),
-        (["--img-size", "100", "96"], "--img-size must be two positive multiples of 32, got 100 96"),
+        (
+            ["--img-size", "100", "96"],
+            "--img-size must be two positive multiples of 32 up to 4096, got 100 96",
+        ),
+        (
+            ["--img-size", "100000", "100000"],
+            "--img-size must be two positive multiples of 32 up to 4096, got 100000 100000",
+        ),
         (["--format", ","], "--format ',' has an empty item; give one or more of mot, json"),
         (["--format", "mot,xml"], "--format: unknown output 'xml'; choose from mot, json"),
         (["--frames", "4-9"], "frames 4-9 are outside this sequence of 3 frames"),

@@ -246,3 +246,51 @@ def test_tune_refuses_sources_without_ground_truth(capsys, tmp_path: Path) -> No
     cv2.imwrite(str(folder / "1.jpg"), np.zeros((48, 64, 3), np.uint8))
     assert main(["tune", str(folder), "--output", str(tmp_path / "out"), "--quiet"]) == 2
     assert "cannot evaluate: not a MOTChallenge sequence" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "case", ["cache folder", "cache under a file", "cache over the config", "seed", "best.yaml"]
+)
+def test_tune_checks_every_option_before_any_work(
+    capsys, monkeypatch, sequence: Path, tmp_path: Path, case: str
+) -> None:
+    """A --cache that is a folder used to fail after the detection pass, a bad --seed or a folder
+    named best.yaml after the whole search."""
+    import cstrack.data.sources
+    from cstrack.pipeline import tuning
+
+    def work(*args, **kwargs):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(tuning, "require_optuna", lambda: None)  # with or without Optuna here
+    monkeypatch.setattr(cstrack.data.sources, "open_sources", work)
+    folder, file, config, out = (
+        tmp_path / "folder",
+        tmp_path / "file.txt",
+        tmp_path / "t.yaml",
+        tmp_path / "out",
+    )
+    folder.mkdir()
+    file.write_text("")
+    config.write_text("conf: 0.4\n")
+    options, fragments = {
+        "cache folder": (
+            ["--cache", folder],
+            [str(folder), "cannot write the detection cache here: it is a folder"],
+        ),
+        "cache under a file": (["--cache", file / "c.npz"], [f"{file} is a file, not a folder"]),
+        "cache over the config": (
+            ["--cache", config, "--tracker-config", config],
+            ["the detection cache would overwrite the input"],
+        ),
+        "seed": (["--seed", "-1"], ["--seed must be in 0..4294967295, got -1"]),
+        "best.yaml": ([], [str(out / "best.yaml"), "cannot write best.yaml here: it is a folder"]),
+    }[case]
+    if case == "best.yaml":
+        (out / "best.yaml").mkdir(parents=True)
+    assert main(["tune", str(sequence), "--output", str(out), "--quiet", *map(str, options)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err
+    assert config.read_text() == "conf: 0.4\n"

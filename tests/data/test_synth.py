@@ -15,7 +15,7 @@ import pytest
 
 from cstrack.data import MotSequence
 from cstrack.data.mot import CLASS, FRAME, ID, MARK, VISIBILITY, H, W, X, Y
-from cstrack.data.synth import CAR, SynthConfig, generate_dataset, generate_sequence
+from cstrack.data.synth import CAR, SynthConfig, camera_warps, generate_dataset, generate_sequence
 from cstrack.errors import InputError
 
 # Small and fast; 8 fps so that people cross the 320 px image within the 60 frames.
@@ -289,3 +289,45 @@ def test_speed_of_a_full_size_sequence(tmp_path: Path, record_property: pytest.R
     record_property("synth_frames_per_second_640x480", round(frames_per_second, 1))
     print(f"synth: {frames_per_second:.0f} frames/s at 640x480")
     assert cv2.imread(str(tmp_path / "SYNTH-01" / "img1" / "000060.jpg")).shape == (480, 640, 3)
+
+
+@pytest.mark.parametrize("motion", ["pan", "zoom", "shake", "walk"])
+def test_moving_cameras(motion: str, tmp_path: Path) -> None:
+    """Each motion renders deterministically, moves the view, and keeps the boxes on the figures:
+    a box's pixels differ from the bare background, its surroundings mostly do not."""
+    config = replace(SMALL, frames=24, camera_motion=motion, camera_period=2.0)
+    sequence = generate(tmp_path / "a", config)
+    assert generate(tmp_path / "b", config).gt_path.read_bytes() == sequence.gt_path.read_bytes()
+    cameras = np.loadtxt(sequence.path / "camera.txt", delimiter=",")
+    assert cameras[:, 0].tolist() == list(range(1, 25))
+    warps = camera_warps(cameras[:, 1:])
+    np.testing.assert_array_equal(warps[0], np.eye(2, 3))
+    moved = np.abs(warps - np.eye(2, 3)).max(axis=(1, 2))
+    assert (moved[1:] > 0.01).mean() > 0.5  # the camera moves on most frames
+    gt = sequence.read_gt()
+    assert len(gt) > 0
+    assert (gt[:, X] >= 0).all() and (gt[:, Y] >= 0).all() and (gt[:, W] > 0).all() and (gt[:, H] > 0).all()
+    assert (gt[:, X] + gt[:, W] <= config.width + 1e-6).all()
+    assert (gt[:, Y] + gt[:, H] <= config.height + 1e-6).all()
+    assert ((gt[:, VISIBILITY] >= 0) & (gt[:, VISIBILITY] <= 1)).all()
+
+
+def test_a_pan_shifts_the_image_by_the_camera_motion(tmp_path: Path) -> None:
+    """Frame t is frame t-1 moved by the exact warp (camera.txt): the background lines up."""
+    sequence = generate(tmp_path, replace(SMALL, frames=12, camera_motion="pan", camera_period=2.0, noise=0))
+    warps = camera_warps(np.loadtxt(sequence.path / "camera.txt", delimiter=",")[:, 1:])
+    frames = images(sequence).astype(np.float32)
+    for t in (4, 8):
+        aligned = cv2.warpAffine(frames[t - 1], warps[t], (SMALL.width, SMALL.height))
+        inside = cv2.warpAffine(np.ones_like(frames[t - 1]), warps[t], (SMALL.width, SMALL.height)) > 0.99
+        # People walk and JPEG rounds, so only most of the difference goes away.
+        assert (
+            np.abs(aligned - frames[t])[inside].mean() < np.abs(frames[t - 1] - frames[t])[inside].mean() / 2
+        )
+
+
+def test_unknown_camera_motion_is_refused() -> None:
+    with pytest.raises(
+        InputError, match="camera_motion='tilt' \\(must be one of none, pan, zoom, shake, walk\\)"
+    ):
+        SynthConfig(camera_motion="tilt")

@@ -234,3 +234,19 @@ def test_huge_frames_ids_and_classes_do_not_wrap(results: np.ndarray, problem: s
     with pytest.raises(InputError) as caught:
         evaluate_sequence(GT, results, 1, "MOT17", gt_path="gt.txt", results_path="results.txt")
     assert str(caught.value) == f"results.txt: {problem}"
+
+
+@pytest.mark.parametrize("where", ["results", "ground truth"])
+def test_more_ids_than_can_be_scored_are_refused_in_bounded_memory(address_space_limit, where: str) -> None:
+    """One id per row, MAX_SCORED_IDS of them and one more: TrackEval's IDF1 would fill 2.4 GB."""
+    from cstrack.evaluation.benchmark import MAX_SCORED_IDS
+
+    many = MAX_SCORED_IDS + 1
+    crowd = np.array([gt_row(frame, frame, 0) for frame in range(1, many + 1)])
+    one = np.array([gt_row(1, 1, 0)])
+    gt, results = (one, crowd[:, :7]) if where == "results" else (crowd, one[:, :7])
+    with address_space_limit(256 << 20), pytest.raises(InputError) as error:
+        evaluate_sequence(gt, results, many, gt_path="gt.txt", results_path="res.txt")
+    message = str(error.value)
+    assert message.startswith("res.txt: " if where == "results" else "gt.txt: ")
+    assert f"{many} distinct" in message and f"at most {MAX_SCORED_IDS} ids" in message

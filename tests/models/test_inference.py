@@ -10,6 +10,7 @@ import torch
 
 from cstrack.errors import InputError
 from cstrack.models import OMC, CSTrack, Detector, TorchBackend, box_iou, letterbox, nms
+from cstrack.models.inference import input_size_for
 
 
 def random_boxes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,7 +123,7 @@ def check_result(result, image_shape: tuple[int, int]) -> None:
 
 def test_detector_end_to_end(omc_s: OMC) -> None:
     frame = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
-    detector = Detector(TorchBackend(omc_s), img_size=(320, 192))
+    detector = Detector(TorchBackend(omc_s), img_size=(320, 192), clip=True)
     check_result(detector(frame), frame.shape[:2])
     # Thresholds at zero force candidates through NMS on the untrained network; a zero heat bias
     # (M ~ 0.5 instead of the 0.01 prior) forces re-check peaks above 0.3.
@@ -130,7 +131,12 @@ def test_detector_end_to_end(omc_s: OMC) -> None:
     with torch.no_grad():
         forced.siamheatmap.conv2[-1].bias.zero_()
     detector = Detector(
-        TorchBackend(forced), img_size=(320, 192), obj_threshold=0.0, score_threshold=0.0, max_det=50
+        TorchBackend(forced),
+        img_size=(320, 192),
+        obj_threshold=0.0,
+        score_threshold=0.0,
+        max_det=50,
+        clip=True,
     )
     result = detector(frame, templates=np.random.default_rng(1).standard_normal((4, 512)).astype(np.float32))
     assert 0 < len(result.scores) <= 50 and 0 < len(result.trans_scores) <= 100
@@ -141,7 +147,9 @@ def test_detector_end_to_end(omc_s: OMC) -> None:
 
 def test_detector_without_recheck(cstrack_s: CSTrack) -> None:
     frame = np.full((200, 200, 3), 90, np.uint8)
-    detector = Detector(TorchBackend(cstrack_s), img_size=(256, 256), obj_threshold=0.0, score_threshold=0.0)
+    detector = Detector(
+        TorchBackend(cstrack_s), img_size=(256, 256), obj_threshold=0.0, score_threshold=0.0, clip=True
+    )
     assert not detector.has_recheck
     result = detector(frame)
     check_result(result, (200, 200))
@@ -243,3 +251,63 @@ def test_multi_class_detections_carry_their_class() -> None:
     assert np.isin(result.trans_classes, finest.argmax(-1)).all()
     single = Detector(TorchBackend(create_model("omc_yolox_nano").eval()), img_size=(320, 192))
     assert single.class_names == ("pedestrian",) and single(frame).classes is None
+
+
+@pytest.mark.parametrize(
+    "frame, pixels, expected",
+    [
+        ((1920, 1080), 960 * 544, (960, 544)),  # 16:9 at the default budget
+        ((1920, 1080), 1088 * 608, (1088, 608)),
+        ((768, 576), 960 * 544, (768, 576)),  # never larger than the frame
+        ((640, 480), 960 * 544, (640, 480)),
+        ((1280, 960), 960 * 544, (800, 608)),  # 4:3 within the budget, nearest multiples
+        ((500, 300), 960 * 544, (512, 320)),  # the frame rounded up to multiples of 32
+        ((100, 4000), 960 * 544, (96, 4000)),  # a tall strip: its own height, width rounded
+    ],
+)
+def test_input_size_follows_the_frame(frame: tuple[int, int], pixels: int, expected: tuple[int, int]) -> None:
+    size = input_size_for(*frame, pixels)
+    assert size == expected
+    assert size[0] % 32 == 0 and size[1] % 32 == 0 and size[0] * size[1] <= pixels
+
+
+def test_detector_fits_its_input_to_each_frame_size_unless_given_one(cstrack_s: CSTrack) -> None:
+    detector = Detector(TorchBackend(cstrack_s), input_pixels=320 * 192)
+    wide = np.full((90, 160, 3), 90, np.uint8)
+    x, placement = detector.preprocess(wide)
+    assert x.shape == (1, 3, 96, 160) and placement.pad == (0, 3)
+    x, _ = detector.preprocess(np.full((600, 800, 3), 90, np.uint8))
+    assert x.shape == (1, 3, 192, 256)
+    fixed = Detector(TorchBackend(cstrack_s), img_size=(256, 256))
+    assert fixed.preprocess(wide)[0].shape == (1, 3, 256, 256)
+
+
+def test_embed_reads_the_embeddings_the_detector_gives_its_own_boxes(omc_s: OMC) -> None:
+    frame = np.random.default_rng(2).integers(0, 256, (300, 500, 3), dtype=np.uint8)
+    detector = Detector(
+        TorchBackend(omc_s), img_size=(320, 192), obj_threshold=0.0, score_threshold=0.0, max_det=20
+    )
+    result = detector(frame)
+    assert len(result.scores) > 0
+    np.testing.assert_allclose(detector.embed(frame, result.boxes_xyxy), result.embeddings, atol=1e-6)
+    assert detector.embed(frame, np.zeros((0, 4))).shape == (0, 512)
+
+
+def test_a_template_selector_sees_the_boxes_and_no_templates_skips_the_recheck(omc_s: OMC) -> None:
+    frame = np.random.default_rng(3).integers(0, 256, (192, 320, 3), dtype=np.uint8)
+    forced = copy.deepcopy(omc_s)
+    with torch.no_grad():
+        forced.siamheatmap.conv2[-1].bias.zero_()
+    backend = TorchBackend(forced)
+    calls = []
+    original = backend.recheck
+    backend.recheck = lambda *args: calls.append(1) or original(*args)  # type: ignore[method-assign]
+    detector = Detector(backend, img_size=(320, 192), obj_threshold=0.0, score_threshold=0.0, max_det=5)
+    templates = np.random.default_rng(4).standard_normal((3, 512)).astype(np.float32)
+    seen = []
+    result = detector(frame, templates=lambda boxes: seen.append(boxes) or templates)
+    np.testing.assert_array_equal(seen[0], result.boxes_xyxy)
+    assert len(calls) == 1 and len(result.trans_scores) > 0
+    assert len(detector(frame, templates=lambda boxes: None).trans_scores) == 0
+    assert len(detector(frame, templates=lambda boxes: templates[:0]).trans_scores) == 0
+    assert len(calls) == 1

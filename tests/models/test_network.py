@@ -180,3 +180,20 @@ def test_registry() -> None:
         create_model("omc_s", reen=False)
     with pytest.raises(InputError, match="recheck_mask"):
         create_model("omc_s", recheck_mask="round")
+
+
+def test_a_closed_ren_gate_skips_the_detection_relation_with_equal_outputs() -> None:
+    from cstrack.models.ren import REN
+
+    torch.manual_seed(0)
+    ren = REN(16, det_gate=True)
+    x = torch.randn(2, 16, 12, 20)
+    full_det, full_id = ren.train()(x)
+    fast_det, fast_id = ren.eval()(x)
+    assert ren._det_is_identity()
+    assert torch.equal(fast_det, x) and torch.equal(full_det, x)
+    torch.testing.assert_close(fast_id, full_id)
+    with torch.no_grad():
+        ren.det_gate.fill_(0.5)
+    assert not ren._det_is_identity()
+    assert not torch.equal(ren(x)[0], x)

@@ -407,3 +407,16 @@ def test_zero_norm_embedding_is_no_appearance(zero):
 def test_frame_rate_must_be_a_finite_positive_number(frame_rate):
     with pytest.raises(ValueError, match="frame_rate must be a finite positive number"):
         JDETracker(frame_rate=frame_rate)
+
+
+def test_uncovered_templates_are_those_of_tracks_no_detection_overlaps():
+    trk = JDETracker()
+    step(trk, [box(0, 0), box(100, 0), box(200, 0)], [A, B, C])
+    step(trk, [box(2, 0), box(102, 0), box(202, 0)], [A, B, C])
+    # Next frame: a detection covers the first track, another half-covers the second, none the third.
+    boxes = np.array([box(4, 0), box(114, 0)])
+    uncovered = trk.uncovered_templates(boxes, cover_iou=0.5)
+    np.testing.assert_allclose(uncovered, np.stack([B, C]), atol=1e-6)
+    assert len(trk.uncovered_templates(boxes, cover_iou=0.2)) == 1  # the second counts as covered
+    np.testing.assert_allclose(trk.uncovered_templates(np.zeros((0, 4)), 0.5), trk.active_templates())
+    assert trk.uncovered_templates(np.array([box(4, 0), box(104, 0), box(204, 0)]), 0.5).shape == (0, 4)

@@ -1,4 +1,5 @@
-"""`cstrack data`: prepare training data (`from-mot`: MOTChallenge to the JDE layout).
+"""`cstrack data`: prepare training data in the JDE layout (`from-mot`: MOTChallenge sequences;
+`from-reid`: ReID crops composed into frames).
 
 cv2 and the converters are imported only when the command runs, so `--help` starts fast.
 """
@@ -74,6 +75,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "data config)",
     )
     convert.set_defaults(func=run_from_mot)
+    reid = actions.add_parser(
+        "from-reid",
+        help="ReID crops composed into JDE training frames (held-out identities left out)",
+        description="Paste the crops of REID_ROOT's datasets (CUHK03/, CUHK01/; see cstrack.data.reid) "
+        "at pedestrian scale on background scenes, one identity per crop, and write the JDE layout: "
+        "OUT_DIR/images/NAME/*.jpg, OUT_DIR/labels_with_ids/NAME/*.txt, OUT_DIR/NAME.train. The last "
+        "--holdout of each dataset's identities is never used (cstrack eval-reid scores them).",
+    )
+    reid.add_argument("reid_root", type=Path, metavar="REID_ROOT", help="folder holding CUHK03/, CUHK01/")
+    reid.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="root of the JDE layout")
+    reid.add_argument(
+        "--backgrounds",
+        type=Path,
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="background images, or folders (MOT sequences too) taken as the per-pixel median of "
+        "their frames: an empty scene for a static camera (see --no-median)",
+    )
+    reid.add_argument(
+        "--no-median", action="store_true", help="use every image of a background folder as it is"
+    )
+    reid.add_argument("--name", default="reid", help="list file OUT_DIR/NAME.train (default: %(default)s)")
+    reid.add_argument("--frames", type=int, default=2000, help="frames to write (default: %(default)s)")
+    reid.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=(768, 576),
+        metavar=("W", "H"),
+        help="frame size (default: 768 576)",
+    )
+    reid.add_argument(
+        "--people",
+        type=int,
+        nargs=2,
+        default=(8, 16),
+        metavar=("MIN", "MAX"),
+        help="crops per frame (default: 8 16)",
+    )
+    reid.add_argument(
+        "--heights",
+        type=float,
+        nargs=2,
+        default=(56.0, 224.0),
+        metavar=("MIN", "MAX"),
+        help="crop heights in pixels, drawn log-uniformly (default: 56 224)",
+    )
+    reid.add_argument(
+        "--holdout",
+        type=float,
+        default=0.1,
+        help="fraction of each dataset's identities (the last ones) kept out (default: %(default)s)",
+    )
+    reid.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    reid.set_defaults(func=run_from_reid)
 
 
 def run_from_mot(args: argparse.Namespace) -> int:
@@ -99,4 +156,25 @@ def run_from_mot(args: argparse.Namespace) -> int:
     )
     if summary.data_config is not None:
         print(f"{summary.data_config}: data config, classes {', '.join(summary.class_names)}")
+    return 0
+
+
+def run_from_reid(args: argparse.Namespace) -> int:
+    from cstrack.data.reid import read_reid_root, split_identities
+    from cstrack.data.reid_compose import ComposeConfig, compose_reid, identity_table, load_backgrounds
+
+    config = ComposeConfig(
+        size=tuple(args.size),
+        frames=args.frames,
+        people=tuple(args.people),
+        heights=tuple(args.heights),
+        seed=args.seed,
+    )
+    train, held_out = split_identities(read_reid_root(args.reid_root), args.holdout)
+    backgrounds = load_backgrounds(args.backgrounds, median=not args.no_median)
+    list_path = compose_reid(train, backgrounds, args.out_dir, args.name, config, progress=True)
+    print(
+        f"{list_path}: {config.frames} frames from {len(train)} crops of {len(identity_table(train))} identities "
+        f"({len(identity_table(held_out))} identities held out)"
+    )
     return 0

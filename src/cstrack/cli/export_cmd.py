@@ -53,8 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cstrack.atomic import check_not_input
     from cstrack.errors import InputError
-    from cstrack.export.onnx import export_onnx, paired_outputs
+    from cstrack.export.onnx import export_onnx, paired_outputs, recheck_path
     from cstrack.models import resolve_model
     from cstrack.models.registry import DEFAULT_IMG_SIZE
 
@@ -67,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     model, stem = resolved.model, resolved.stem
     width, height = args.img_size or resolved.img_size or DEFAULT_IMG_SIZE
     output = args.output or Path(f"{stem}_{width}x{height}{'_fp16' if args.half else ''}.onnx")
+    for path in (output, recheck_path(output)):
+        check_not_input(path, [resolved.weights])
     models = export_onnx(
         model.eval(),
         (width, height),

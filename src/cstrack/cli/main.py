@@ -6,15 +6,30 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import TextIO
 
 from cstrack import __version__
 from cstrack.errors import InputError
 
 # Each name is a module cstrack.cli.<name>_cmd exposing register(subparsers) that sets `func`.
-SUBCOMMANDS: tuple[str, ...] = ("eval", "track", "tune", "synth", "data", "convert", "export", "train")
+SUBCOMMANDS: tuple[str, ...] = (
+    "eval",
+    "eval_reid",
+    "track",
+    "tune",
+    "synth",
+    "data",
+    "convert",
+    "export",
+    "train",
+    "cache",
+)
 # FFmpeg's own log lines ("moov atom not found") would come before the command's one-line error;
 # -8 is AV_LOG_QUIET. A value the user set wins.
 FFMPEG_LOG_LEVEL = "-8"
@@ -57,16 +72,42 @@ def configure_logging() -> None:
     logger.setLevel(logging.INFO)
 
 
+@contextmanager
+def terminate_as_interrupt() -> Iterator[list[int]]:
+    """While a command runs, SIGTERM (what `docker stop`, systemd and Kubernetes send) takes the
+    path of Ctrl-C: it raises KeyboardInterrupt, so that `track` completes its partial files and
+    temporary files are removed; a second SIGTERM ends the process at once. Yields the signals
+    received (none, or SIGTERM). Signal handlers belong to the main thread: elsewhere, nothing changes."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        signal.signal(signum, signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging()
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_LOG_LEVEL)
-    try:
-        return int(args.func(args) or 0)
-    except InputError as error:
-        print(f"cstrack {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"cstrack {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with terminate_as_interrupt() as received:
+        try:
+            status = int(args.func(args) or 0)
+        except InputError as error:
+            print(f"cstrack {args.command}: error: {error}", file=sys.stderr)
+            status = 2
+        except KeyboardInterrupt:
+            print(f"cstrack {args.command}: interrupted", file=sys.stderr)
+            status = 130
+    # 128 + the signal's number, as a shell reports a command that a signal ended: 143 for SIGTERM.
+    return 128 + received[0] if received else status

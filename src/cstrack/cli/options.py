@@ -12,14 +12,11 @@ DEVICE_HELP = "auto, cpu, cuda or cuda:N (default: %(default)s)"
 
 
 def check_img_size(args: argparse.Namespace) -> None:
-    """--img-size, when given, is two positive multiples of 32 (InputError: one line, exit 2)."""
-    from cstrack.errors import InputError
+    """--img-size, when given, is a size the network takes (`check_input_size`: one line, exit 2)."""
+    from cstrack.models.inference import check_input_size
 
-    if args.img_size is not None and not all(v > 0 and v % SIZE_MULTIPLE == 0 for v in args.img_size):
-        width, height = args.img_size
-        raise InputError(
-            None, f"--img-size must be two positive multiples of {SIZE_MULTIPLE}, got {width} {height}"
-        )
+    if args.img_size is not None:
+        check_input_size(args.img_size, "--img-size")
 
 
 def add_model_options(
@@ -116,12 +113,17 @@ def add_tracker_options(parser: argparse.ArgumentParser, *, title: str = "tracke
             group.add_argument(
                 option, action=argparse.BooleanOptionalAction, default=None, help=f"{text} (default: {shown})"
             )
+        elif kind == "choice":
+            module, names = source_value(TRACKER_CONFIG, "CHOICES")[name]
+            group.add_argument(
+                option, choices=source_value(module, names), help=f"{text} (default: {default})"
+            )
         elif kind == "float?":
             shown = "off" if default is None else default
             group.add_argument(
                 option,
                 type=_float_or_off,
-                metavar="LOW",
+                metavar="X",
                 help=f"{text} (default: {shown}; 'off' turns it off)",
             )
         else:

@@ -88,6 +88,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="V",
         help="mean number of cars in view, annotated as MOT class 3 (default: %(default)s: people only)",
     )
+    parser.add_argument(
+        "--camera-motion",
+        choices=source_value("cstrack.data.synth", "CAMERA_MOTIONS"),
+        default=default("camera_motion"),
+        help="a moving camera: pan across a wider scene and back, zoom in and out, shake, or walk "
+        "(zoom, bob and sway); writes camera.txt, each frame's exact camera map (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--camera-period",
+        type=float,
+        default=default("camera_period"),
+        metavar="SECONDS",
+        help="seconds of one cycle of the camera's motion; shorter is faster (default: %(default)s)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace sequences that already exist")
     parser.set_defaults(func=run)
 
@@ -108,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         drop_frames=args.drop_frames,
         fake_background=args.fake_background,
         vehicles=args.vehicles,
+        camera_motion=args.camera_motion,
+        camera_period=args.camera_period,
     )
     paths = generate_dataset(
         args.out_dir,

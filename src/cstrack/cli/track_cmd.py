@@ -158,10 +158,11 @@ def check_numbers(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cstrack.atomic import check_not_input
     from cstrack.data.sources import ALL_FRAMES, FrameRange, open_sources
     from cstrack.pipeline.end_to_end import Tracker
     from cstrack.pipeline.runner import check_evaluable, check_output_folder, track
-    from cstrack.pipeline.tracker_config import resolve
+    from cstrack.pipeline.tracker_config import CONFIG_FILE, resolve
     from cstrack.pipeline.viewer import Viewer
 
     check_numbers(args)
@@ -176,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
     sources = open_sources(args.source, frames, latest=not args.all_frames)
     if args.eval:
         check_evaluable(sources, args.benchmark)
-    check_output_folder(args.output)
+    check_output_folder(args.output, sources)
+    check_not_input(args.output / CONFIG_FILE, [args.tracker_config])
     tracker = Tracker.from_config(
         args.model,
         config,
@@ -207,9 +209,14 @@ def run(args: argparse.Namespace) -> int:
     )
     model_ms, association_ms = tracker.timing.ms_per_frame()
     frames_done = tracker.timing.frames
+    camera = (
+        f", camera motion ({config.cmc}) {tracker.timing.cmc_ms_per_frame():.2f} ms/frame"
+        if config.cmc != "none"
+        else ""
+    )
     print(
         f"tracked {frames_done} frames of {len(runs)} sequence(s): model {model_ms:.1f} ms/frame, "
-        f"association {association_ms:.2f} ms/frame"
+        f"association {association_ms:.2f} ms/frame{camera}"
     )
     for run_result in runs.values():
         for kind, path in run_result.files.items():

@@ -23,6 +23,8 @@ from cstrack.errors import InputError
 
 TUNING = "cstrack.pipeline.tuning"
 SHOWN = ("HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN")
+BEST_FILE, TRIALS_FILE = "best.yaml", "trials.csv"
+SEEDS = range(2**32)  # what Optuna's sampler (numpy's RandomState) takes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,7 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="LIST",
         help="the fields to search, comma-separated, each optionally with a range NAME=LOW:HIGH "
         "(e.g. conf,track_buffer=10:90); default: " + ", ".join(f"{name} {low}:{high}" for name, (low, high) in space.items())
-        + " (byte_low_threshold: off or in its range; without re-check, its fields are left out)",
+        + ", cmc " + "|".join(source_value("cstrack.pipeline.camera_motion", "METHODS"))
+        + " (byte_low_threshold: off or in its range; cmc=none:sof searches those names; without "
+        "re-check, its fields are left out)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler (default: %(default)s)")
     parser.add_argument(
@@ -157,10 +161,29 @@ def write_trials(path: Path, result: Any) -> None:
             writer.writerow([trial.number, trial.state, f"{trial.seconds:.3f}", *scores, *values])
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """The options checked before any work: a --cache that is a folder failed only after the
+    detection pass, a bad --seed or an unwritable best.yaml only after the search."""
+    from cstrack.atomic import check_not_input, check_writable
+    from cstrack.pipeline.runner import check_output_folder
+
+    check_img_size(args)
+    if args.trials < 1:
+        raise InputError(None, f"--trials must be >= 1, got {args.trials}")
+    if args.seed not in SEEDS:
+        raise InputError(None, f"--seed must be in {SEEDS.start}..{SEEDS.stop - 1}, got {args.seed}")
+    check_output_folder(args.output)
+    for name in (BEST_FILE, TRIALS_FILE):
+        check_writable(args.output / name, name, file=True)
+    if args.cache is not None:
+        check_writable(args.cache, "the detection cache", file=True)
+        check_not_input(args.cache, [args.tracker_config, args.model], "detection cache")
+
+
 def run(args: argparse.Namespace) -> int:
-    from cstrack.data.sources import ALL_FRAMES, FrameRange, open_sources
+    from cstrack.data.sources import ALL_FRAMES, FrameRange, check_unique_names, open_sources
     from cstrack.pipeline.backends import build_detector
-    from cstrack.pipeline.runner import check_evaluable, check_output_folder
+    from cstrack.pipeline.runner import check_evaluable
     from cstrack.pipeline.tracker_config import resolve
     from cstrack.pipeline.tuning import (
         RECHECK_FIELDS,
@@ -173,21 +196,20 @@ def run(args: argparse.Namespace) -> int:
         tune,
     )
 
-    check_img_size(args)
-    if args.trials < 1:
-        raise InputError(None, f"--trials must be >= 1, got {args.trials}")
+    check_options(args)
     require_optuna()  # not installed: say so before the detection pass
     base = resolve(args.tracker_config, tracker_overrides(args))
     recheck = not args.no_recheck
     space = parse_space(args.params, recheck)
     frames = FrameRange.parse(args.frames) if args.frames else ALL_FRAMES
     sources = [source for spec in args.sources for source in open_sources(spec, frames)]
+    check_unique_names(sources)
     names = [source.name for source in sources]
-    if len(set(names)) != len(names):
-        raise InputError(None, f"a sequence is given twice: {', '.join(names)}")
     check_evaluable(sources, args.benchmark)
-    check_output_folder(args.output)
     floor, heat_floor = detection_floor(space, base)
+    # Camera-motion warps need the frames: estimated in the detection pass for every method searched.
+    searched = [name for param in space if param.kind == "choice" for name in param.choices]
+    cmc_methods = sorted({base.cmc, *searched} - {"none"})
     key = {
         "sequences": [str(Path(source.origin).resolve()) for source in sources],
         "frames": str(frames),
@@ -198,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
         "half": args.half,
         "conf": floor,
         "nms_iou": base.nms_iou,
+        "cmc": cmc_methods,
     }
     recheck_key = {"recheck_threshold": heat_floor, "reference": base.as_dict()} if recheck else None
     cache = None
@@ -215,7 +238,9 @@ def run(args: argparse.Namespace) -> int:
             iou_threshold=base.nms_iou,
             recheck_threshold=heat_floor,
         )
-        cache = cache_detections(sources, detector, base, recheck, not args.quiet, key, recheck_key)
+        cache = cache_detections(
+            sources, detector, base, recheck, not args.quiet, key, recheck_key, cmc_methods
+        )
         frames_done = sum(len(sequence.results) for sequence in cache.sequences)
         print(
             f"detected {frames_done} frames of {len(sources)} sequence(s) once, at score > {floor:g}"
@@ -255,8 +280,8 @@ def run(args: argparse.Namespace) -> int:
             else "Tuned without re-check: track with cstrack track --no-recheck --tracker-config FILE."
         )
     )
-    best_path = result.best_config.save(args.output / "best.yaml", header)
-    trials_path = args.output / "trials.csv"
+    best_path = result.best_config.save(args.output / BEST_FILE, header)
+    trials_path = args.output / TRIALS_FILE
     write_trials(trials_path, result)
     print(f"wrote {best_path} and {trials_path}")
     return 0

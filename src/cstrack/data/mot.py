@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import configparser
 import io
+import logging
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -45,6 +47,9 @@ MOT_CLASS_NAMES: dict[int, str] = {
 }
 MOT_CLASS_IDS = {name: class_id for class_id, name in MOT_CLASS_NAMES.items()}
 MIN_COLUMNS = 7  # frame,id,x,y,w,h,conf
+# A MOT row is ten numbers of a few digits: longer lines and more columns are not MOT tables.
+MAX_LINE_CHARS = 1024
+MAX_COLUMNS = 64
 MIN_WRITTEN_SIDE = 0.005  # the least box width or height that `format_results` writes above 0.00
 MOT16_GT_COLUMNS = 9  # frame,id,x,y,w,h,mark,class,visibility (MOT15 has 10: ...,conf,X,Y,Z)
 EMPTY_TABLE_COLUMNS = 10
@@ -72,6 +77,7 @@ _SEQINFO_KEYS = {
     "im_dir": "imDir",
     "im_ext": "imExt",
 }
+logger = logging.getLogger(__name__)
 # A comma that ends a line (with optional spaces): some MOT files end every row with one.
 _TRAILING_COMMA = re.compile(r",[ \t]*$", re.MULTILINE)
 
@@ -239,8 +245,12 @@ def read_mot_file(path: str | PathLike, min_columns: int = MIN_COLUMNS) -> np.nd
     if bad:
         line = text.count("\n", 0, bad.start()) + 1
         raise InputError(path, f"control or non-ASCII character {bad.group()!r}", line=line)
+    _check_line_lengths(path, text)
     first_row = text.lstrip().split("\n", 1)[0]
     delimiter = "," if "," in first_row else None
+    if len(first_row.split(delimiter)) > MAX_COLUMNS:
+        line = text.count("\n", 0, text.index(first_row)) + 1
+        raise InputError(path, f"more than {MAX_COLUMNS} columns: not a MOT table", line=line)
     if delimiter:
         text = _TRAILING_COMMA.sub("", text)
     try:
@@ -250,6 +260,17 @@ def read_mot_file(path: str | PathLike, min_columns: int = MIN_COLUMNS) -> np.nd
     if table is None or not _table_is_valid(table, min_columns):
         _raise_first_bad_row(path, text, delimiter, min_columns)
     return table
+
+
+def _check_line_lengths(path: Path, text: str) -> None:
+    """Refuse a line over MAX_LINE_CHARS, found with numpy over the bytes (no object per line), so a
+    200 MB line never reaches the parser or an error message."""
+    codes = np.frombuffer(text.encode("ascii"), np.uint8)
+    ends = np.flatnonzero(codes == ord("\n"))
+    lengths = np.diff(ends, prepend=-1, append=len(codes)) - 1
+    if len(lengths) and lengths.max() > MAX_LINE_CHARS:
+        line = int(lengths.argmax()) + 1
+        raise InputError(path, f"line longer than {MAX_LINE_CHARS} characters: not a MOT table", line=line)
 
 
 def _table_is_valid(table: np.ndarray, min_columns: int) -> bool:
@@ -447,24 +468,50 @@ class MotSequence:
         """Image paths of frames 1..N (`000001.jpg` ...), N = min(seqLength, highest frame with an image).
 
         seqLength alone could claim billions of frames; the image folder bounds the list by what
-        exists. Missing images before N stay listed, so frame numbers keep their place.
+        exists. Missing images before N stay listed, so frame numbers keep their place. Frames
+        only under another extension than imExt raise InputError (0 frames is never a result);
+        images beyond seqLength are left out with a warning that gives both numbers.
         """
-        last = min(self._last_image_frame(), self.info.seq_length)
-        return [self.frame_path(frame) for frame in range(1, last + 1)]
+        found, others = self._last_image_frame()
+        seqinfo, length = self.path / "seqinfo.ini", self.info.seq_length
+        if not found and others:
+            extension, count = others.most_common(1)[0]
+            raise InputError(
+                seqinfo,
+                f"imExt={self.info.im_ext} matches no image of {self.info.im_dir}/, which holds "
+                f"{count} {extension} frame(s): set imExt={extension}",
+            )
+        if found > length:
+            logger.warning(
+                "cstrack: %s: seqLength=%d but %s/ holds frames up to %d: frames 1-%d only",
+                seqinfo,
+                length,
+                self.info.im_dir,
+                found,
+                length,
+            )
+        return [self.frame_path(frame) for frame in range(1, min(found, length) + 1)]
 
-    def _last_image_frame(self) -> int:
-        """The highest frame number whose image file (named as `frame_path` names it) exists; 0 if none."""
-        extension, last = self.info.im_ext, 0
+    def _last_image_frame(self) -> tuple[int, Counter[str]]:
+        """The highest frame number whose image file (named as `frame_path` names it) exists (0 if
+        none), and how many frame files of each other extension there are."""
+        extension, last, others = self.info.im_ext, 0, Counter[str]()
         try:
             entries = list(os.scandir(self.path / self.info.im_dir))
         except OSError:
-            return 0
+            return 0, others
         for entry in entries:
-            stem = entry.name[: -len(extension)] if entry.name.endswith(extension) else ""
+            stem, suffix = os.path.splitext(entry.name)
+            if entry.name.endswith(extension):
+                stem, suffix = entry.name[: -len(extension)], extension
             canonical = stem.isascii() and stem.isdigit() and len(stem) < 20 and f"{int(stem):06d}" == stem
-            if canonical and entry.is_file():
+            if not canonical or not entry.is_file():
+                continue
+            if suffix == extension:
                 last = max(last, int(stem))
-        return last
+            else:
+                others[suffix] += 1
+        return last, others
 
     def frame_path(self, frame: int) -> Path:
         """Image path of a 1-based frame number."""

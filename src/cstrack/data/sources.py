@@ -34,6 +34,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://")
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
+# The most pixels a frame may declare (8192 x 8192, 200 MB decoded): a larger image is skipped
+# before it is decoded.
+MAX_IMAGE_PIXELS = 1 << 26
 # How long closing a live source waits for its reader thread to leave a blocking read.
 READER_JOIN_SECONDS = 5.0
 
@@ -130,10 +133,83 @@ def read_image(path: Path) -> np.ndarray | None:
         data = path.read_bytes()
     except OSError:
         return None
+    if not data:
+        logger.warning("cstrack: %s: empty file (0 bytes); frame skipped", path)
+        return None
     if path.suffix.lower() in JPEG_EXTENSIONS and not jpeg_is_complete(data):
         logger.warning("cstrack: %s: truncated JPEG (no end-of-image marker); frame skipped", path)
         return None
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    size = declared_size(data)
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        logger.warning(
+            "cstrack: %s: %d x %d pixels, over the limit of %d pixels per frame; frame skipped",
+            path,
+            *size,
+            MAX_IMAGE_PIXELS,
+        )
+        return None
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) that a PNG, JPEG, BMP, WebP or TIFF header declares, read before decoding:
+    a 1 MB PNG may declare 30000 x 30000 pixels, which OpenCV would allocate (2.7 GB) before
+    failing. None for other formats or a header too short to tell (the decoder decides then)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data.startswith(b"BM") and len(data) >= 26:
+        width = int.from_bytes(data[18:22], "little", signed=True)
+        return abs(width), abs(int.from_bytes(data[22:26], "little", signed=True))
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP" and len(data) >= 30:
+        chunk = data[12:16]
+        if chunk == b"VP8X":
+            return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+        if chunk == b"VP8L":
+            bits = int.from_bytes(data[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff_size(data)
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_size(data)
+    return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """ImageWidth (256) and ImageLength (257) of a TIFF's first directory."""
+    order: Any = "little" if data[:2] == b"II" else "big"
+    offset = int.from_bytes(data[4:8], order)
+    count = int.from_bytes(data[offset : offset + 2], order)
+    sizes = {}
+    for start in range(offset + 2, min(offset + 2 + 12 * count, len(data) - 11), 12):
+        tag, kind = (
+            int.from_bytes(data[start : start + 2], order),
+            int.from_bytes(data[start + 2 : start + 4], order),
+        )
+        if tag in (256, 257):
+            width = 2 if kind == 3 else 4  # SHORT or LONG
+            sizes[tag] = int.from_bytes(data[start + 8 : start + 8 + width], order)
+    return (sizes[256], sizes[257]) if len(sizes) == 2 else None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a JPEG's start-of-frame segment (SOF0..SOF15, not DHT, JPG, DAC)."""
+    position = 2
+    while position + 9 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(data[position + 5 : position + 7], "big")
+            return int.from_bytes(data[position + 7 : position + 9], "big"), height
+        if marker == 0xFF:
+            position += 1
+            continue
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    return None
 
 
 def jpeg_is_complete(data: bytes) -> bool:
@@ -403,6 +479,20 @@ def check_frame_range(source: FrameSource) -> None:
         logger.warning("cstrack: %s: frames %s: the sequence ends at frame %d", source.origin, frames, total)
 
 
+def check_unique_names(sources: list[FrameSource]) -> None:
+    """Refuse two sources of one name (`D/train/SEQ` and `D/test/SEQ`), naming both: their
+    results files, scores and cached detections are keyed by the name and would merge."""
+    seen: dict[str, str] = {}
+    for source in sources:
+        if source.name in seen:
+            raise InputError(
+                source.origin,
+                f"two sequences are named {source.name!r} (also {seen[source.name]}): "
+                "track or tune them separately",
+            )
+        seen[source.name] = source.origin
+
+
 def open_sources(
     spec: str | int | PathLike, frames: FrameRange = ALL_FRAMES, latest: bool = True
 ) -> list[FrameSource]:
@@ -416,13 +506,22 @@ def open_sources(
 
 
 def _open_sources(spec: str | int | PathLike, frames: FrameRange, latest: bool) -> list[FrameSource]:
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
+    # An existing file or folder wins over a camera index: a folder named 2024 is a folder.
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit() and not Path(spec).exists()):
         return [StreamSource(int(spec), latest=latest)]
     if isinstance(spec, str) and spec.lower().startswith(STREAM_SCHEMES):
         return [StreamSource(spec, latest=latest)]
     path = Path(spec)
     if not path.exists():
         raise InputError(path, "no such file or folder")
+    try:
+        return _open_path(path, frames)
+    except OSError as error:  # a folder or file without read permission, a vanished disk
+        raise InputError(error.filename or path, f"cannot read: {error.strerror or error}") from None
+
+
+def _open_path(path: Path, frames: FrameRange) -> list[FrameSource]:
+    """The sources of an existing file or folder."""
     if path.is_file():
         if path.suffix.lower() in IMAGE_EXTENSIONS:
             return [ImageFolderSource([path], path.stem, 30.0, frames, path)]
@@ -437,6 +536,8 @@ def _open_sources(spec: str | int | PathLike, frames: FrameRange, latest: bool) 
         return [ImageFolderSource(images, name, 30.0, frames, path)]
     try:
         sequences = find_sequences(path)
-    except InputError:
+    except InputError as error:
+        if error.path != str(path):  # a sequence's own problem (a bad seqinfo.ini): name it
+            raise
         raise InputError(path, "no images, video or MOTChallenge sequences found here") from None
     return [SequenceSource(sequence, frames) for sequence in sequences]

@@ -50,6 +50,16 @@ Camera effects
   by two steps while frame numbers stay consecutive and the ground truth describes the image.
 - noise: sensor noise, from three precomputed noise fields used in turn.
 
+Moving cameras (`camera_motion` pan, zoom, shake or walk): the scene above is rendered as a wider
+world (`_WORLD` times the frame size, with as many people per frame width) and each frame is the
+camera's view of it, `view = scale * (world - origin)` (cv2.warpAffine): pan sweeps across the
+world and back, zoom moves in to 1.4x and out, shake jitters around the centre, walk moves in
+and out slowly with a 2 Hz bob and a sway; one cycle takes `camera_period` seconds. Boxes are
+the world's tight boxes mapped into the view (to 2 decimals) and clipped to it; visibility
+counts the figure's pixels inside the view. `camera.txt` holds each frame's world-to-view map
+(`frame,a11,a12,a13,a21,a22,a23`), so the exact camera motion between two frames is
+`A_t A_(t-1)^-1` (`camera_warps`); `fake_background.txt` is then in world pixels.
+
 Determinism: the same config and seed give byte-identical gt.txt and identical images. The
 scene, crowd, fake background, camera and traffic draw from separate random streams, so turning
 the fake background on changes the images but not the ground truth, and with `vehicles` 0 the
@@ -59,6 +69,7 @@ sequences are exactly those of a version without cars.
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 import math
 import shutil
 import uuid
@@ -74,7 +85,15 @@ import numpy as np
 from cstrack.data.mot import PEDESTRIAN, SequenceInfo, write_seqinfo
 from cstrack.errors import InputError, check_options
 
-__all__ = ["Progress", "SynthConfig", "generate_dataset", "generate_sequence", "sequence_seeds"]
+__all__ = [
+    "CAMERA_MOTIONS",
+    "Progress",
+    "SynthConfig",
+    "camera_warps",
+    "generate_dataset",
+    "generate_sequence",
+    "sequence_seeds",
+]
 
 #: Wraps the iterable of frame numbers being drawn, e.g. `tqdm`.
 Progress = Callable[[Iterable[int]], Iterable[int]]
@@ -102,6 +121,16 @@ _CAR_HALF_LENGTH = _CAR_LENGTH / 2 + 0.02
 _CAR_SPEED = (1.0, 2.0)
 _CAR_MAX_SLOPE = 0.2
 _CAR_IDENTITY_BASE = 1 << 30
+
+
+#: The camera motions a sequence can have (`SynthConfig.camera_motion`).
+CAMERA_MOTIONS = ("none", "pan", "zoom", "shake", "walk")
+# A moving camera's world, as a multiple of the frame's width and height.
+_WORLD = (1.6, 1.25)
+_ZOOM_IN, _WALK_ZOOM = 0.4, 0.25
+
+#: The largest frame side rendered (4K's 3840 fits): --width 100000 would allocate tens of GB.
+MAX_SIDE = 4096
 
 
 @dataclass(frozen=True)
@@ -142,12 +171,16 @@ class SynthConfig:
     noise: float = 3.0
     #: JPEG quality of the frames.
     jpeg_quality: int = 90
+    #: How the camera moves: none, pan, zoom, shake or walk (see the module docstring).
+    camera_motion: str = "none"
+    #: Seconds of one cycle of the camera's motion (a pan across the world and back ...).
+    camera_period: float = 4.0
 
     def __post_init__(self) -> None:
         rules = {
             "frames": (self.frames >= 1, ">= 1"),
-            "width": (self.width >= 64, ">= 64"),
-            "height": (self.height >= 64, ">= 64"),
+            "width": (64 <= self.width <= MAX_SIDE, f"in [64, {MAX_SIDE}]"),
+            "height": (64 <= self.height <= MAX_SIDE, f"in [64, {MAX_SIDE}]"),
             "fps": (self.fps > 0, "> 0"),
             "people": (self.people >= 0, ">= 0"),
             "occlusion": (0 <= self.occlusion <= 1, "in [0, 1]"),
@@ -162,6 +195,8 @@ class SynthConfig:
             "speed": (len(self.speed) == 2 and 0 < self.speed[0] <= self.speed[1], "a pair 0 < low <= high"),
             "noise": (self.noise >= 0, ">= 0"),
             "jpeg_quality": (1 <= self.jpeg_quality <= 100, "in [1, 100]"),
+            "camera_motion": (self.camera_motion in CAMERA_MOTIONS, "one of " + ", ".join(CAMERA_MOTIONS)),
+            "camera_period": (self.camera_period > 0, "> 0"),
         }
         check_options("synthetic scene", self, rules)
 
@@ -927,21 +962,25 @@ class _Traffic(_Movers[_Car]):
 @dataclass(frozen=True)
 class _Annotation:
     identity: int
-    box: tuple[int, int, int, int]  # x0, y0, x1, y1 clipped to the image
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 clipped to the image
     visibility: float
     object_class: int = PEDESTRIAN  # MOTChallenge class id
 
 
-def _annotate(sprites: list[tuple[int, int, _Sprite]], width: int, height: int) -> list[_Annotation]:
+def _annotate(
+    sprites: list[tuple[int, int, _Sprite]], width: int, height: int, origin: tuple[int, int] = (0, 0)
+) -> list[_Annotation]:
     """Boxes and visibilities of (identity, class, sprite) listed far to near, counted on their sharp masks.
 
     Going near to far, each figure's in-image pixels are tested against the union of the nearer
-    figures' pixels (`covered`), then added to it.
+    figures' pixels (`covered`), then added to it. The image is the `width` x `height` window at
+    `origin` of the rendered one (a moving camera's view), and boxes are in its pixels.
     """
     covered = np.zeros((height, width), bool)
     annotations = []
+    left, top = origin
     for identity, object_class, sprite in reversed(sprites):
-        regions = _overlap(sprite.left, sprite.top, *sprite.mask.shape, width, height)
+        regions = _overlap(sprite.left - left, sprite.top - top, *sprite.mask.shape, width, height)
         if regions is None:
             continue
         image_region, patch_region = regions
@@ -952,21 +991,110 @@ def _annotate(sprites: list[tuple[int, int, _Sprite]], width: int, height: int) 
         hidden = int(np.count_nonzero(inside & covered[image_region]))
         covered[image_region] |= inside
         x0, y0, x1, y1 = sprite.box
-        box = (max(x0, 0), max(y0, 0), min(x1, width), min(y1, height))
+        box = (max(x0 - left, 0), max(y0 - top, 0), min(x1 - left, width), min(y1 - top, height))
         visibility = (inside_count - hidden) / sprite.pixels
         annotations.append(_Annotation(identity, box, visibility, object_class))
     return annotations
 
 
-def _render_frames(
-    config: SynthConfig, seed: int
-) -> tuple[list[_Decoy], Iterator[tuple[np.ndarray, list[_Annotation]]]]:
-    """The decoys, and a generator of (BGR image, annotations) for frames 1..config.frames."""
-    # A fifth stream for the cars: SeedSequence children do not depend on how many are spawned,
-    # so the first four are those of a scene without cars.
-    scene_rng, crowd_rng, decoy_rng, camera_rng, traffic_rng = (
-        np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(5)
+class _Camera:
+    """A moving camera's view of the world for each frame: `view = scale * (world - origin)`."""
+
+    def __init__(self, view: SynthConfig, world: SynthConfig, rng: np.random.Generator):
+        self.view, self.world = view, world
+        steps = np.arange(view.frames) / view.fps
+        phase = 2 * np.pi * steps / view.camera_period
+        swing = (1 - np.cos(phase)) / 2  # 0 -> 1 -> 0 over a period, at rest at the ends
+        scale = np.ones(view.frames)
+        # The window's centre as a fraction of the room it has to move in (0.5: the world's centre).
+        across, down = np.full(view.frames, 0.5), np.full(view.frames, 0.5)
+        if view.camera_motion == "pan":
+            across = swing
+        elif view.camera_motion == "zoom":
+            scale = 1 + _ZOOM_IN * swing
+        elif view.camera_motion == "shake":
+            # Hand shake: white noise smoothed over ~3 frames, a quarter of the room each way.
+            jitter = rng.normal(0, 1, (view.frames, 2))
+            for index in range(1, view.frames):
+                jitter[index] = 0.6 * jitter[index - 1] + 0.4 * jitter[index]
+            across, down = np.clip(0.5 + 0.25 * jitter.T / max(jitter.std(), 1e-9), 0, 1)
+        else:  # walk
+            scale = 1 + _WALK_ZOOM * (1 - np.cos(phase / 2)) / 2
+            across = 0.5 + 0.3 * np.sin(phase)
+            down = 0.5 + 0.15 * np.sin(2 * np.pi * 2.0 * steps)
+        self.scale = scale
+        self.origin_x = across * (world.width - view.width / scale)
+        self.origin_y = down * (world.height - view.height / scale)
+
+    def matrix(self, index: int) -> np.ndarray:
+        """The 2x3 world-to-view map of frame `index` (0-based)."""
+        scale = self.scale[index]
+        return np.array(
+            [[scale, 0.0, -scale * self.origin_x[index]], [0.0, scale, -scale * self.origin_y[index]]]
+        )
+
+    def shoot(
+        self, index: int, image: np.ndarray, sprites: list[tuple[int, int, _Sprite]]
+    ) -> tuple[np.ndarray, list[_Annotation]]:
+        """The view of frame `index` and its annotations in view pixels."""
+        view, scale = self.view, self.scale[index]
+        matrix = self.matrix(index)
+        shot = cv2.warpAffine(image, matrix, (view.width, view.height), flags=cv2.INTER_LINEAR)
+        left, top = math.floor(self.origin_x[index]), math.floor(self.origin_y[index])
+        right = min(math.ceil(self.origin_x[index] + view.width / scale), self.world.width)
+        bottom = min(math.ceil(self.origin_y[index] + view.height / scale), self.world.height)
+        annotations = []
+        for annotation in _annotate(sprites, right - left, bottom - top, (left, top)):
+            x0, y0, x1, y1 = annotation.box
+            corners = np.array([[x0 + left, y0 + top, 1.0], [x1 + left, y1 + top, 1.0]]) @ matrix.T
+            (x0, y0), (x1, y1) = np.round(np.clip(corners, 0, [view.width, view.height]), 2)
+            if x1 > x0 and y1 > y0:
+                box = (float(x0), float(y0), float(x1), float(y1))
+                annotations.append(dataclasses.replace(annotation, box=box))
+        return shot, annotations
+
+
+def _world(config: SynthConfig) -> SynthConfig:
+    """The scene a moving camera looks at: `_WORLD` times the frame, as many people per frame
+    width and figures as tall in pixels; the scene itself when the camera stands still."""
+    if config.camera_motion == "none":
+        return config
+    wide, high = _WORLD
+    return dataclasses.replace(
+        config,
+        width=round(config.width * wide),
+        height=round(config.height * high),
+        people=config.people * wide,
+        vehicles=config.vehicles * wide,
+        clutter=round(config.clutter * wide),
+        person_height=config.person_height / high,
+        camera_motion="none",
     )
+
+
+def camera_warps(cameras: np.ndarray) -> np.ndarray:
+    """The exact camera motion between consecutive frames, (F, 2, 3) with the identity first, from
+    `camera.txt`'s world-to-view maps (F, 6): what camera-motion estimation should find."""
+    maps = np.zeros((len(cameras), 3, 3))
+    maps[:, :2] = cameras.reshape(-1, 2, 3)
+    maps[:, 2, 2] = 1.0
+    warps = np.repeat(np.eye(3)[None], len(cameras), axis=0)
+    warps[1:] = maps[1:] @ np.linalg.inv(maps[:-1])
+    return warps[:, :2]
+
+
+def _render_frames(
+    view: SynthConfig, seed: int
+) -> tuple[list[_Decoy], _Camera | None, Iterator[tuple[np.ndarray, list[_Annotation]]]]:
+    """The decoys, the moving camera (None when it stands still), and a generator of (BGR image,
+    annotations) for frames 1..config.frames."""
+    # A fifth stream for the cars and a sixth for the camera's shake: SeedSequence children do
+    # not depend on how many are spawned, so the first four are those of a scene without cars.
+    scene_rng, crowd_rng, decoy_rng, camera_rng, traffic_rng, shake_rng = (
+        np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(6)
+    )
+    config = _world(view)
+    camera = None if config is view else _Camera(view, config, shake_rng)
     ground = _Ground.from_config(config)
     background, decoys = _paint_background(config, ground, scene_rng, decoy_rng)
     if config.noise > 0:
@@ -1016,9 +1144,12 @@ def _render_frames(
                 sprite = sprite_of(mover)
                 _paste(image, sprite[2])
                 sprites.append(sprite)
-            yield image, _annotate(sprites, config.width, config.height)
+            if camera is None:
+                yield image, _annotate(sprites, config.width, config.height)
+            else:
+                yield camera.shoot(index, image, sprites)
 
-    return decoys, frames()
+    return decoys, camera, frames()
 
 
 def _write_sequence(
@@ -1027,7 +1158,7 @@ def _write_sequence(
     """Write img1/, gt/gt.txt, seqinfo.ini (and fake_background.txt) into `folder`."""
     (folder / "img1").mkdir(parents=True)
     (folder / "gt").mkdir()
-    decoys, frames = _render_frames(config, seed)
+    decoys, camera, frames = _render_frames(config, seed)
     frame_numbers = range(1, config.frames + 1)
     rows: list[tuple[int, int, _Annotation]] = []
     first_seen: dict[int, int] = {}
@@ -1043,10 +1174,16 @@ def _write_sequence(
     with open(folder / "gt" / "gt.txt", "w", encoding="utf-8", newline="\n") as stream:
         for frame, identity, annotation in sorted(rows, key=lambda row: (row[0], row[1])):
             x0, y0, x1, y1 = annotation.box
+            width, height = (x1 - x0, y1 - y0) if camera is None else (round(x1 - x0, 2), round(y1 - y0, 2))
             stream.write(
-                f"{frame},{identity},{x0},{y0},{x1 - x0},{y1 - y0},1,{annotation.object_class},"
+                f"{frame},{identity},{x0},{y0},{width},{height},1,{annotation.object_class},"
                 f"{annotation.visibility:.4f}\n"
             )
+    if camera is not None:
+        with open(folder / "camera.txt", "w", encoding="utf-8", newline="\n") as stream:
+            for index in range(config.frames):
+                values = ",".join(f"{value + 0.0:.6f}" for value in camera.matrix(index).ravel())
+                stream.write(f"{index + 1},{values}\n")
     if decoys:
         with open(folder / "fake_background.txt", "w", encoding="utf-8", newline="\n") as stream:
             stream.write("x,y,w,h,kind\n")

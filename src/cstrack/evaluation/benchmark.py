@@ -54,6 +54,10 @@ NON_MOT_VEHICLE = 6
 MATCH_IOU = 0.5
 _EPS = np.finfo("float").eps
 GT_MIN_COLUMNS = 8  # TrackEval needs the class column in ground truth, even for MOT15.
+# TrackEval's Identity metric (IDF1) fills three square float64 matrices over a sequence's
+# ground-truth and result ids together, 24 x ids^2 bytes (2.4 GB at 10,000), and HOTA 22 matrices
+# of gt ids x result ids: more ids than this (an id per row, a column of row numbers) are refused.
+MAX_SCORED_IDS = 10_000
 # The per-frame lists of TrackEval's preprocessed sequence data.
 PER_FRAME_KEYS = (
     "gt_ids",
@@ -134,6 +138,7 @@ def preprocess_sequence(
         raise ValueError(f"num_frames must be at least 1, got {num_frames}")
     _check_table(gt, num_frames, GT_MIN_COLUMNS, gt_path, "ground truth")
     _check_table(results, num_frames, MIN_COLUMNS, results_path, "results")
+    _check_id_count(gt, results, gt_path, results_path)
     # Like TrackEval, a result class column (8th) above 1 means the file is not pedestrian tracking.
     # Class and mark columns are truncated as TrackEval's astype(int) does, but as floats, which
     # cannot wrap (1e19 as int64 is negative).
@@ -207,6 +212,31 @@ def _check_table(
     if (counts > 1).any():
         frame, track_id = pairs[counts > 1][0]
         raise InputError(path, f"id {track_id} appears more than once in frame {frame}")
+
+
+def _check_id_count(
+    gt: NDArray[np.float64],
+    results: NDArray[np.float64],
+    gt_path: str | PathLike[str] | None,
+    results_path: str | PathLike[str] | None,
+) -> None:
+    """Refuse, before TrackEval allocates for them, more than MAX_SCORED_IDS distinct ids in the
+    ground truth and results together, naming the file that holds more of them."""
+    gt_ids, result_ids = (len(np.unique(table[:, ID])) for table in (gt, results))
+    if gt_ids + result_ids <= MAX_SCORED_IDS:
+        return
+    if result_ids >= gt_ids:
+        path, problem = (
+            results_path,
+            f"{result_ids} distinct track ids in the results ({gt_ids} in the ground truth)",
+        )
+    else:
+        path, problem = gt_path, f"{gt_ids} distinct ids in the ground truth ({result_ids} in the results)"
+    raise InputError(
+        path,
+        f"{problem}: a sequence is scored with at most {MAX_SCORED_IDS} ids of both together "
+        "(TrackEval's IDF1 takes 24 x ids^2 bytes)",
+    )
 
 
 def _number(value: float) -> str:

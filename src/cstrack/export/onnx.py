@@ -57,6 +57,9 @@ Fail, InvalidGraph, InvalidProtobuf = _ort_state.Fail, _ort_state.InvalidGraph, 
 logger = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17
+# The opsets the graphs are exported and checked at: 11 is the oldest tested, 20 the newest of
+# PyTorch's TorchScript exporter (others fail inside the exporter with a traceback).
+OPSETS = range(11, 21)
 IMAGES = "images"
 BASE_OUTPUTS = ("boxes", "obj", "cls", "embedding")
 FEATURES = ("p3", "p4", "p5")
@@ -288,6 +291,8 @@ def export_onnx(
     (the default) they take any multiples of 32, else only this size. `half`: float16 graphs.
     """
     width, height = check_input_size(img_size)
+    if opset not in OPSETS:
+        raise InputError(None, f"opset {opset} is not supported: choose {OPSETS.start} to {OPSETS.stop - 1}")
     if recheck and not model.has_recheck:
         raise InputError(None, "the model has no re-check network to export")
     recheck = model.has_recheck if recheck is None else recheck

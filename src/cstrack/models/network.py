@@ -84,6 +84,7 @@ class CSTrackConfig:
     dense_mask: bool = True
     bar: bool = True
     recheck: bool = True
+    saan_width: int | None = None
     recheck_width: int | None = None
     recheck_radius: int = 3
     recheck_mask: str = "hard"
@@ -108,6 +109,11 @@ class CSTrackConfig:
     @property
     def level_channels(self) -> tuple[int, int, int]:
         return self.channels(256), self.channels(512), self.channels(1024)
+
+    @property
+    def saan_channels(self) -> int:
+        """SAAN's internal width: 256 for L, scaled like the network otherwise (n 64), unless set."""
+        return self.saan_width or self.channels(256)
 
     @property
     def recheck_channels(self) -> int:
@@ -173,7 +179,9 @@ def _build_layers(cfg: CSTrackConfig) -> list[_Layer]:
         _Layer(-1, csp(1024, 1024, 3, False)),  # 23, P5
     ]
     layers += [_Layer(p, REN(c) if cfg.ren else SharedFeature()) for p, c in zip(PYRAMID_LAYERS, levels)]
-    embedding = SAAN(levels, ch(256), cfg.emb_dim, act) if cfg.saan else PlainEmbedding(levels, cfg.emb_dim)
+    embedding = (
+        SAAN(levels, cfg.saan_channels, cfg.emb_dim, act) if cfg.saan else PlainEmbedding(levels, cfg.emb_dim)
+    )
     layers.append(_Layer(REN_LAYERS, embedding, ID))
     if cfg.dense_mask:
         layers.append(_Layer(REN_LAYERS, DenseMask(levels, act), DET))
@@ -257,7 +265,7 @@ class YOLOXTrack(nn.Module):
             REN(c, det_gate=cfg.ren_gate) if cfg.ren else SharedFeature() for c in levels
         )
         self.embedding = (
-            SAAN(levels, cfg.channels(256), cfg.emb_dim, cfg.act)
+            SAAN(levels, cfg.saan_channels, cfg.emb_dim, cfg.act)
             if cfg.saan
             else PlainEmbedding(levels, cfg.emb_dim)
         )

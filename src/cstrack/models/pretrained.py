@@ -15,7 +15,8 @@ from importlib import resources
 from os import PathLike
 from pathlib import Path
 
-from cstrack.errors import InputError
+from cstrack.errors import InputError, quote
+from cstrack.models.inference import check_input_size
 from cstrack.models.weights import weights_metadata
 
 BUNDLED: dict[str, str] = {
@@ -51,8 +52,11 @@ def img_size_metadata(path: str | PathLike, metadata: dict[str, str]) -> tuple[i
     try:
         width, height = (int(v) for v in value.split(","))
     except ValueError:
-        raise InputError(path, f"unreadable 'img_size' metadata {value!r}; expected 'W,H'") from None
-    return width, height
+        raise InputError(path, f"unreadable 'img_size' metadata {quote(value)}; expected 'W,H'") from None
+    try:
+        return check_input_size((width, height), "its 'img_size' metadata")
+    except InputError as error:
+        raise InputError(path, error.problem) from None
 
 
 def trained_img_size(path: str | PathLike) -> tuple[int, int] | None:

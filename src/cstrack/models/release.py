@@ -27,7 +27,7 @@ from cstrack.errors import InputError
 from cstrack.models.mobilenet import imagenet_backbone_state
 from cstrack.models.registry import build_model, count_parameters, model_config
 from cstrack.models.unpickler import MESSAGE_CHARS, entry_state_dict, read_checkpoint
-from cstrack.models.weights import load_weights, printable, save_weights
+from cstrack.models.weights import check_weights_output, load_weights, printable, save_weights
 
 ENTRIES = ("auto", "ema", "model")
 
@@ -105,6 +105,7 @@ def convert_checkpoint(
     with metadata: arch, options, source file name, entry and epoch.
     """
     source = Path(source)
+    check_weights_output(output, source)
     if entry not in ENTRIES:
         raise InputError(None, f"entry must be one of {ENTRIES}, got {entry!r}")
     overrides = {"recheck": False} if base_only else {}
@@ -146,6 +147,7 @@ def convert_backbone(source: str | PathLike, output: str | PathLike, arch: str) 
     read with the same restricted unpickler; the rest of the network keeps its fresh initialisation.
     """
     source = Path(source)
+    check_weights_output(output, source)
     model = build_model(model_config(arch)).eval()
     if model.cfg.backbone != "mobilenetv2":
         raise InputError(

@@ -49,13 +49,21 @@ class REN(nn.Module):
         t2 = self.c_attention2(pooled).flatten(2)
         t1_t = t1.transpose(1, 2)
         t2_t = t2.transpose(1, 2)
-        weight1 = self.w1 * torch.softmax(t1 @ t1_t, -1) + (1 - self.w1) * torch.softmax(t1 @ t2_t, -1)
         weight2 = self.w2 * torch.softmax(t2 @ t2_t, -1) + (1 - self.w2) * torch.softmax(t2 @ t1_t, -1)
         flat = x.flatten(2)
+        ident = (weight2 @ flat).view(b, c, h, w) + x
+        if self._det_is_identity():
+            return x, ident
+        weight1 = self.w1 * torch.softmax(t1 @ t1_t, -1) + (1 - self.w1) * torch.softmax(t1 @ t2_t, -1)
         relation = (weight1 @ flat).view(b, c, h, w)
         det = x + (relation if self.det_gate is None else self.det_gate * relation)
-        ident = (weight2 @ flat).view(b, c, h, w) + x
         return det, ident
+
+    def _det_is_identity(self) -> bool:
+        """In inference, a gate still at exactly 0 (trained frozen) makes the detection branch F
+        itself: its relation product is skipped (a constant of the weights in an exported graph)."""
+        gate = self.det_gate
+        return gate is not None and not self.training and not bool(gate.detach().any())
 
 
 class SharedFeature(nn.Module):

@@ -19,18 +19,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 from torch import nn
 
-from cstrack.atomic import atomic_write_bytes
-from cstrack.errors import InputError
+from cstrack.atomic import atomic_write_bytes, check_not_input
+from cstrack.errors import InputError, printable
 
 SHOWN = 5
 KEY_CHARS = 120  # of a key quoted in an error
-
-
-def printable(text: object, limit: int) -> str:
-    """Text taken from a file, fit for a one-line error: cut at `limit`, control characters escaped."""
-    text = str(text)
-    cut = text[:limit] + ("..." if len(text) > limit else "")
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
 
 
 def _safetensors_path(source: str | PathLike) -> Path:
@@ -60,6 +53,14 @@ def weights_metadata(path: str | PathLike) -> dict[str, str]:
             return dict(handle.metadata() or {})
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(path, f"not a readable safetensors file: {exc}") from exc
+
+
+def check_weights_output(output: str | PathLike, source: str | PathLike) -> None:
+    """Refuse, before a conversion reads anything, an output that `--model` could not load back
+    (not `.safetensors`) or that is the file being converted."""
+    if Path(output).suffix != ".safetensors":
+        raise InputError(output, "the output must end in .safetensors (the only weights format loaded)")
+    check_not_input(output, [source])
 
 
 def save_weights(
@@ -123,6 +124,16 @@ def load_weights(
     ]
     if shapes:
         raise InputError(where, f"{len(shapes)} tensors have the wrong shape: {_listing(shapes)}")
+    # Integers cast to float load "fine" (int32 bit patterns as small whole numbers) and detect nothing.
+    integers = [
+        f"{k} {v.dtype} vs model {own[k].dtype}"
+        for k, v in state.items()
+        if k in own and own[k].is_floating_point() and not v.is_floating_point()
+    ]
+    if integers:
+        raise InputError(
+            where, f"{len(integers)} tensors are integers where the model has floats: {_listing(integers)}"
+        )
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if strict and (missing or unexpected):

@@ -270,7 +270,13 @@ class InputTransform(nn.Module):
         self.register_buffer("bias", bias.float().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.matrix.to(x.dtype).view(3, 3, 1, 1), self.bias.to(x.dtype))
+        matrix, bias = self.matrix.to(x.dtype), self.bias.to(x.dtype)
+        rows = self.matrix.tolist()  # a constant of the weights, also in an exported graph
+        if all(rows[i][j] == 0 for i in range(3) for j in range(3) if i != j):
+            # A per-channel scale (ByteTrack's ImageNet map): a broadcast multiply-add, which ONNX
+            # Runtime runs several times faster than a 3 -> 3 1x1 convolution over the frame.
+            return x * matrix.sum(1).view(1, 3, 1, 1) + bias.view(1, 3, 1, 1)  # row sums: the diagonal
+        return F.conv2d(x, matrix.view(3, 3, 1, 1), bias)
 
 
 def imagenet_transform() -> tuple[torch.Tensor, torch.Tensor]:

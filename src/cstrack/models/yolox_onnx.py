@@ -27,7 +27,7 @@ from cstrack.errors import InputError
 from cstrack.models.network import YOLOXTrack
 from cstrack.models.registry import build_model, count_parameters, model_config
 from cstrack.models.release import conversion_metadata
-from cstrack.models.weights import save_weights
+from cstrack.models.weights import check_weights_output, save_weights
 from cstrack.models.yolox import YOLOXHead, bgr255_transform, imagenet_transform
 
 PERSON = 0  # COCO's class index of "person"
@@ -132,6 +132,7 @@ def convert_yolox_onnx(
 ) -> tuple[int, int, str]:
     """Write ARCH's initial weights with the YOLOX part from an ONNX graph; (tensors, parameters, preprocessing)."""
     source = Path(source)
+    check_weights_output(output, source)
     model = build_model(model_config(arch)).eval()
     network = model.model if model.has_recheck else model
     if not isinstance(network, YOLOXTrack):

@@ -125,24 +125,26 @@ def build_detector(
         raise InputError(None, "--half needs a CUDA device")
     if backend == "onnx":
         providers = onnx_providers(providers, half)  # a bad name fails before a model is loaded
-    weights, class_names = None, None
+    weights, class_names, trained_size = None, None, None
     if isinstance(model, (str, PathLike)):
         resolved = resolve_model(model, arch)
-        model, img_size, weights = resolved.model, img_size or resolved.img_size, resolved.weights
+        model, trained_size, weights = resolved.model, resolved.img_size, resolved.weights
         class_names = resolved.class_names
     if not isinstance(model, (CSTrack, OMC)):
         raise InputError(None, f"a CSTrack or OMC module is needed, not {type(model).__name__}")
     network: Any = model.eval().fuse()
     if half and backend == "torch":
         network = network.half()
-    size = img_size or DEFAULT_IMG_SIZE
+    # The size graphs are exported at (their recorded default; they take any size).
+    size = img_size or trained_size or DEFAULT_IMG_SIZE
     if backend == "torch":
         logger.info("cstrack: PyTorch backend on %s", device)
     return Detector(
         build_backend(network, backend, device, size, providers=providers, weights=weights, half=half),
-        img_size=size,
+        img_size=img_size,
         obj_threshold=conf,
         score_threshold=conf,
         class_names=class_names,
+        source=weights,
         **detector_options,
     )

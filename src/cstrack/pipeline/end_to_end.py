@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from cstrack.models.classes import DEFAULT_CLASS_NAMES
 from cstrack.models.inference import check_frame
 from cstrack.models.pretrained import DEFAULT_PRETRAINED
 from cstrack.pipeline.backends import DEFAULT_BACKEND, build_detector
+from cstrack.pipeline.camera_motion import MotionEstimator, build_camera_motion
 from cstrack.tracking.candidates import (
     Candidates,
     drop_flat,
@@ -44,15 +46,20 @@ if TYPE_CHECKING:
 
 @dataclass
 class Timing:
-    """Seconds spent in the network and in association, and the frames they cover."""
+    """Seconds spent in the network, in association and in camera-motion estimation (`cmc`,
+    counted apart from association), and the frames they cover."""
 
     model: float = 0.0
     association: float = 0.0
     frames: int = 0
+    cmc: float = 0.0
 
     def ms_per_frame(self) -> tuple[float, float]:
         count = max(self.frames, 1)
         return 1000 * self.model / count, 1000 * self.association / count
+
+    def cmc_ms_per_frame(self) -> float:
+        return 1000 * self.cmc / max(self.frames, 1)
 
 
 DEFAULT_MODEL = DEFAULT_PRETRAINED
@@ -69,7 +76,10 @@ class Tracker:
     `cstrack.pipeline.backends`). `recheck` enables OMC's re-check when the model has it; `fusion_eps` is eq. 10's
     epsilon; re-check candidates only continue existing tracks unless `recheck_starts_tracks` (the
     release lets them start tracks too, which adds false positives on occlusion-heavy synthetic
-    sequences). Other keyword arguments go to `JDETracker` (its thresholds); `detector_options`
+    sequences). `recheck_cover_iou` re-checks only the tracks that no detection covers (IoU at
+    least this with the track's next box), and runs no re-check network when every track is
+    covered: eq. 10 would drop what the search finds near a detection anyway (None: every track,
+    every frame, as the paper). Other keyword arguments go to `JDETracker` (its thresholds); `detector_options`
     to the `Detector` built here (`iou_threshold`, `recheck_threshold` ...). `from_config` builds
     one from a `cstrack.pipeline.tracker_config.TrackerConfig`, every threshold in one object.
 
@@ -79,6 +89,11 @@ class Tracker:
     tracks to the rest by IoU only (see `JDETracker`). A ready detector must return the low
     boxes itself; `conf` is then only the tracker's high threshold. OMC's re-check fusion sees
     the detections proper only, and re-check candidates always go through the cascade.
+
+    `cmc` (none, sof, ecc or orb; see `cstrack.pipeline.camera_motion`) estimates the camera's
+    motion between frames, with the frame's candidates masked out, and moves the tracks by it
+    before association; `reid_seconds` (a `JDETracker` option) keeps lost tracks that long for
+    re-identification by appearance.
 
     With a multi-class model every candidate carries its class and tracks keep theirs
     (`class_aware=False`, a JDETracker option, associates across classes); `classes` keeps only
@@ -100,16 +115,30 @@ class Tracker:
         recheck: bool = True,
         fusion_eps: float = 0.5,
         recheck_starts_tracks: bool = False,
+        recheck_cover_iou: float | None = 0.5,
         byte_low_threshold: float | None = None,
         classes: Sequence[int | str] | None = None,
+        cmc: str = "ecc",
         detector_options: Mapping[str, Any] | None = None,
         **tracker_options: Any,
     ):
+        from cstrack.pipeline.tracker_config import TrackerConfig  # it reads this module's defaults
+
+        own = {
+            "conf": conf,
+            "fusion_eps": fusion_eps,
+            "recheck_starts_tracks": recheck_starts_tracks,
+            "recheck_cover_iou": recheck_cover_iou,
+        }
+        TrackerConfig.from_options({**tracker_options, **own, "byte_low_threshold": byte_low_threshold},
+                                   detector_options or {})  # fmt: skip
         if byte_low_threshold is not None:
             tracker_options = {"byte_high_threshold": conf, **tracker_options}
             tracker_options["byte_low_threshold"] = byte_low_threshold
         self._tracker_options = tracker_options
         self.association = JDETracker(frame_rate=frame_rate, **tracker_options)  # checks them first
+        #: Estimates each frame's camera motion (None: off); any `MotionEstimator` may replace it.
+        self.camera_motion: MotionEstimator | None = build_camera_motion(cmc)
         self.byte_high_threshold = (
             None if byte_low_threshold is None else self.association.byte_high_threshold
         )
@@ -126,12 +155,18 @@ class Tracker:
                 providers=providers,
                 **(detector_options or {}),
             )
-        else:
+        elif callable(model) and hasattr(model, "has_recheck"):
             detector = model
+        else:
+            raise TypeError(
+                "model must be a model name, a .safetensors path, a CSTrack/OMC module or a detector "
+                f"(a callable with has_recheck), not {type(model).__name__}"
+            )
         self.detector = detector
         self.recheck = recheck and detector.has_recheck
         self.fusion_eps = fusion_eps
         self.recheck_starts_tracks = recheck_starts_tracks
+        self.recheck_cover_iou = recheck_cover_iou
         self.class_names: tuple[str, ...] = tuple(getattr(detector, "class_names", DEFAULT_CLASS_NAMES))
         self.classes = None if classes is None else class_indices(classes, self.class_names)
         self.timing = Timing()
@@ -157,6 +192,8 @@ class Tracker:
             self.association = JDETracker(frame_rate=frame_rate, **self._tracker_options)
         else:
             self.association.reset()
+        if self.camera_motion is not None:
+            self.camera_motion.reset()
 
     def update(self, frame_bgr: np.ndarray) -> list[Track]:
         """Detect, re-check and associate one frame; returns the confirmed tracked tracks.
@@ -167,10 +204,16 @@ class Tracker:
         """
         start = time.perf_counter()
         check_frame(frame_bgr)
-        templates = None
+        templates: Any = None
         if self.recheck:
             active = self.association.active_templates()
             templates = active if len(active) else None
+            if (
+                templates is not None
+                and self.recheck_cover_iou is not None
+                and getattr(self.detector, "selects_templates", False)
+            ):
+                templates = partial(self.association.uncovered_templates, cover_iou=self.recheck_cover_iou)
         result = self.detector(frame_bgr, templates)
         middle = time.perf_counter()
         candidates = self._wanted(
@@ -200,10 +243,16 @@ class Tracker:
                 may_start = np.concatenate([may_start, np.zeros(len(weak.scores), bool)])
             candidates = join_candidates(candidates, weak)
         boxes, scores, embeddings, classes = candidates
+        cmc_seconds = 0.0
+        if self.camera_motion is not None:
+            estimated = time.perf_counter()
+            self.association.compensate_camera(self.camera_motion(frame_bgr, boxes))
+            cmc_seconds = time.perf_counter() - estimated
         tracks = self.association.update(boxes, scores, embeddings, may_start, low_score, classes)
         end = time.perf_counter()
         self.timing.model += middle - start
-        self.timing.association += end - middle
+        self.timing.association += end - middle - cmc_seconds
+        self.timing.cmc += cmc_seconds
         self.timing.frames += 1
         return tracks
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
-from cstrack.atomic import atomic_write, temporary_path
+from cstrack.atomic import atomic_write, check_not_input, check_writable, temporary_path
 from cstrack.data.mot import ID, filter_results, format_results, is_mot16_gt, mot_class_ids
-from cstrack.data.sources import ALL_FRAMES, FrameRange, FrameSource, open_sources
+from cstrack.data.sources import ALL_FRAMES, FrameRange, FrameSource, check_unique_names, open_sources
 from cstrack.errors import InputError, check_options
 from cstrack.models.classes import DEFAULT_CLASS_NAMES
 from cstrack.pipeline.end_to_end import DEFAULT_MODEL, Tracker
@@ -41,9 +42,10 @@ SUFFIXES = {"mot": ".txt", "json": ".jsonl"}
 PARTIAL = ".partial"
 # Temporary names of `temporary_path` for the files `track` writes: .NAME.txt.PID.1a2b3c4d.tmp
 _TEMPORARY = re.compile(
-    r"^\.(?P<target>.+\.(?:txt|jsonl|mp4|scores\.json))\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp(?:\.mp4)?$"
+    r"^\.(?P<target>.+\.(?:txt|jsonl|yaml|mp4|scores\.json))\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp(?:\.mp4)?$"
 )
 _TAIL = 1 << 16
+MIN_VIDEO_SIDE = 2  # the smallest frame side that mp4v and H.264 (4:2:0) encode
 CONFIG_HEADER = "The tracker configuration of this run (cstrack track --tracker-config reads it back)."
 
 logger = logging.getLogger(__name__)
@@ -104,6 +106,11 @@ class _StreamedFile:
             data = data[os.write(self._descriptor, data) :]
         self.frames += 1
 
+    def discard(self) -> None:
+        """Remove the temporary file: the target and its partial name stay as they were."""
+        os.close(self._descriptor)
+        self.temporary.unlink(missing_ok=True)
+
     def close(self, complete: bool) -> Path | None:
         """Rename to the target when `complete`, else to its partial name; None when nothing to keep."""
         os.fsync(self._descriptor)
@@ -122,7 +129,14 @@ class _VideoOutput:
 
     def __init__(self, path: Path, frame_rate: float, size: tuple[int, int]):
         self.path = path
+        if min(size) < MIN_VIDEO_SIDE:
+            raise InputError(
+                path,
+                f"cannot write a video of {size[0]} x {size[1]} frames: the encoders need at least "
+                f"{MIN_VIDEO_SIDE} x {MIN_VIDEO_SIDE} pixels (track without --save-video)",
+            )
         self.temporary = temporary_path(path, ".tmp.mp4")
+        self.size = size
         self.writer = open_video_writer(self.temporary, frame_rate, size)
         self.codec = self.writer.codec
         self.frames = 0
@@ -200,20 +214,28 @@ def check_evaluable(sources: list[FrameSource], benchmark: str | None = None) ->
             preprocess_sequence(gt, nothing, length, benchmark, gt_path=source.sequence.gt_path)
 
 
-def check_output_folder(folder: str | os.PathLike) -> None:
-    """Refuse an output folder that is a file, lies under one, or cannot be written, before any frame.
+def check_output_folder(folder: str | os.PathLike, sources: list[FrameSource] | None = None) -> None:
+    """Refuse an output folder that is a file, lies under one, or cannot be written, before any frame;
+    with the `sources` to track into it, also outputs that would merge or overwrite (`check_output_names`).
 
     Nothing is created: the nearest existing folder on the path is what must be writable.
     """
-    folder = Path(folder)
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        problem = "is a file, not a folder" if existing == folder else f"{existing} is a file, not a folder"
-        raise InputError(folder, f"cannot write results here: {problem}")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(folder, f"cannot write results here: {existing} is not writable")
+    if sources is not None:
+        check_output_names(sources, Path(folder))
+    check_writable(folder)
+
+
+def check_output_names(sources: list[FrameSource], out_dir: Path) -> None:
+    """Refuse, before any frame, outputs that would merge or overwrite: two sequences of one name
+    (`D/train/SEQ` and `D/test/SEQ` would both write `SEQ.txt`), or an output file that is an
+    input (`cstrack track v.mp4 --output . --save-video` would write `v.mp4` over the video)."""
+    check_unique_names(sources)
+    inputs = [Path(source.origin) for source in sources]
+    for source in sources:
+        for suffix in (*SUFFIXES.values(), ".mp4", ".scores.json"):
+            path = out_dir / f"{source.name}{suffix}"
+            for output in (path, partial_path(path)):
+                check_not_input(output, inputs)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -244,7 +266,8 @@ def recover_stale_temporaries(folder: Path) -> list[Path]:
     """Deal with the temporary files that killed runs (dead PIDs) left in `folder`.
 
     A MOT or JSON lines temporary holds whole frames up to the kill: it is cut after its last
-    complete line and renamed to NAME.partial.txt / .jsonl, unless a newer partial file is there.
+    complete line and renamed to NAME.partial.txt / .jsonl, unless a newer partial file is there;
+    the run's configuration (written whole before its first frame) becomes tracker.partial.yaml.
     Videos without their index and half-written scores cannot be read, so they are removed.
     Returns the partial files recovered.
     """
@@ -256,7 +279,7 @@ def recover_stale_temporaries(folder: Path) -> list[Path]:
         target = folder / match["target"]
         partial = partial_path(target)
         try:
-            readable = path.suffix == ".tmp" and target.suffix in (".txt", ".jsonl")
+            readable = path.suffix == ".tmp" and target.suffix in (".txt", ".jsonl", ".yaml")
             end = _complete_lines_end(path) if readable else 0
             if end == 0 or (partial.exists() and partial.stat().st_mtime >= path.stat().st_mtime):
                 path.unlink()
@@ -301,7 +324,9 @@ def track(
     scores are those of the filtered rows, as the MOT file would be scored.
     `tracker` is a `Tracker` or what `Tracker(...)` takes as its model (a name or weights file).
     With `output`, the thresholds of a tracker built `Tracker.from_config` (its `.config`) go to
-    `tracker.yaml` before the first frame, a file that `--tracker-config` reads back.
+    `tracker.yaml` with the complete results (`tracker.partial.yaml` beside partial ones), a file
+    that `--tracker-config` reads back. A run that could read no frame at all writes no results
+    (earlier ones stay) and raises InputError.
     `source` may also be the list `open_sources` returned (the frame range is then theirs).
     `latest` (webcams and streams) tracks only the newest frame when tracking is slower than the
     camera, counting the frames dropped (`SequenceRun.dropped_frames`); False tracks every frame.
@@ -334,7 +359,7 @@ def track(
         raise InputError(None, "a benchmark sets the rules of the scores: it needs evaluate=True (--eval)")
     out_dir = None if output is None else Path(output)
     if out_dir is not None:
-        check_output_folder(out_dir)
+        check_output_folder(out_dir, sources)
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -345,50 +370,67 @@ def track(
     if not isinstance(tracker, Tracker):
         tracker = Tracker.from_config(tracker)
     config = getattr(tracker, "config", None)
+    record = None
     if out_dir is not None and config is not None:
-        config.save(out_dir / CONFIG_FILE, CONFIG_HEADER)
+        # Whole before the first frame, under a temporary name that becomes tracker.yaml with
+        # complete results and tracker.partial.yaml beside partial ones (the next run recovers a
+        # killed run's so): tracker.yaml always describes the complete results beside it.
+        record = _StreamedFile(out_dir / CONFIG_FILE)
+        record.write(config.dumps(CONFIG_HEADER))
     runs: dict[str, SequenceRun] = {}
-    for src in sources:
-        writer = _SequenceWriter(
-            src,
-            out_dir,
-            formats,
-            save_video,
-            trails,
-            evaluate,
-            min_area,
-            max_aspect,
-            class_names=tracker.class_names,
-            viewer=viewer,
-        )
-        run = _track_source(src, tracker, writer, progress)
-        runs[src.name] = run
-        if evaluate and not run.interrupted:
-            window = FrameRange(src.frames.first, writer.last_frame) if run.stopped else None
-            run.scores = evaluate_run(writer.table(), src, benchmark, window, writer.class_names)
-            if out_dir is not None:
-                run.files["scores"] = out_dir / f"{src.name}.scores.json"
-                with atomic_write(run.files["scores"]) as stream:
-                    json.dump(run.scores, stream, indent=2)
-        if run.skipped_frames:
-            shown = ", ".join(map(str, run.skipped_frames[:10]))
-            more = " ..." if len(run.skipped_frames) > 10 else ""
-            logger.warning(
-                "cstrack: %s: skipped %d unreadable frames (%s%s)",
-                src.name,
-                len(run.skipped_frames),
-                shown,
-                more,
+    complete = False
+    try:
+        for src in sources:
+            writer = _SequenceWriter(
+                src,
+                out_dir,
+                formats,
+                save_video,
+                trails,
+                evaluate,
+                min_area,
+                max_aspect,
+                class_names=tracker.class_names,
+                viewer=viewer,
             )
-        if run.dropped_frames:
-            logger.info(
-                "cstrack: %s: dropped %d frames to keep up with the camera (tracked the newest each "
-                "time; --all-frames tracks every frame)",
-                src.name,
-                run.dropped_frames,
-            )
-        if run.interrupted or run.stopped:
-            break
+            run = _track_source(src, tracker, writer, progress)
+            runs[src.name] = run
+            if evaluate and run.tracked and not run.interrupted:
+                window = FrameRange(src.frames.first, writer.last_frame) if run.stopped else None
+                run.scores = evaluate_run(writer.table(), src, benchmark, window, writer.class_names)
+                if out_dir is not None:
+                    run.files["scores"] = out_dir / f"{src.name}.scores.json"
+                    with atomic_write(run.files["scores"]) as stream:
+                        json.dump(run.scores, stream, indent=2)
+            if run.skipped_frames:
+                shown = ", ".join(map(str, run.skipped_frames[:10]))
+                more = " ..." if len(run.skipped_frames) > 10 else ""
+                logger.warning(
+                    "cstrack: %s: skipped %d unreadable frames (%s%s)",
+                    src.name,
+                    len(run.skipped_frames),
+                    shown,
+                    more,
+                )
+            if run.dropped_frames:
+                logger.info(
+                    "cstrack: %s: dropped %d frames to keep up with the camera (tracked the newest each "
+                    "time; --all-frames tracks every frame)",
+                    src.name,
+                    run.dropped_frames,
+                )
+            if run.interrupted or run.stopped:
+                break
+        complete = not any(run.interrupted for run in runs.values())
+    finally:
+        if record is not None and any(run.files for run in runs.values()):
+            record.close(complete)
+        elif record is not None:  # no results, complete or partial, for it to describe
+            record.discard()
+    if complete and not any(run.tracked for run in runs.values()):
+        skipped = sum(len(run.skipped_frames) for run in runs.values())
+        origins = ", ".join(source.origin for source in sources)
+        raise InputError(origins, f"nothing tracked: none of its {skipped} frames could be read")
     return runs
 
 
@@ -430,6 +472,7 @@ class _SequenceWriter:
         self.rows: list[np.ndarray] | None = [] if evaluate else None
         self.renderer = TrackRenderer(trails, class_names) if self.save_video or viewer is not None else None
         self.video: _VideoOutput | None = None
+        self.resized = False  # a frame of another size than the video's was scaled (and said)
 
     def add(self, run: SequenceRun, number: int, image: np.ndarray, tracks: list[Track], fps: float) -> bool:
         """Write one tracked frame everywhere; False when the viewer asked to stop after it."""
@@ -454,8 +497,29 @@ class _SequenceWriter:
                 height, width = image.shape[:2]
                 path = self.out_dir / f"{self.source.name}.mp4"
                 self.video = _VideoOutput(path, self.source.frame_rate, (width, height))
-            self.video.write(canvas)
+            self.video.write(self._video_sized(canvas, number))
         return self.viewer is None or self.viewer.show(canvas)
+
+    def _video_sized(self, canvas: np.ndarray, number: int) -> np.ndarray:
+        """`canvas` at the video's size (its first frame's): a writer drops frames of another size
+        without an error, so a folder of mixed sizes is scaled, and said once."""
+        assert self.video is not None
+        height, width = canvas.shape[:2]
+        size = self.video.size
+        if (width, height) == size:
+            return canvas
+        if not self.resized:
+            logger.warning(
+                "cstrack: %s: frame %d is %d x %d, the video %d x %d (its first frame's): frames of "
+                "other sizes are scaled to it in the video",
+                self.source.name,
+                number,
+                width,
+                height,
+                *size,
+            )
+            self.resized = True
+        return cv2.resize(canvas, size, interpolation=cv2.INTER_AREA)
 
     def table(self) -> np.ndarray:
         """The (M, 7) rows kept for --eval."""
@@ -522,7 +586,7 @@ def _track_source(
         if hasattr(frames, "close"):
             frames.close()  # a live source's reader thread stops now, not when collected
         run.dropped_frames = source.dropped_frames
-        writer.close(run, complete)
+        writer.close(run, complete and run.tracked > 0)  # no frame read: earlier results stay
         if writer.viewer is not None:
             writer.viewer.close()
     if run.interrupted:

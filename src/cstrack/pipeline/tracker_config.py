@@ -34,16 +34,19 @@ from typing import Any, NamedTuple
 import yaml
 
 from cstrack.atomic import atomic_write
-from cstrack.errors import InputError
+from cstrack.errors import QUOTE_CHARS, InputError, printable, quote
 
 #: The file `track` writes beside its results: the configuration it ran with.
 CONFIG_FILE = "tracker.yaml"
 #: A tracker configuration is a few hundred bytes; a larger file is not one.
 MAX_FILE_BYTES = 1 << 16
+#: It is one mapping of scalars; a field given a list or mapping is refused by name below this.
+MAX_DEPTH = 4
 
 #: field -> (owner "module:Class", the keyword of the owner's __init__ whose default the field
-#: takes, kind, low, high, bounds, what it does). kind: "float", "int", "bool" or "float?"
-#: (None allowed: off); bounds "[]", "[)", "(]" or "()" on low..high, high None: unbounded (finite).
+#: takes, kind, low, high, bounds, what it does). kind: "float", "int", "bool", "float?"
+#: (None allowed: off) or "choice" (one of the names `CHOICES` points to); bounds "[]", "[)",
+#: "(]" or "()" on low..high, high None: unbounded (finite).
 SPEC: dict[str, tuple[str, str, str, float | None, float | None, str, str]] = {
     "conf": (
         "cstrack.pipeline.end_to_end:Tracker",
@@ -181,6 +184,53 @@ SPEC: dict[str, tuple[str, str, str, float | None, float | None, str, str]] = {
         "",
         "let re-check candidates start new tracks, as the released OMC does",
     ),
+    "recheck_cover_iou": (
+        "cstrack.pipeline.end_to_end:Tracker",
+        "recheck_cover_iou",
+        "float?",
+        0,
+        1,
+        "(]",
+        "OMC re-check: search only for tracks no detection overlaps at this IoU, and skip the "
+        "re-check network when there are none (null: every tracked track, every frame, as the paper)",
+    ),
+    "cmc": (
+        "cstrack.pipeline.end_to_end:Tracker",
+        "cmc",
+        "choice",
+        None,
+        None,
+        "",
+        "camera-motion compensation for moving cameras: sparse optical flow (sof), ecc, orb, or none",
+    ),
+    "reid_seconds": (
+        "cstrack.tracking.jde_tracker:JDETracker",
+        "reid_seconds",
+        "float",
+        0,
+        None,
+        "[)",
+        "seconds a track lost for longer than the buffer is remembered for re-identification by "
+        "appearance alone (0: off)",
+    ),
+    "reid_match_thresh": (
+        "cstrack.tracking.jde_tracker:JDETracker",
+        "reid_match_thresh",
+        "float",
+        0,
+        2,
+        "[]",
+        "long re-identification: cosine-distance limit between a new track and a remembered one",
+    ),
+    "reid_capacity": (
+        "cstrack.tracking.jde_tracker:JDETracker",
+        "reid_capacity",
+        "int",
+        1,
+        None,
+        "[)",
+        "long re-identification: the most tracks remembered (the oldest are forgotten first)",
+    ),
     "nms_iou": (
         "cstrack.models.inference:Detector",
         "iou_threshold",
@@ -191,6 +241,9 @@ SPEC: dict[str, tuple[str, str, str, float | None, float | None, str, str]] = {
         "detector NMS: boxes overlapping a better one by more than this IoU are dropped",
     ),
 }
+#: The names a "choice" field takes: field -> (module, the tuple of names in it), read from there
+#: so that the names have one source (`cstrack track --help` reads them without importing it).
+CHOICES: dict[str, tuple[str, str]] = {"cmc": ("cstrack.pipeline.camera_motion", "METHODS")}
 #: Command-line spellings that are not `--` + the field name with dashes.
 FLAGS: dict[str, str] = {"byte_low_threshold": "--byte-low"}
 #: The owner whose keywords go to the `Detector` that `Tracker` builds (`detector_options`).
@@ -213,6 +266,8 @@ class Rule(NamedTuple):
         argparse has already converted): 'in (0, 1)', '>= 0'."""
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
         if self.high is None:
             sign = ">=" if self.bounds.startswith("[") else ">"
             if self.kind == "int":
@@ -224,8 +279,17 @@ class Rule(NamedTuple):
         noun = "an integer" if self.kind == "int" else "a number"
         return f"null (off) or {noun} in {interval}" if self.kind == "float?" else f"{noun} in {interval}"
 
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The names a "choice" field takes (see `CHOICES`)."""
+        module, name = CHOICES[self.keyword]
+        names: tuple[str, ...] = getattr(importlib.import_module(module), name)
+        return names
+
     def accepts(self, value: Any) -> bool:
         """Whether `value` (already of the field's type, see `convert`) is in range."""
+        if self.kind == "choice":
+            return value in self.choices
         if self.kind == "bool" or value is None:
             return isinstance(value, bool) if self.kind == "bool" else self.kind == "float?"
         if not math.isfinite(value):
@@ -239,8 +303,8 @@ class Rule(NamedTuple):
     def convert(self, value: Any) -> Any:
         """`value` as the field's type, or a TypeError: an int for a float field (YAML's `1`) and a
         string that reads as a number (YAML 1.1 leaves `1e-3` a string) are taken, `true` is no number."""
-        if self.kind == "bool":
-            if isinstance(value, bool):
+        if self.kind in ("bool", "choice"):
+            if isinstance(value, bool if self.kind == "bool" else str):
                 return value
         elif value is None:
             if self.kind == "float?":
@@ -263,14 +327,17 @@ class Rule(NamedTuple):
         """`value` converted and in range, or an InputError 'SOURCE:LINE: NAME: must be RULE, got VALUE'."""
         try:
             converted = self.convert(value)
-        except TypeError:
-            converted = _REFUSED
-        if converted is _REFUSED or not self.accepts(converted):
-            raise InputError(source, f"{name}: must be {self.words()}, got {value!r}", line)
+            accepted = self.accepts(converted)
+        except (TypeError, OverflowError):  # not a number, or an integer beyond any float
+            accepted = False
+        if not accepted:
+            got = (
+                f"a {'list' if isinstance(value, list) else 'mapping'}"
+                if isinstance(value, (list, dict))
+                else quote(value)
+            )
+            raise InputError(source, f"{name}: must be {self.words()}, got {got}", line)
         return converted
-
-
-_REFUSED = object()
 
 
 def _number(value: float | None) -> str:
@@ -323,6 +390,11 @@ class TrackerConfig:
     fusion_eps: float = owner_default("fusion_eps")
     recheck_threshold: float = owner_default("recheck_threshold")
     recheck_starts_tracks: bool = owner_default("recheck_starts_tracks")
+    recheck_cover_iou: float | None = owner_default("recheck_cover_iou")
+    cmc: str = owner_default("cmc")
+    reid_seconds: float = owner_default("reid_seconds")
+    reid_match_thresh: float = owner_default("reid_match_thresh")
+    reid_capacity: int = owner_default("reid_capacity")
     nms_iou: float = owner_default("nms_iou")
 
     def __post_init__(self) -> None:
@@ -364,6 +436,18 @@ class TrackerConfig:
         return options
 
     @classmethod
+    def from_options(cls, options: Mapping[str, Any], detector: Mapping[str, Any]) -> TrackerConfig:
+        """The configuration of keyword arguments of `Tracker` (`options`, its own and JDETracker's)
+        and of its `Detector` (`detector`): `tracker_options` read backwards, every value that a
+        field mirrors checked by its rule, so `Tracker(conf=nan)` fails as `--conf nan` does."""
+        values = {}
+        for name, rule in RULES.items():
+            given = detector if rule.owner == DETECTOR else options
+            if rule.keyword in given:
+                values[name] = given[rule.keyword]
+        return cls(**values)
+
+    @classmethod
     def load(cls, path: str | PathLike[str], base: TrackerConfig | None = None) -> TrackerConfig:
         """`base` (default: the defaults) with the `field: value` lines of the YAML file at `path`;
         fields left out keep their values, an empty file is `base`. Anything wrong (unknown or
@@ -382,7 +466,7 @@ class TrackerConfig:
             line = key_node.start_mark.line + 1
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str) or not isinstance(yaml.safe_load(yaml.serialize(key_node)), str):
-                raise InputError(path, f"keys must be field names, got {key_node.value!r}", line)
+                raise InputError(path, f"keys must be field names, got {quote(key_node.value)}", line)
             if key in lines:
                 raise InputError(path, f"{key}: given twice (first on line {lines[key]})", line)
             if key not in RULES:
@@ -420,6 +504,7 @@ def _read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
         raise InputError(path, f"is over {MAX_FILE_BYTES} bytes: not a tracker configuration")
     try:
         text = data.decode("utf-8-sig")
+        _check_flat(path, text)
         return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
     except UnicodeDecodeError as error:
         raise InputError(path, f"is not UTF-8 text (byte {error.start})") from None
@@ -429,12 +514,41 @@ def _read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
         raise InputError(
             path, f"is not valid YAML: {problem}", None if mark is None else mark.line + 1
         ) from None
+    except InputError:
+        raise
+    except ValueError as error:  # a value PyYAML cannot build: an integer of 5000 digits
+        raise InputError(
+            path, f"holds a value that cannot be read: {printable(error, QUOTE_CHARS)}"
+        ) from None
+
+
+def _check_flat(path: Path, text: str) -> None:
+    """Refuse, from the parser's events and before anything is built, what a file of `field: value`
+    lines never needs: anchors and aliases (a 1 KB alias bomb expands to gigabytes when shown),
+    merge keys (`<<`) and nesting beyond MAX_DEPTH (the composer recurses once per level)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise InputError(
+                path, "anchors and aliases (&name, *name) are not supported: write each value out", line
+            )
+        if isinstance(event, yaml.ScalarEvent) and event.value == "<<" and event.implicit[0]:
+            raise InputError(path, "merge keys (<<) are not supported: write each field out", line)
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InputError(
+                    path, f"nested deeper than {MAX_DEPTH} levels: not a tracker configuration", line
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _unknown_key(key: str) -> str:
-    close = difflib.get_close_matches(key, RULES, n=1)
+    close = difflib.get_close_matches(key[:QUOTE_CHARS], RULES, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
-    return f"{key}: unknown key{hint}; the keys are {', '.join(RULES)}"
+    return f"{printable(key, QUOTE_CHARS)}: unknown key{hint}; the keys are {', '.join(RULES)}"
 
 
 #: What an option of a `float?` field (`--byte-low off`) gives to turn off a value the file set.

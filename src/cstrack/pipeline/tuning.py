@@ -22,6 +22,11 @@ exact, the others approximate the re-check (measure the best config with `cstrac
 as the how-to does). `recheck=False` tunes without re-check, exactly, and leaves its thresholds
 out of the search.
 
+Camera-motion compensation (`cmc`) needs the frames, which trials do not see: the reference run
+estimates every frame's warp with each method the study may use (`cmc_methods`), masked on the
+candidates it associates, and trials replay them (`ReplayedMotion`): exact for the base trial,
+the same masks (not their own) for the others.
+
 The base configuration is enqueued as trial 0, so the best trial scores at least as well as it
 does by construction (ties keep the base).
 """
@@ -49,6 +54,7 @@ from cstrack.data.sources import FrameRange, FrameSource
 from cstrack.errors import InputError
 from cstrack.evaluation import SCORE_FIELDS, SequenceTables, evaluate_tables, frame_window
 from cstrack.models.inference import DetectionResult
+from cstrack.pipeline.camera_motion import CameraMotion, Warp, identity_warp
 from cstrack.pipeline.end_to_end import Tracker
 from cstrack.pipeline.runner import guess_benchmark
 from cstrack.pipeline.tracker_config import RULES, TrackerConfig
@@ -74,16 +80,22 @@ DEFAULT_SPACE: dict[str, tuple[float, float]] = {
     "fusion_eps": (0.2, 0.9),
     "recheck_threshold": (0.1, 0.6),
     "recheck_starts_tracks": (0, 1),
+    "reid_seconds": (0, 60),
+    "reid_match_thresh": (0.05, 0.3),
 }
+#: "choice" fields (see `TrackerConfig`'s SPEC), searched over all their names unless --params
+#: names some (`cmc=none:sof`).
+DEFAULT_CHOICES = ("cmc",)
 #: Searched on a log scale.
 LOG_SCALE = frozenset({"gate_thresh"})
 #: Fields that matter only when another is set (not None): searched only then.
-NEEDS = {"byte_match_thresh": "byte_low_threshold"}
+NEEDS = {"byte_match_thresh": "byte_low_threshold", "reid_match_thresh": "reid_seconds"}
 #: Fields of OMC's re-check, left out when tuning without it.
 RECHECK_FIELDS = frozenset({"fusion_eps", "recheck_threshold", "recheck_starts_tracks"})
 #: Fields that cached detections cannot follow, and why.
 NOT_TUNABLE = {
-    "nms_iou": "it changes which boxes the detector keeps, so each trial would need the network again"
+    "nms_iou": "it changes which boxes the detector keeps, so each trial would need the network again",
+    "reid_capacity": "it bounds the memory of long re-identification; set it, do not search it",
 }
 #: Metrics where lower is better; every other key of SCORE_FIELDS is maximised.
 LOWER_IS_BETTER = frozenset({"IDSW", "FP", "FN", "IDFP", "IDFN", "ML", "Frag"})
@@ -98,13 +110,15 @@ _CACHE_FORMAT = 1
 
 
 class Param(NamedTuple):
-    """One searched field: its kind (as in `TrackerConfig`'s SPEC), range and scale."""
+    """One searched field: its kind (as in `TrackerConfig`'s SPEC), range and scale, or the names
+    a "choice" field is searched over."""
 
     name: str
     kind: str
     low: float
     high: float
     log: bool = False
+    choices: tuple[str, ...] = ()
 
 
 def parse_space(text: str | None, recheck: bool = True) -> list[Param]:
@@ -113,7 +127,7 @@ def parse_space(text: str | None, recheck: bool = True) -> list[Param]:
     in `TrackerConfig` field order. A name or range the config does not accept is an InputError."""
     if text is None:
         wanted: dict[str, str | None] = {
-            name: None for name in DEFAULT_SPACE if recheck or name not in RECHECK_FIELDS
+            name: None for name in (*DEFAULT_SPACE, *DEFAULT_CHOICES) if recheck or name not in RECHECK_FIELDS
         }
     else:
         wanted = {}
@@ -126,7 +140,8 @@ def parse_space(text: str | None, recheck: bool = True) -> list[Param]:
                 )
             if name not in RULES:
                 raise InputError(
-                    None, f"--params: unknown field {name!r}; choose from {', '.join(DEFAULT_SPACE)}"
+                    None,
+                    f"--params: unknown field {name!r}; choose from {', '.join((*DEFAULT_SPACE, *DEFAULT_CHOICES))}",
                 )
             if name in RECHECK_FIELDS and not recheck:
                 raise InputError(None, f"--params: {name} is a re-check threshold; tuning without re-check")
@@ -136,11 +151,26 @@ def parse_space(text: str | None, recheck: bool = True) -> list[Param]:
         if name not in wanted:
             continue
         rule = RULES[name]
+        if rule.kind == "choice":
+            names = rule.choices if wanted[name] is None else _parse_choices(name, str(wanted[name]))
+            space.append(Param(name, rule.kind, 0, 0, choices=names))
+            continue
         low, high = DEFAULT_SPACE[name]
         if wanted[name] is not None:
             low, high = _parse_range(name, str(wanted[name]), rule.kind)
         space.append(Param(name, rule.kind, low, high, name in LOG_SCALE))
     return space
+
+
+def _parse_choices(name: str, text: str) -> tuple[str, ...]:
+    """The names of `--params NAME=A:B:...`, each one the field takes, at least two."""
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(":")))
+    rule = RULES[name]
+    if len(names) < 2 or not all(rule.accepts(value) for value in names):
+        raise InputError(
+            None, f"--params: {name}={text}: give two or more of {', '.join(rule.choices)}, ':'-separated"
+        )
+    return names
 
 
 def _parse_range(name: str, text: str, kind: str) -> tuple[float, float]:
@@ -200,6 +230,41 @@ class CachedDetections:
         return _threshold(result, self.config, templates is not None)
 
 
+class ReplayedMotion:
+    """A `MotionEstimator` for `Tracker` that gives one sequence's cached warps in order."""
+
+    def __init__(self, warps: np.ndarray):
+        self.warps = warps
+        self.position = 0
+
+    def __call__(self, frame_bgr: np.ndarray, boxes_xyxy: np.ndarray) -> Warp:
+        warp: Warp = self.warps[self.position]
+        self.position += 1
+        return warp
+
+    def reset(self) -> None:
+        self.position = 0
+
+
+class _MotionRecorder:
+    """The reference run's camera motion: every method's warp of a frame, on the candidates the
+    run masks; gives the run its own method's warp (the identity when it has none)."""
+
+    def __init__(self, methods: Sequence[str], own: str):
+        self.estimators = {method: CameraMotion(method) for method in methods}
+        self.own = own
+        self.warps: dict[str, list[Warp]] = {method: [] for method in methods}
+
+    def __call__(self, frame_bgr: np.ndarray, boxes_xyxy: np.ndarray) -> Warp:
+        for method, estimator in self.estimators.items():
+            self.warps[method].append(estimator(frame_bgr, boxes_xyxy))
+        return self.warps[self.own][-1] if self.own in self.warps else identity_warp()
+
+    def reset(self) -> None:
+        for estimator in self.estimators.values():
+            estimator.reset()
+
+
 class _Recorder:
     """The detector of the reference run: keeps every low-threshold result, gives the thresholded one."""
 
@@ -227,6 +292,8 @@ class CachedSequence:
     seq_length: int
     window: FrameRange
     gt_path: Path
+    #: Camera-motion method -> every frame's warp (F, 2, 3), for the methods the cache was made with.
+    warps: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -270,8 +337,13 @@ def cache_detections(
     progress: bool = True,
     key: dict[str, Any] | None = None,
     recheck_key: dict[str, Any] | None = None,
+    cmc_methods: Sequence[str] = (),
 ) -> DetectionCache:
     """Run `detector` (built at `detection_floor`'s thresholds) once over every frame of `sources`.
+
+    `cmc_methods` (sof, ecc, orb) are the camera-motion methods whose warps are estimated on every
+    frame, with the reference's own, for trials that compensate the camera's motion (see the
+    module docstring).
 
     The reference run tracks with `reference` (default: the defaults) and, with `recheck` and a
     model that has it, hands the re-check network that run's track templates; every frame's full
@@ -280,11 +352,15 @@ def cache_detections(
     reference = TrackerConfig() if reference is None else reference
     recheck = recheck and bool(detector.has_recheck)
     sequences = []
+    methods = sorted({*cmc_methods, reference.cmc} - {"none"})
     started = time.perf_counter()
     for source in sources:
         sequence, gt = _sequence_of(source)
         recorder = _Recorder(detector, reference)
         tracker = Tracker.from_config(recorder, reference, recheck=recheck, frame_rate=source.frame_rate)
+        motion = _MotionRecorder(methods, reference.cmc)
+        if methods:
+            tracker.camera_motion = motion
         numbers = []
         bar = tqdm(
             total=len(source) or None, desc=f"detect {source.name}", unit="frame", disable=not progress
@@ -306,12 +382,48 @@ def cache_detections(
                 sequence.info.seq_length,
                 source.frames,
                 sequence.gt_path,
+                {method: np.array(warps).reshape(-1, 2, 3) for method, warps in motion.warps.items()},
             )
         )
     seconds = time.perf_counter() - started
     recheck_key = dict(recheck_key or {}) if recheck else None
     has_recheck = bool(detector.has_recheck)
     return DetectionCache(sequences, recheck, reference, dict(key or {}), seconds, recheck_key, has_recheck)
+
+
+def add_camera_motion(
+    cache: DetectionCache, sources: Sequence[FrameSource], methods: Sequence[str], progress: bool = True
+) -> None:
+    """Estimate every cached frame's camera-motion warp with each of `methods` it lacks (sof, ecc,
+    orb; none needs nothing), masked on the cached detections, into the sequences' `warps`: for a
+    cache made without them (the detections at the floor threshold mask a few more boxes)."""
+    for sequence, source in zip(cache.sequences, sources):
+        estimators = {
+            method: CameraMotion(method)
+            for method in methods
+            if method != "none" and method not in sequence.warps
+        }
+        if not estimators:
+            continue
+        warps: dict[str, list[Warp]] = {method: [] for method in estimators}
+        results = iter(sequence.results)
+        bar = tqdm(
+            total=len(sequence.results),
+            desc=f"camera motion {source.name}",
+            unit="frame",
+            disable=not progress,
+        )
+        with bar:
+            for _, image in source:
+                if image is None:
+                    continue
+                bar.update(1)
+                boxes = next(results).boxes_xyxy
+                for method, estimator in estimators.items():
+                    warps[method].append(estimator(image, boxes))
+        sequence.warps.update(
+            {method: np.array(values).reshape(-1, 2, 3) for method, values in warps.items()}
+        )
 
 
 def track_cached(sequence: CachedSequence, config: TrackerConfig, recheck: bool) -> np.ndarray:
@@ -322,6 +434,10 @@ def track_cached(sequence: CachedSequence, config: TrackerConfig, recheck: bool)
         recheck=recheck,
         frame_rate=sequence.frame_rate,
     )
+    if config.cmc != "none":
+        if config.cmc not in sequence.warps:
+            raise InputError(None, f"the detection cache holds no {config.cmc} camera-motion warps")
+        tracker.camera_motion = ReplayedMotion(sequence.warps[config.cmc])
     rows = []
     for number in sequence.frame_numbers:
         frame_rows = filter_results(results_rows(number, tracker.update(_FRAME)))
@@ -381,9 +497,11 @@ def _suggest(trial: Any, space: Sequence[Param], base: TrackerConfig) -> dict[st
     values: dict[str, Any] = {}
     for param in space:
         needed = NEEDS.get(param.name)
-        if needed is not None and values.get(needed, getattr(base, needed)) is None:
+        if needed is not None and not values.get(needed, getattr(base, needed)):
             continue  # e.g. BYTE's IoU limit while BYTE is off
-        if param.kind == "bool":
+        if param.kind == "choice":
+            values[param.name] = trial.suggest_categorical(param.name, list(param.choices))
+        elif param.kind == "bool":
             values[param.name] = trial.suggest_categorical(param.name, [False, True])
         elif param.kind == "float?":
             on = trial.suggest_categorical(param.name + ON, [False, True])
@@ -494,6 +612,8 @@ def save_cache(cache: DetectionCache, path: str | PathLike[str]) -> Path:
     sequences = []
     for index, sequence in enumerate(cache.sequences):
         sequences.append({"name": sequence.name, "frames": sequence.frame_numbers})
+        for method, warps in sequence.warps.items():
+            arrays[f"{index}/warps/{method}"] = warps
         for position, result in enumerate(sequence.results):
             for item in dataclasses.fields(result):
                 value = getattr(result, item.name)
@@ -568,6 +688,11 @@ def load_cache(
                         sequence.info.seq_length,
                         source.frames,
                         sequence.gt_path,
+                        {
+                            name.rsplit("/", 1)[1]: data[name]
+                            for name in data.files
+                            if name.startswith(f"{index}/warps/")
+                        },
                     )
                 )
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:

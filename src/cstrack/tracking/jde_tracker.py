@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, NoReturn, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cstrack.tracking.kalman import CHI2_95_4DOF, KalmanFilter
+from cstrack.tracking.kalman import CHI2_95_4DOF, KalmanFilter, warp_states
 from cstrack.tracking.matching import (
     Assignment,
     Pairs,
@@ -39,6 +39,11 @@ _MIN_NORM = math.sqrt(np.finfo(np.float32).tiny)
 _LEAST_SIZE = np.array([0.0, np.finfo(np.float64).smallest_subnormal])
 
 _Float = TypeVar("_Float", np.float32, np.float64)
+#: Long re-identification's loose spatial prior: a returning track's cost grows by this weight
+#: times its distance from where the remembered one was last seen, in the remembered box heights
+#: over `_REID_SPATIAL_SCALE` and capped at 1, so that it only breaks near-ties of appearance.
+_REID_SPATIAL_WEIGHT = 0.05
+_REID_SPATIAL_SCALE = 20.0
 
 
 @dataclass
@@ -75,6 +80,47 @@ class _TrackArrays:
         if other.templates is not None:
             assert self.templates is not None, "templates are added to tracks that have them"
             self.templates = np.concatenate([self.templates, other.templates])
+
+
+@dataclass
+class _Memory:
+    """Tracks lost for longer than the buffer, kept for long re-identification: one row per track,
+    oldest first. Boxes are the last Kalman boxes (xyah), moved with the camera like live tracks."""
+
+    ids: NDArray[np.int64]
+    boxes: NDArray[np.float64]
+    templates: NDArray[np.float32]
+    start_frame: NDArray[np.int64]
+    last_frame: NDArray[np.int64]
+    cls: NDArray[np.int64]
+
+    _FIELDS = ("ids", "boxes", "templates", "start_frame", "last_frame", "cls")
+
+    @classmethod
+    def empty(cls, dim: int) -> _Memory:
+        int64 = np.zeros(0, dtype=np.int64)
+        return cls(int64, np.zeros((0, 4)), np.zeros((0, dim), np.float32), int64, int64, int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def keep(self, mask: NDArray[np.bool_] | NDArray[np.intp]) -> None:
+        """Keep the rows that `mask` selects (a boolean mask or row indices, in order)."""
+        for name in self._FIELDS:
+            setattr(self, name, getattr(self, name)[mask])
+
+    def add(self, tracks: _TrackArrays, rows: NDArray[np.intp]) -> None:
+        assert tracks.templates is not None, "only tracks with templates are remembered"
+        added = (
+            tracks.ids[rows],
+            tracks.mean[rows, :4],
+            tracks.templates[rows],
+            tracks.start_frame[rows],
+            tracks.last_frame[rows],
+            tracks.cls[rows],
+        )
+        for name, values in zip(self._FIELDS, added):
+            setattr(self, name, np.concatenate([getattr(self, name), values]))
 
 
 class _Embeddings(NamedTuple):
@@ -202,6 +248,16 @@ class JDETracker:
     of the detection that started it and only ever matches detections of that class (and only
     same-class tracks count as duplicates). `class_aware=False` associates across classes: a
     track then takes the class of its latest matched detection.
+
+    Long re-identification (`reid_seconds` > 0, off by default): a track lost for longer than the
+    buffer is remembered (its appearance template and last box) for `reid_seconds`, at most
+    `reid_capacity` of them (the oldest are forgotten first). When a new track is confirmed (its
+    second matched detection), it is matched to the remembered tracks by appearance alone (cosine
+    distance of the templates below `reid_match_thresh`, plus a loose spatial prior that only breaks
+    near-ties, since a person may come back anywhere) and takes the identity it matches.
+
+    `compensate_camera(warp)` moves every track by the camera's motion since the last frame,
+    before `update()` predicts and associates (BoT-SORT's global motion compensation).
     """
 
     def __init__(
@@ -222,6 +278,9 @@ class JDETracker:
         byte_high_threshold: float | None = None,
         byte_match_thresh: float = 0.5,
         class_aware: bool = True,
+        reid_seconds: float = 0.0,
+        reid_match_thresh: float = 0.1,
+        reid_capacity: int = 1000,
     ):
         if not (_is_number(frame_rate) and math.isfinite(frame_rate) and frame_rate > 0):
             raise ValueError(f"frame_rate must be a finite positive number, got {frame_rate!r}")
@@ -243,6 +302,15 @@ class JDETracker:
         self.kalman = kalman or KalmanFilter()
         #: Frames a lost track is kept for re-identification; the buffer is given at 30 fps.
         self.max_time_lost = int(frame_rate / 30.0 * track_buffer)
+        if not (_is_number(reid_seconds) and math.isfinite(reid_seconds) and reid_seconds >= 0):
+            raise ValueError(f"reid_seconds must be a finite number >= 0, got {reid_seconds!r}")
+        if not (isinstance(reid_capacity, (int, np.integer)) and reid_capacity >= 1):
+            raise ValueError(f"reid_capacity must be an integer >= 1, got {reid_capacity!r}")
+        self.reid_seconds = reid_seconds
+        self.reid_match_thresh = reid_match_thresh
+        self.reid_capacity = int(reid_capacity)
+        #: Frames a track stays remembered after it was last seen (0: long re-identification off).
+        self.reid_frames = int(round(reid_seconds * frame_rate))
         self.reset()
 
     def reset(self) -> None:
@@ -250,6 +318,24 @@ class JDETracker:
         self.frame_id = 0
         self._next_id = 1
         self._tracks = _TrackArrays()
+        self._memory: _Memory | None = None  # made with the first track remembered
+
+    @property
+    def remembered(self) -> int:
+        """Number of tracks kept for long re-identification (lost for longer than the buffer)."""
+        return 0 if self._memory is None else len(self._memory)
+
+    def compensate_camera(self, warp: ArrayLike) -> None:
+        """Move every track (and remembered box) by `warp`, the 2x3 affine map from the previous
+        frame's pixels to the next frame's: call it before that frame's `update()`."""
+        matrix = _as_float("warp", warp, np.float64)
+        if matrix.shape != (2, 3) or not np.isfinite(matrix).all():
+            raise ValueError(f"warp must be a finite 2x3 affine matrix, got shape {matrix.shape}")
+        if np.linalg.det(matrix[:, :2]) <= 0:
+            raise ValueError("warp must keep orientation (its 2x2 part needs a positive determinant)")
+        warp_states(matrix, self._tracks.mean, self._tracks.covariance)
+        if self._memory is not None:
+            warp_states(matrix, self._memory.boxes)
 
     def __len__(self) -> int:
         """Number of live tracks (tracked, unconfirmed and lost)."""
@@ -340,6 +426,8 @@ class JDETracker:
         matched = np.concatenate([pool[first.rows], left[second.rows], unconfirmed[third.rows]])
         matched_dets = np.concatenate([first.cols, first.unmatched_cols[second.cols], dets_left[third.cols]])
         self._apply_matches(matched, matched_dets, measurements, scores, det_classes, frame_embeddings)
+        if self._memory is not None and frame_embeddings is not None:
+            self._reidentify(unconfirmed[third.rows])
         lost_now = left[second.unmatched_rows]
         if weak is not None:
             # BYTE: tracked tracks still unmatched by IoU to the low-score boxes; Kalman only.
@@ -352,7 +440,10 @@ class JDETracker:
 
         alive = np.ones(len(tracks), dtype=bool)
         alive[unconfirmed[third.unmatched_rows]] = False
-        alive &= ~((tracks.state == _LOST) & (self.frame_id - tracks.last_frame > self.max_time_lost))
+        expired = (tracks.state == _LOST) & (self.frame_id - tracks.last_frame > self.max_time_lost)
+        if self.reid_frames > 0:
+            self._remember(np.flatnonzero(expired))
+        alive &= ~expired
         if not alive.all():
             tracks.keep(alive)
 
@@ -408,6 +499,22 @@ class JDETracker:
             return np.zeros((0, 0), dtype=np.float32)
         active: NDArray[np.float32] = tracks.templates[(tracks.state == _TRACKED) & tracks.confirmed]
         return active
+
+    def uncovered_templates(self, boxes_xyxy: ArrayLike, cover_iou: float) -> NDArray[np.float32]:
+        """Templates of the confirmed tracked tracks that no box of `boxes_xyxy` (N, 4) covers: the
+        track's box one constant-velocity step ahead overlaps none of them at IoU >= `cover_iou`.
+        OMC's fusion (eq. 10) keeps only re-check candidates away from the detections, so a
+        covered track's search finds nothing that would be kept: re-check the others only."""
+        tracks = self._tracks
+        if tracks.templates is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        rows = np.flatnonzero((tracks.state == _TRACKED) & tracks.confirmed)
+        boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+        if len(rows) and len(boxes):
+            ahead = xyah_to_xyxy(tracks.mean[rows, :4] + tracks.mean[rows, 4:])
+            rows = rows[iou_matrix(ahead, boxes).max(axis=1) < cover_iou]
+        uncovered: NDArray[np.float32] = tracks.templates[rows]
+        return uncovered
 
     def _match_by_iou(
         self,
@@ -559,6 +666,60 @@ class JDETracker:
             )
         )
         self._next_id += count
+
+    def _remember(self, rows: NDArray[np.intp]) -> None:
+        """Keep expired lost tracks with an appearance for long re-identification; forget those
+        not seen for `reid_frames`, then the oldest beyond `reid_capacity`."""
+        tracks = self._tracks
+        if tracks.templates is None:
+            return
+        rows = rows[tracks.templates[rows].any(axis=1)]
+        if self._memory is None:
+            if len(rows) == 0:
+                return
+            self._memory = _Memory.empty(tracks.templates.shape[1])
+        memory = self._memory
+        memory.add(tracks, rows)
+        fresh = self.frame_id - memory.last_frame <= self.reid_frames
+        if not fresh.all():
+            memory.keep(fresh)
+        if len(memory) > self.reid_capacity:
+            newest = np.sort(np.argsort(-memory.last_frame, kind="stable")[: self.reid_capacity])
+            memory.keep(newest)
+
+    def _reidentify(self, rows: NDArray[np.intp]) -> None:
+        """Give tracks confirmed this frame the identity of the remembered track they match by
+        appearance (see the class docstring); a matched memory is taken out of the memory."""
+        memory, tracks = self._memory, self._tracks
+        assert memory is not None and tracks.templates is not None
+        if len(rows) == 0 or len(memory) == 0:
+            return
+        appearance = 1.0 - tracks.templates[rows] @ memory.templates.T
+        offsets = tracks.mean[rows, None, :2] - memory.boxes[None, :, :2]
+        distance = np.sqrt(np.einsum("tmk,tmk->tm", offsets, offsets))
+        prior = np.minimum(distance / (_REID_SPATIAL_SCALE * memory.boxes[:, 3]), 1.0)
+        costs = appearance + _REID_SPATIAL_WEIGHT * prior
+        if self.class_aware:
+            costs[tracks.cls[rows][:, None] != memory.cls[None, :]] = np.inf
+        pair_rows, pair_cols = np.nonzero(costs < self.reid_match_thresh)
+        found = assign(
+            Pairs(pair_rows, pair_cols, costs[pair_rows, pair_cols]),
+            len(rows),
+            len(memory),
+            self.reid_match_thresh,
+        )
+        if len(found.rows) == 0:
+            return
+        targets, sources = rows[found.rows], found.cols
+        tracks.ids[targets] = memory.ids[sources]
+        tracks.start_frame[targets] = memory.start_frame[sources]
+        blended = self.template_momentum * memory.templates[sources]
+        blended += (1.0 - self.template_momentum) * tracks.templates[targets]
+        blended /= np.maximum(np.linalg.norm(blended, axis=1), 1e-12)[:, None]
+        tracks.templates[targets] = blended
+        left = np.ones(len(memory), dtype=bool)
+        left[sources] = False
+        memory.keep(left)
 
     def _remove_duplicates(self) -> None:
         """Of a tracked and a lost track overlapping by more than duplicate_iou, keep the older."""

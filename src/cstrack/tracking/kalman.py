@@ -11,6 +11,7 @@ position-velocity covariance and the velocity variance. The results equal the 8x
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,3 +101,35 @@ def dense_covariance(covariance: NDArray[np.float64]) -> NDArray[np.float64]:
     dense[:, diag + 4, diag] = covariance[:, CROSS_COV]
     dense[:, diag + 4, diag + 4] = covariance[:, VELOCITY_VAR]
     return dense
+
+
+def warp_states(
+    warp: NDArray[np.float64], mean: NDArray[np.float64], covariance: NDArray[np.float64] | None = None
+) -> None:
+    """Move states (T, 8) or boxes (T, 4) in xyah, and their covariances, by a 2x3 affine image warp,
+    in place: what camera-motion compensation does before the Kalman prediction.
+
+    The centre maps through the whole warp and the velocity through its linear part; the height
+    scales with the warp's vertical axis and the aspect ratio with the ratio of its axes. The
+    covariance keeps its per-coordinate blocks: x and y take the diagonal of A P A^T, which is exact
+    for a similarity warp (rotation, uniform scale, shift: what camera-motion estimates are) since
+    the filter keeps x and y with equal variances.
+    """
+    linear, shift = warp[:, :2], warp[:, 2]
+    scale_x, scale_y = math.hypot(linear[0, 0], linear[1, 0]), math.hypot(linear[0, 1], linear[1, 1])
+    aspect = scale_x / scale_y
+    mean[:, :2] = mean[:, :2] @ linear.T + shift
+    mean[:, 2] *= aspect
+    mean[:, 3] *= scale_y
+    if mean.shape[1] == 8:
+        mean[:, 4:6] = mean[:, 4:6] @ linear.T
+        mean[:, 6] *= aspect
+        mean[:, 7] *= scale_y
+    if covariance is None:
+        return
+    squared = linear * linear
+    x, y = covariance[:, :, 0].copy(), covariance[:, :, 1].copy()
+    covariance[:, :, 0] = squared[0, 0] * x + squared[0, 1] * y
+    covariance[:, :, 1] = squared[1, 0] * x + squared[1, 1] * y
+    covariance[:, :, 2] *= aspect * aspect
+    covariance[:, :, 3] *= scale_y * scale_y

@@ -100,6 +100,17 @@ class TrainConfig:
             "id_weight": (0 <= self.id_weight < math.inf, ">= 0, finite"),
             "pair_gap": (self.pair_gap >= 1, ">= 1"),
             "val_every": (self.val_every >= 0, ">= 0"),
+            # scale 1 +- s: s >= 1 flips or collapses the image; a shift of a whole image or more is empty
+            "augment": (
+                0 <= self.augment.scale < 1 and 0 <= self.augment.translate < 1,
+                "scale and translate in [0, 1)",
+            ),
+            "output": (str(self.output) != "", "a folder, not the empty path"),
+            # A run folder inside --output: one plain name, not a path that leaves it.
+            "name": (
+                self.name is None or (Path(self.name).name == self.name and self.name not in ("", ".", "..")),
+                "one folder name, without / or ..",
+            ),
         }
         check_options("training", self, rules)
 

@@ -1,0 +1,89 @@
+"""The embedding's own score: cross-camera retrieval of held-out ReID identities (`cstrack eval-reid`).
+
+Tracking scores mix detection, motion and appearance; this isolates appearance, as the ReID
+literature scores it. Each held-out crop (`cstrack.data.reid.split_identities`, identities no
+training frame showed) is pasted at pedestrian height into a grid on a plain frame of the
+detector's input size, the network runs on the frame, and the embedding is read at the crop's
+centre exactly as the tracker reads it (`Detector.embed`). Per dataset, camera A's crops are
+ranked against camera B's and the reverse (`cstrack.evaluation.retrieval`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from cstrack.data.reid import ReidCrop
+from cstrack.errors import InputError
+from cstrack.evaluation.retrieval import RetrievalScores, cross_camera_scores
+from cstrack.models.inference import Detector
+
+CROP_HEIGHT = 128  # pixels in the network input: a mid-distance pedestrian
+CELL = (96, 160)  # (W, H) grid cell per crop, so neighbours stay apart
+BACKGROUND = 114  # plain grey frame, the training letterbox's pad value
+
+
+@dataclass(frozen=True)
+class ReidScores:
+    per_dataset: dict[str, RetrievalScores]
+    overall: RetrievalScores  # queries pooled over the datasets (each ranked in its own gallery)
+
+
+def _grid(detector: Detector) -> list[tuple[int, int]]:
+    """Top-left corners of the crop cells in the detector's input frame."""
+    width, height = detector.img_size
+    columns, rows = width // CELL[0], height // CELL[1]
+    if columns * rows == 0:
+        raise InputError(
+            None, f"input size {width}x{height} is too small for a {CELL[0]}x{CELL[1]} crop cell"
+        )
+    return [(c * CELL[0], r * CELL[1]) for r in range(rows) for c in range(columns)]
+
+
+def embed_crops(detector: Detector, crops: Sequence[ReidCrop]) -> np.ndarray:
+    """Unit embeddings (N, E) of the crops, as the tracker would read them at those people."""
+    cells = _grid(detector)
+    width, height = detector.img_size
+    out: list[np.ndarray] = []
+    for start in range(0, len(crops), len(cells)):
+        frame = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
+        boxes = []
+        for crop, (left, top) in zip(crops[start : start + len(cells)], cells):
+            image = cv2.imread(str(crop.path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise InputError(crop.path, "not a readable image")
+            w = min(CELL[0], max(1, round(CROP_HEIGHT * image.shape[1] / image.shape[0])))
+            x = left + (CELL[0] - w) // 2
+            y = top + (CELL[1] - CROP_HEIGHT) // 2
+            frame[y : y + CROP_HEIGHT, x : x + w] = cv2.resize(
+                image, (w, CROP_HEIGHT), interpolation=cv2.INTER_AREA
+            )
+            boxes.append((x, y, x + w, y + CROP_HEIGHT))
+        out.append(detector.embed(frame, np.array(boxes, dtype=np.float64)))
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def reid_scores(detector: Detector, crops: Sequence[ReidCrop]) -> ReidScores:
+    """Cross-camera rank-1 and mAP of the detector's embedding on `crops`, per dataset and pooled."""
+    if not crops:
+        raise InputError(None, "no ReID crops to score")
+    embeddings = embed_crops(detector, crops)
+    ids = np.array([c.identity for c in crops])
+    cameras = np.array([c.camera for c in crops])
+    datasets = np.array([c.dataset for c in crops])
+    per_dataset = {
+        name: cross_camera_scores(
+            embeddings[datasets == name], ids[datasets == name], cameras[datasets == name]
+        )
+        for name in sorted(set(datasets.tolist()))
+    }
+    total = sum(s.queries for s in per_dataset.values())
+    overall = RetrievalScores(
+        sum(s.rank1 * s.queries for s in per_dataset.values()) / max(total, 1),
+        sum(s.mean_ap * s.queries for s in per_dataset.values()) / max(total, 1),
+        total,
+    )
+    return ReidScores(per_dataset, overall)
