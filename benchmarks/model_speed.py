@@ -153,13 +153,13 @@ def make_step(backend, size: tuple[int, int]) -> Step:
 
 
 def model_sizes(name: str, sizes: list[tuple[int, int]] | None) -> list[tuple[int, int]]:
-    """--sizes, else a bundled model's trained size, else 1088x608 (the released figures' size)."""
-    from cstrack.models.pretrained import BUNDLED, bundled_weights, trained_img_size
+    """--sizes, else a pretrained model's trained size, else 1088x608 (the released figures' size)."""
+    from cstrack.models.pretrained import is_pretrained, pretrained_weights, trained_img_size
 
     if sizes:
         return sizes
-    if name in BUNDLED:
-        return [trained_img_size(bundled_weights(name)) or SIZES[0]]
+    if is_pretrained(name):
+        return [trained_img_size(pretrained_weights(name)) or SIZES[0]]
     return [SIZES[0]]
 
 

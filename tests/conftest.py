@@ -10,6 +10,8 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SHARED_WEIGHTS = SHARED_DATA.parent / "weights"
+# The release assets of the pretrained models that are not in the package (see its README).
+RELEASE_ASSETS = Path(__file__).resolve().parents[1] / "weights"
 
 
 @pytest.fixture(scope="session")
@@ -43,20 +45,38 @@ def single_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The cstrack cache (exported ONNX graphs) of the whole run in a temporary folder, never the
-    user's: CSTRACK_CACHE is set in os.environ, so the commands that tests start inherit it."""
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """os.environ[name] = value meanwhile (so the commands that tests start inherit it), then as before."""
     import os
 
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The cstrack cache (exported ONNX graphs, downloaded weights) of the whole run in a temporary
+    folder, never the user's: CSTRACK_CACHE is set in os.environ."""
     folder = tmp_path_factory.mktemp("cstrack_cache")
-    previous = os.environ.get("CSTRACK_CACHE")
-    os.environ["CSTRACK_CACHE"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("CSTRACK_CACHE", None)
-    else:
-        os.environ["CSTRACK_CACHE"] = previous
+    with _environment("CSTRACK_CACHE", str(folder)):
+        yield folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_release_assets() -> Iterator[str]:
+    """Pretrained weights that are not in the package are "downloaded" from the checkout's
+    weights/ folder (a file:// URL), so no test needs the network: CSTRACK_WEIGHTS_URL is set."""
+    url = RELEASE_ASSETS.as_uri()
+    with _environment("CSTRACK_WEIGHTS_URL", url):
+        yield url
 
 
 @pytest.fixture
@@ -126,3 +146,17 @@ def reid_root(tmp_path: Path) -> Path:
         _reid_crop(root / "CUHK01" / f"{identity + 1:04d}001.jpg", colour[::-1], (30, 80))
         _reid_crop(root / "CUHK01" / f"{identity + 1:04d}003.jpg", colour[::-1], (30, 80))
     return root
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """A headless Chromium (`$CHROMIUM`, or Debian's `apt-get install chromium`) for the checks that
+    need a real browser (video playback, the documentation site); they skip cleanly without one."""
+    import os
+    import shutil
+
+    for name in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name) if name else None
+        if path:
+            return path
+    pytest.skip("no Chromium here (apt-get install chromium) to check in a browser")

@@ -74,8 +74,8 @@ def test_defaults_choices_and_expanded_help_come_from_argparse() -> None:
     reference = cli_reference.render_cli_reference()
     track = section(reference, "cstrack track")
     assert "| `--backend {auto,torch,onnx}` | inference backend: auto is onnx " in track
-    assert "else torch | `auto` |" in track
-    assert "| `--trails N` | trail length in frames (0: none) | `30` |" in track
+    assert "else torch (default: auto) | `auto` |" in track
+    assert "| `--trails N` | trail length in frames, 0: none (default: 30) | `30` |" in track
     assert "| `--save-video` |" in track and "`False`" not in track  # flags have no default shown
     export = section(reference, "cstrack export")
     assert "&lt;stem&gt;.recheck.onnx" in export and "<stem>" not in export  # not swallowed as HTML
@@ -120,6 +120,17 @@ def test_model_cards_carry_the_figures_of_the_model_zoo(name: str, caplog: pytes
     assert "ms/frame" in figures["speed"]
 
 
+def test_model_zoo_says_which_weights_are_in_the_wheel() -> None:
+    """Superseded models are downloaded on first use (tests: from weights/, tests/conftest.py)."""
+    from cstrack.models.pretrained import BUNDLED, RELEASED, list_pretrained
+
+    table, cards = load_hook("model_zoo").render_bundled()
+    assert len(cards) == len(list_pretrained()) and set(RELEASED) - set(BUNDLED)
+    for name in list_pretrained():
+        (row,) = (line for line in table.splitlines() if line.startswith(f"| [`{name}`]"))
+        assert ("| in the wheel |" if name in BUNDLED else "| downloaded |") in row
+
+
 def test_model_zoo_reads_the_released_speed_from_the_checkout() -> None:
     model_zoo = load_hook("model_zoo")
     repo = Path(__file__).resolve().parents[1]
@@ -127,3 +138,8 @@ def test_model_zoo_reads_the_released_speed_from_the_checkout() -> None:
     assert released is not None and released[("omc_l", "recheck")][(1088, 608)] > 0
     assert "| `omc_l` | base + re-check (20 templates) |" in model_zoo.render_released(repo)
     assert model_zoo.released_speed(repo / "nowhere") is None
+
+
+def test_the_cli_reference_is_the_same_wherever_it_is_built() -> None:
+    """Nothing of the build machine (which extras it has) goes into the reference."""
+    assert "installed here" not in cli_reference.render_cli_reference()

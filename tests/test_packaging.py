@@ -1,7 +1,8 @@
-"""The wheel: `python -m build` makes an sdist and, from it, a wheel that carry the bundled weights,
-their model cards and py.typed; a fresh virtualenv that installs torch and then that wheel (no
-extras) renders and tracks a sequence, `cstrack --version` is the package's version, and what
-needs the `onnx` extra says so in one line.
+"""The wheel: `python -m build` makes an sdist and, from it, a wheel under 30 MB that carry the
+bundled weights (and no superseded ones: those are release assets), every model card and py.typed;
+a fresh virtualenv that installs torch and then that wheel (no extras) renders and tracks a
+sequence, downloads a superseded model (from the checkout's weights/, as tests/conftest.py sets),
+`cstrack --version` is the package's version, and what needs the `onnx` extra says so in one line.
 
 Slow (40 s on 2 cores with pip's cache warm, as after `make setup`: mostly pip installing torch
 and the core dependencies into the fresh environment; 5 s the build, 15 s tracking 8 frames). The
@@ -24,19 +25,19 @@ from pathlib import Path
 import pytest
 
 import cstrack
+from cstrack.models.pretrained import BUNDLED, RELEASED, list_pretrained, model_card
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the build reads; copied so that it writes build/ and *.egg-info outside the checkout.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "CHANGELOG.md", "MANIFEST.in", "LICENSE", "NOTICE")
-PACKAGE_DATA = (
-    "cstrack/py.typed",
-    "cstrack/weights/omc_yolox_nano_bytetrack_pets.safetensors",
-    "cstrack/weights/omc_yolox_nano_bytetrack_pets.md",
-    "cstrack/weights/omc_mobilenetv2_pets.safetensors",
-    "cstrack/weights/omc_mobilenetv2_pets.md",
-)
+BUNDLED_WEIGHTS = {f"cstrack/weights/{file}" for file in BUNDLED.values()}
+PACKAGE_DATA = {"cstrack/py.typed", *BUNDLED_WEIGHTS} | {
+    f"cstrack/weights/{model_card(name).name}" for name in list_pretrained()
+}
+SUPERSEDED = sorted(name for name in RELEASED if name not in BUNDLED)  # downloaded on first use
+WHEEL_MAX_BYTES = 30 * 10**6
 OPTIONAL = ("onnx", "onnxruntime", "optuna")  # the extras' packages, absent from a core install
 INSTALL_TIMEOUT_S = 1800
 
@@ -74,7 +75,7 @@ def _build(tmp_path: Path) -> tuple[Path, Path]:
     return wheel, sdist
 
 
-def test_wheel_installs_and_tracks_without_extras(tmp_path: Path) -> None:
+def test_wheel_installs_and_tracks_without_extras(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     version = cstrack.__version__
     wheel, sdist = _build(tmp_path)
     assert wheel.name == f"cstrack-{version}-py3-none-any.whl"
@@ -82,9 +83,9 @@ def test_wheel_installs_and_tracks_without_extras(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = archive.read(f"cstrack-{version}.dist-info/METADATA").decode()
-    assert set(PACKAGE_DATA) <= names
-    for card in (n for n in PACKAGE_DATA if n.endswith(".md")):
-        assert Path(card).with_suffix(".safetensors").as_posix() in names
+    assert names >= PACKAGE_DATA
+    assert {n for n in names if n.endswith(".safetensors")} == BUNDLED_WEIGHTS
+    assert wheel.stat().st_size < WHEEL_MAX_BYTES, f"{wheel.stat().st_size / 1e6:.1f} MB"
     assert f"\nVersion: {version}\n" in metadata
     core = [
         line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line
@@ -95,6 +96,7 @@ def test_wheel_installs_and_tracks_without_extras(tmp_path: Path) -> None:
     with tarfile.open(sdist) as archive:
         in_sdist = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert {f"src/{name}" for name in PACKAGE_DATA} | {"CHANGELOG.md", "README.md"} <= in_sdist
+    assert {n for n in in_sdist if n.endswith(".safetensors")} == {f"src/{n}" for n in BUNDLED_WEIGHTS}
 
     venv = tmp_path / "venv"
     python, cli = venv / "bin" / "python", venv / "bin" / "cstrack"
@@ -113,6 +115,10 @@ def test_wheel_installs_and_tracks_without_extras(tmp_path: Path) -> None:
     assert present == "", f"a core install pulled in {present}"
 
     assert _ok(_run([cli, "--version"], tmp_path)).strip() == f"cstrack {version}"
+    monkeypatch.setenv("CSTRACK_CACHE", str(tmp_path / "cache"))  # empty: the model is downloaded
+    download = f"from cstrack.models import resolve_model; print(resolve_model({SUPERSEDED[0]!r}).weights)"
+    cached = Path(_ok(_run([python, "-c", download], tmp_path)).strip())
+    assert cached == tmp_path / "cache" / "weights" / RELEASED[SUPERSEDED[0]].file
     data, results = tmp_path / "synth", tmp_path / "results"
     args = ["--sequences", 1, "--frames", 8, "--width", 320, "--height", 240, "--seed", 3]
     _ok(_run([cli, "synth", data, *args], tmp_path))

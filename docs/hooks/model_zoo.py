@@ -1,8 +1,9 @@
 """mkdocs hook: the model zoo, rendered at build time from the registry and the model cards.
 
 A page holding the line `<!-- cstrack:model-zoo -->` gets, in its place:
-- the bundled trained models (`cstrack.models.list_pretrained()`): parameters, file size, input
-  size, and the key figures of each model card (the first row of its Scores table, its speed);
+- the trained models (`cstrack.models.list_pretrained()`): parameters, file size, whether the
+  file is in the wheel or downloaded on first use, input size, and the key figures of each model
+  card (the first row of its Scores table, its speed);
 - every registered variant (`cstrack.models.list_models()` / `VARIANTS`) with its configuration
   and parameter count (each model is built on the CPU: a few seconds in all);
 - the measured CPU speed of the authors' released networks, read from the `RELEASED` table of
@@ -149,21 +150,30 @@ def _count(model: object) -> int:
 
 def render_bundled() -> tuple[str, list[str]]:
     from cstrack.models import create_model, list_pretrained
-    from cstrack.models.pretrained import DEFAULT_PRETRAINED, bundled_weights, model_card, trained_img_size
+    from cstrack.models.pretrained import (
+        BUNDLED,
+        DEFAULT_PRETRAINED,
+        WEIGHTS_URL_ENV,
+        model_card,
+        pretrained_weights,
+        trained_img_size,
+    )
 
     lines = [
-        "## Bundled trained models",
+        "## Trained models",
         "",
-        "They ship inside the package: give the name to `cstrack track --model`, `cstrack export "
-        "--model`, `cstrack train --weights`, `Tracker(...)` or `create_model(...)`. Scores and "
-        "speed are the model cards' own figures.",
+        "Give the name to `cstrack track --model`, `cstrack export --model`, `cstrack train "
+        "--weights`, `Tracker(...)` or `create_model(...)`. The current ones ship inside the wheel; "
+        "superseded ones are release assets, downloaded once on first use into the cache folder "
+        f"and checked by SHA-256 (`${WEIGHTS_URL_ENV}` names a mirror). Scores and speed are the "
+        "model cards' own figures.",
         "",
-        "| model | architecture | parameters | file | input (W x H) | HOTA / MOTA / IDF1 | on | speed |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | architecture | parameters | file | weights | input (W x H) | HOTA / MOTA / IDF1 | on | speed |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     cards = []
     for name in list_pretrained():
-        path = bundled_weights(name)
+        path = pretrained_weights(name)
         card = model_card(name).read_text(encoding="utf-8")
         figures = card_figures(card, name)
         size = trained_img_size(path)
@@ -175,6 +185,7 @@ def render_bundled() -> tuple[str, list[str]]:
         lines.append(
             f"| [`{name}`](#{_anchor(name)}){default} | `{name.split('.')[0]}` "
             f"| {_count(create_model(name)):,} | {path.stat().st_size / 1e6:.1f} MB "
+            f"| {'in the wheel' if name in BUNDLED else 'downloaded'} "
             f"| {'' if size is None else f'{size[0]} x {size[1]}'} | {scores} | {on} "
             f"| {figures.get('speed', '')} |"
         )
@@ -193,7 +204,7 @@ def render_variants() -> str:
         "`create_model(NAME)` builds one with random weights (`cstrack train --model NAME`); "
         "parameter counts are of the model as built (re-check network included where it has one).",
         "",
-        "| variant | backbone | blocks / activation | depth x width | BAR | DenseMask | re-check | parameters | bundled weights |",
+        "| variant | backbone | blocks / activation | depth x width | BAR | DenseMask | re-check | parameters | trained models |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     yes = {True: "yes", False: "no"}
@@ -239,6 +250,12 @@ def render_released(repo_root: Path) -> str:
 
 
 def render_model_zoo(repo_root: Path) -> str:
+    import os
+
+    from cstrack.models.pretrained import WEIGHTS_URL_ENV
+
+    # The superseded weights are in the checkout's weights/ folder: the site builds offline.
+    os.environ.setdefault(WEIGHTS_URL_ENV, (repo_root / "weights").as_uri())
     bundled, cards = render_bundled()
     parts = [bundled, render_variants(), render_released(repo_root), "## Model cards", ""]
     return "\n".join(p for p in parts if p) + "\n" + "\n\n".join(cards) + "\n"

@@ -3,6 +3,7 @@
     from cstrack import Tracker, track
     tracker = Tracker("omc_s")                   # frames in, tracks out
     runs = track("video.mp4", tracker, output="runs/track", save_video=True)
+    batch = track_many(["videos/"], output="runs/videos", workers=4)  # many sources, in parallel
 
 `Tracker` and `track` import PyTorch on first use; `cstrack.tracking` and `cstrack.evaluation`
 work without it.
@@ -14,7 +15,7 @@ from cstrack.errors import InputError
 
 __version__ = "0.1.0"
 
-__all__ = ["InputError", "Tracker", "__version__", "track"]
+__all__ = ["InputError", "Tracker", "__version__", "track", "track_many"]
 
 
 def __getattr__(name: str) -> Any:
@@ -26,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from cstrack.pipeline import track
 
         return track
+    if name == "track_many":
+        from cstrack.pipeline.batch import track_many
+
+        return track_many
     raise AttributeError(f"module 'cstrack' has no attribute {name!r}")

@@ -12,7 +12,7 @@ import sys
 from cstrack.cli.defaults import source_keys, source_value
 from cstrack.cli.main import build_parser
 
-HEAVY = ("torch", "cv2", "trackeval", "onnxruntime", "onnx", "scipy")
+HEAVY = ("torch", "cv2", "trackeval", "onnxruntime", "onnx", "scipy", "ray")
 # Options whose defaults come from SynthConfig and TrainConfig fields of the same name.
 SYNTH_FIELDS = (
     "frames", "width", "height", "fps", "people", "occlusion", "blur", "drop_frames", "fake_background",

@@ -113,9 +113,9 @@ def test_all_frames_turns_the_latest_frame_mode_off(
     modes = []
     real = sources_module.StreamSource
 
-    def fake_camera(target, latest=True):
+    def fake_camera(target, latest=True, **options):
         modes.append(latest)
-        return real(target, reconnects=0, latest=latest, open_capture=lambda target: Camera())
+        return real(target, reconnect=0, latest=latest, open_capture=lambda target: Camera())
 
     monkeypatch.setattr(sources_module, "StreamSource", fake_camera)
     extra = ["--all-frames"] if all_frames else []

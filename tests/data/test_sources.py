@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import queue
+import re
 import threading
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 
 from cstrack.data.sources import (
+    DEFAULT_FRAME_RATE,
     FrameRange,
     ImageFolderSource,
     SequenceSource,
@@ -20,6 +23,7 @@ from cstrack.data.sources import (
     jpeg_is_complete,
     natural_key,
     open_sources,
+    retry_delays,
 )
 from cstrack.errors import InputError
 
@@ -212,7 +216,7 @@ def opener(*captures):
 
 def test_latest_frame_mode_hands_a_slow_consumer_the_newest_frame_and_counts_the_dropped():
     camera = FakeCamera()
-    source = StreamSource(0, reconnects=0, open_capture=opener(FakeCamera(fps=12.0), camera))
+    source = StreamSource(0, reconnect=0, open_capture=opener(FakeCamera(fps=12.0), camera))
     assert source.frame_rate == 12.0 and source.latest and source.name == "camera0"
     frames = iter(source)
     camera.feed(frame(1))
@@ -233,7 +237,7 @@ def test_latest_frame_mode_hands_a_slow_consumer_the_newest_frame_and_counts_the
 
 def test_every_frame_mode_and_files_drop_nothing(video: Path):
     camera = FakeCamera()
-    source = StreamSource(0, reconnects=0, latest=False, open_capture=opener(FakeCamera(), camera))
+    source = StreamSource(0, reconnect=0, latest=False, open_capture=opener(FakeCamera(), camera))
     camera.feed(frame(1), frame(2), frame(3), frame(4), None)
     assert [number for number, _ in source] == [1, 2, 3, 4] and source.dropped_frames == 0
     (from_file,) = open_sources(video, latest=True)
@@ -244,17 +248,41 @@ def test_a_free_running_camera_loses_no_frame_uncounted():
     """However the threads interleave: increasing numbers, the last frame taken, and every frame
     either taken or counted as dropped."""
     camera = FakeCamera()
-    source = StreamSource("rtsp://camera/live", reconnects=0, open_capture=opener(FakeCamera(), camera))
+    source = StreamSource("rtsp://camera/live", reconnect=0, open_capture=opener(FakeCamera(), camera))
     camera.feed(*(frame(k % 20) for k in range(200)), None)
     numbers = [number for number, _ in source]
     assert numbers == sorted(set(numbers)) and numbers[-1] == 200
     assert len(numbers) + source.dropped_frames == 200
 
 
-def test_latest_frame_mode_reconnects_and_numbers_on():
-    first, second, third = FakeCamera(), FakeCamera(), FakeCamera()
+class FakeClock:
+    """A clock that moves `step` seconds each time it is read: outages last as long as the test says."""
+
+    def __init__(self, step: float):
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_retry_delays_back_off_up_to_the_longest_and_stop_at_the_limit():
+    assert list(retry_delays(0)) == []
+    assert list(retry_delays(10, first=1, longest=4, clock=FakeClock(1.5))) == [1, 2, 4, 4, 2.5, 1]
+    forever = retry_delays(math.inf, first=0.5, longest=30, clock=FakeClock(1000))
+    assert [next(forever) for _ in range(9)] == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
+
+
+@pytest.mark.parametrize("latest", [True, False])
+def test_a_stream_reconnects_numbers_on_and_counts_its_outages(caplog, latest: bool):
+    first, second, third, fourth = FakeCamera(), FakeCamera(), FakeCamera(), FakeCamera()
     source = StreamSource(
-        0, reconnects=1, retry_seconds=0, latest=True, open_capture=opener(FakeCamera(), first, second, third)
+        0,
+        reconnect=10,
+        retry_seconds=0,
+        latest=latest,
+        open_capture=opener(FakeCamera(), first, second, third, fourth),
+        clock=FakeClock(4),  # two attempts per outage: the third reading of the clock is past 10 s
     )
     frames = iter(source)
     first.feed(frame(1))
@@ -262,10 +290,14 @@ def test_latest_frame_mode_reconnects_and_numbers_on():
     first.feed(None)  # the stream drops: reopened
     second.feed(frame(2))
     assert next(frames)[0] == 2
-    second.feed(frame(3), None)  # it drops again after a frame: reopened again
-    third.feed(None)  # and fails: one attempt in a row was allowed
-    assert [number for number, _ in frames] == [3]
-    assert first.released and second.released and third.released
+    second.feed(frame(3), None)  # it drops again after a frame: reopened twice, in vain
+    third.feed(None)
+    fourth.feed(None)
+    with caplog.at_level(logging.INFO, logger="cstrack"):
+        assert [number for number, _ in frames] == [3]
+    assert source.outages == 2 and all(c.released for c in (first, second, third, fourth))
+    assert "stream lost after frame 3 (outage 2); reconnecting for up to 10 s" in caplog.text
+    assert "stream ended: still down after" in caplog.text
 
 
 def test_stopping_early_stops_the_reader_and_a_reader_error_reaches_the_consumer():
@@ -284,3 +316,39 @@ def test_stopping_early_stops_the_reader_and_a_reader_error_reaches_the_consumer
     source = StreamSource(0, open_capture=opener(FakeCamera(), Gone()))
     with pytest.raises(InputError, match="cannot open this camera or stream"):
         next(iter(source))
+
+
+def test_fps_replaces_the_reported_rate_and_vid_stride_takes_every_nth_frame(tmp_path: Path, video: Path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k in range(7):
+        cv2.imwrite(str(folder / f"{k}.png"), frame(k))
+    (plain,) = open_sources(folder)
+    assert plain.frame_rate == DEFAULT_FRAME_RATE
+    (source,) = open_sources(folder, FrameRange(2, 7), fps=12.5, vid_stride=2)
+    assert source.frame_rate == 6.25 and len(source) == 3
+    assert [number for number, _ in source] == [2, 4, 6]
+    (clip,) = open_sources(video, vid_stride=3)
+    assert clip.frame_rate == 4.0 and len(clip) == 3
+    numbered = list(clip)
+    assert [number for number, _ in numbered] == [1, 4, 7]
+    assert np.array_equal(numbered[1][1], next(image for n, image in VideoSource(video) if n == 4))
+    camera = FakeCamera()
+    stream = StreamSource(0, reconnect=0, latest=False, open_capture=opener(FakeCamera(), camera))
+    stream.stride = 2
+    camera.feed(*(frame(k) for k in range(5)), None)
+    assert [number for number, _ in stream] == [1, 3, 5]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"fps": 0}, "fps=0 (must be a finite number > 0)"),
+        ({"fps": math.nan}, "fps=nan"),
+        ({"vid_stride": 0}, "vid_stride=0 (must be an integer >= 1)"),
+        ({"reconnect": -1}, "reconnect=-1"),
+    ],
+)
+def test_bad_source_options_are_refused_before_opening(tmp_path: Path, options: dict, message: str):
+    with pytest.raises(InputError, match=re.escape(message)):
+        open_sources(tmp_path / "missing", **options)

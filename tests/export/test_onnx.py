@@ -16,7 +16,7 @@ from cstrack.export.onnx import MatmulAdaptiveAvgPool, OnnxBackend, export_onnx,
 from cstrack.models import OMC, CSTrack, DetectionResult, Detector, TorchBackend, create_model, save_weights
 from cstrack.models.detect import Decoded
 from cstrack.models.inference import DetectorBackend
-from cstrack.models.pretrained import BUNDLED, bundled_weights, trained_img_size
+from cstrack.models.pretrained import list_pretrained, pretrained_weights, trained_img_size
 
 SIZE = (320, 192)
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -184,9 +184,9 @@ def compare_at(
             assert torch.equal(actual, expected), name
 
 
-@pytest.mark.parametrize("name", sorted(BUNDLED))
-def test_cli_exports_every_bundled_model_by_name(name: str, tmp_path: Path) -> None:
-    """track's default model and every bundled name export by name (one resolver): one dynamic file,
+@pytest.mark.parametrize("name", list_pretrained())
+def test_cli_exports_every_pretrained_model_by_name(name: str, tmp_path: Path) -> None:
+    """track's default model and every pretrained name export by name (one resolver): one dynamic file,
     whose default size is the trained one, matches PyTorch at that size and at another."""
     output = tmp_path / "bundled.onnx"
     assert main(["export", "--model", name, "--recheck", "--output", str(output)]) == 0
@@ -194,7 +194,7 @@ def test_cli_exports_every_bundled_model_by_name(name: str, tmp_path: Path) -> N
     dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
     assert dims == [1, 3, "height", "width"]
     metadata = {p.key: p.value for p in proto.metadata_props}
-    width, height = trained_img_size(bundled_weights(name))
+    width, height = trained_img_size(pretrained_weights(name))
     assert metadata["cstrack.img_size"] == f"{width},{height}" and metadata["cstrack.dynamic_size"] == "true"
     backend = OnnxBackend.from_files(output)
     assert backend.has_recheck and backend.dynamic and backend.img_size == (width, height)

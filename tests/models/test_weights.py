@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from cstrack.errors import InputError
-from cstrack.models import OMC, bundled_weights, create_model, list_pretrained, load_weights, save_weights
+from cstrack.models import OMC, create_model, list_pretrained, load_weights, pretrained_weights, save_weights
 from cstrack.models.registry import model_from_weights
 
 
@@ -116,6 +116,6 @@ def test_keys_in_errors_stay_on_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", list_pretrained())
-def test_bundled_weights_are_finite_and_load(name: str) -> None:
-    model = model_from_weights(bundled_weights(name))
+def test_pretrained_weights_are_finite_and_load(name: str) -> None:
+    model = model_from_weights(pretrained_weights(name))
     assert all(v.isfinite().all() for v in model.state_dict().values() if v.is_floating_point())

@@ -487,7 +487,7 @@ def test_a_slow_tracker_on_a_live_source_tracks_the_newest_frames_and_reports_th
 
     camera = GatedCamera()
     captures = [GatedCamera(), camera]
-    source = StreamSource(0, reconnects=0, open_capture=lambda target: captures.pop(0))
+    source = StreamSource(0, reconnect=0, open_capture=lambda target: captures.pop(0))
     image = np.zeros((96, 128, 3), np.uint8)
 
     class SlowDetector(FarRecheckDetector):

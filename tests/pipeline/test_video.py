@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -115,3 +117,47 @@ def test_an_unfinished_h264_video_is_complete_once_released(tmp_path: Path):
         writer.write(image)
     writer.release()
     assert decoded(path)[1] == 5
+
+
+# A page that plays the video next to it and puts the outcome in its title: "loaded READY_STATE
+# DURATION" once the first frame is decoded, "playing READY_STATE DURATION" once playback has
+# advanced, or "error CODE" (4: no stream the browser can decode).
+PLAYER = """<!doctype html><video muted src="{name}"></video><script>
+const video = document.querySelector("video");
+const report = (state) => {{ document.title = state; }};
+video.addEventListener("error", () => report("error " + video.error.code));
+video.addEventListener("loadeddata", () => report(`loaded ${{video.readyState}} ${{video.duration}}`));
+video.addEventListener("canplay", () => video.play().catch((e) => report("refused " + e.name)));
+video.addEventListener("timeupdate", () => {{
+  if (video.currentTime > 0) report(`playing ${{video.readyState}} ${{video.duration}}`);
+}});
+</script>"""
+
+
+def browser_playback(chromium: str, path: Path, attempts: int = 3) -> str:
+    """What headless Chromium makes of the video at `path` (the page's title, see PLAYER). The page
+    is read once its virtual time is up, which a busy machine's decoder may not keep pace with:
+    a page that has no outcome yet is loaded again."""
+    page = path.with_suffix(".html")
+    page.write_text(PLAYER.format(name=path.name))
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required",
+               "--virtual-time-budget=10000", "--dump-dom", page.as_uri()]  # fmt: skip
+    for _ in range(attempts):
+        shown = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False).stdout
+        title = re.search(r"<title>(.+)</title>", shown)
+        if title:
+            return title[1]
+    return "no result"
+
+
+@pytest.mark.skipif(h264_encoder() is None, reason="PyAV with an H.264 encoder is the video extra")
+def test_a_browser_plays_the_h264_video_and_refuses_mp4v(chromium: str, tmp_path: Path):
+    """What `make demo` writes (the video extra installed) plays in Chromium; mp4v does not."""
+    for name, writer in (("h264", open_video_writer), ("mp4v", OpenCVVideoWriter)):
+        output = writer(tmp_path / f"{name}.mp4", 10.0, (160, 96))
+        for image in frames(20, 160, 96):
+            output.write(image)
+        output.release()
+    state, ready, duration = browser_playback(chromium, tmp_path / "h264.mp4").split()
+    assert state in ("loaded", "playing") and int(ready) >= 2 and float(duration) == pytest.approx(2.0)
+    assert browser_playback(chromium, tmp_path / "mp4v.mp4") == "error 4"

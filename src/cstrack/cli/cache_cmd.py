@@ -16,7 +16,7 @@ _MB = 1 << 20
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    env, folder_env = source_value(CACHE, "MAX_MB_ENV"), source_value(CACHE, "CACHE_ENV")
+    env, folder_env = source_value(CACHE, "MAX_MB_ENV"), source_value("cstrack.user_cache", "CACHE_ENV")
     parser = subparsers.add_parser(
         "cache",
         help="list or clear the cache of exported ONNX graphs",

@@ -23,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--img-size is the default size recorded in the file) unless --static. Checked with onnx.checker.",
     )
     add_model_options(parser, required=True)
-    parser.add_argument("--format", choices=FORMATS, default="onnx", help="(default: %(default)s)")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="onnx", help="the graph format to write (default: %(default)s)"
+    )
     add_img_size_option(parser)
     parser.add_argument("--recheck", action="store_true", help="also export the re-check graph (OMC models)")
     parser.add_argument(

@@ -18,16 +18,18 @@ from cstrack import __version__
 from cstrack.errors import InputError
 
 # Each name is a module cstrack.cli.<name>_cmd exposing register(subparsers) that sets `func`.
+# In the order of use, which `cstrack --help` and the CLI reference keep: track, score, tune, make
+# data, train, deploy, then the housekeeping.
 SUBCOMMANDS: tuple[str, ...] = (
-    "eval",
-    "eval_reid",
     "track",
+    "eval",
     "tune",
     "synth",
     "data",
-    "convert",
-    "export",
     "train",
+    "export",
+    "convert",
+    "eval_reid",
     "cache",
 )
 # FFmpeg's own log lines ("moov atom not found") would come before the command's one-line error;
@@ -46,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMANDS:
         importlib.import_module(f"cstrack.cli.{name}_cmd").register(subparsers)
     return parser
+
+
+def subcommand_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of `cstrack COMMAND`, built by `build_parser`."""
+    (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return subparsers.choices[command]
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -97,7 +105,9 @@ def terminate_as_interrupt() -> Iterator[list[int]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would print the top-level usage; the subcommand's is the one that helps
+        subcommand_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     configure_logging()
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_LOG_LEVEL)
     with terminate_as_interrupt() as received:

@@ -56,12 +56,13 @@ def add_img_size_option(
 
 
 def add_device_option(parser: argparse.ArgumentParser, *, choices: tuple[str, ...] | None = None) -> None:
-    parser.add_argument(
-        "--device",
-        default="auto",
-        choices=choices,
-        help=DEVICE_HELP if choices is None else "default: %(default)s",
+    """--device DEVICE for every command; `choices` where a command takes only some devices."""
+    named = (
+        DEVICE_HELP
+        if choices is None
+        else f"{', '.join(choices[:-1])} or {choices[-1]} (default: %(default)s)"
     )
+    parser.add_argument("--device", default="auto", choices=choices, metavar="DEVICE", help=named)
 
 
 TRACKER_CONFIG = "cstrack.pipeline.tracker_config"

@@ -6,10 +6,9 @@ torch, cv2 and the tracker are imported only when the command runs, so `--help` 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import sys
-from pathlib import Path
+from typing import Any
 
 from cstrack.cli.defaults import source_keys, source_value
 from cstrack.cli.options import (
@@ -19,6 +18,14 @@ from cstrack.cli.options import (
     add_tracker_options,
     check_img_size,
     tracker_overrides,
+)
+from cstrack.cli.track_batch import add_batch_options, is_batch, run_batch
+from cstrack.cli.track_options import (
+    add_output_options,
+    add_source_options,
+    observers,
+    output_folder,
+    source_options,
 )
 from cstrack.errors import InputError
 
@@ -35,24 +42,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "source",
-        help="video file, image folder, MOTChallenge sequence folder, dataset root, webcam index, or rtsp/http URL",
+        metavar="SOURCE",
+        nargs="+",
+        help="video file, image folder, MOTChallenge sequence folder, dataset root, webcam index, or rtsp/http "
+        "URL; several, folders of videos, globs ('videos/**/*.mp4') and @LIST.txt (one a line) track a "
+        "batch: see --workers and --ray",
     )
     add_model_options(parser, default=default_model)
-    parser.add_argument(
-        "--output", default="runs/track", type=Path, help="output folder (default runs/track)"
-    )
-    parser.add_argument("--save-video", action="store_true", help=save_video_help())
+    parser.add_argument("--save-video", action="store_true", help=SAVE_VIDEO_HELP)
     parser.add_argument(
         "--show",
         action="store_true",
         help="show the rendered tracks in a window while tracking (q or Esc stops)",
     )
     parser.add_argument(
-        "--trails", type=int, default=30, metavar="N", help="trail length in frames (0: none)"
+        "--trails",
+        type=int,
+        default=30,
+        metavar="N",
+        help="trail length in frames, 0: none (default: %(default)s)",
     )
     parser.add_argument(
-        "--format", default="mot", help="comma-separated outputs: mot (NAME.txt), json (NAME.jsonl)"
+        "--format",
+        default="mot",
+        metavar="LIST",
+        help="comma-separated outputs: mot (NAME.txt), json (NAME.jsonl) (default: %(default)s)",
     )
+    add_output_options(parser)
     add_device_option(parser)
     parser.add_argument(
         "--half",
@@ -65,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=source_value("cstrack.pipeline.backends", "BACKENDS"),
         default=source_value("cstrack.pipeline.backends", "DEFAULT_BACKEND"),
         help="inference backend: auto is onnx (ONNX Runtime, faster on the CPU) where the onnx extra is "
-        "installed and the device is the CPU, else torch",
+        "installed and the device is the CPU, else torch (default: %(default)s)",
     )
     parser.add_argument(
         "--providers",
@@ -86,7 +102,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="multi-class models: associate detections with tracks of any class (default: a track "
         "keeps its class and only matches detections of it)",
     )
-    parser.add_argument("--frames", help="frame range A-B (1-based, inclusive), e.g. 601-795")
+    parser.add_argument("--frames", metavar="A-B", help="frame range A-B (1-based, inclusive), e.g. 601-795")
+    add_source_options(parser)
     parser.add_argument(
         "--all-frames",
         action="store_true",
@@ -105,6 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-aspect", type=float, help="MOT file filter: drop boxes with w/h above this")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_tracker_options(parser)
+    add_batch_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -122,14 +140,20 @@ def parse_classes(text: str | None) -> list[str] | None:
     return items
 
 
-def save_video_help() -> str:
-    """`--save-video`'s help, saying which codec it writes here (found without importing PyAV)."""
-    here = "installed here" if importlib.util.find_spec("av") is not None else "not installed here"
-    return (
-        "write NAME.mp4 with boxes, ids and trails: H.264 (plays in browsers) through PyAV when its "
-        "build has an H.264 encoder (its PyPI wheels do), else mp4v through OpenCV (plays in VLC, "
-        f"not in most browsers); PyAV is {here}: pip install 'cstrack[video]' for H.264"
-    )
+SAVE_VIDEO_HELP = (
+    "write NAME.mp4 with boxes, ids and trails: H.264 (plays in browsers) with the video extra "
+    "(pip install 'cstrack[video]'), else mp4v (plays in VLC, not in most browsers); the run's summary "
+    "names the codec written"
+)
+
+
+def describe_file(kind: str, codec: str | None) -> str:
+    """How the summary names an output: a video by its codec, saying when browsers will not play it."""
+    if kind != "video":
+        return kind
+    if codec == "h264":
+        return "video (H.264)"
+    return f"video ({codec}: not played by most browsers; pip install 'cstrack[video]' for H.264)"
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -157,6 +181,21 @@ def check_numbers(args: argparse.Namespace) -> None:
     check_img_size(args)
 
 
+def tracker_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """The keywords of `Tracker` (besides the model and the thresholds) that the options set."""
+    return dict(
+        arch=args.arch,
+        img_size=tuple(args.img_size) if args.img_size else None,
+        device=args.device,
+        half=args.half,
+        backend=args.backend,
+        providers=args.providers,
+        recheck=not args.no_recheck,
+        classes=parse_classes(args.classes),
+        class_aware=not args.across_classes,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from cstrack.atomic import check_not_input
     from cstrack.data.sources import ALL_FRAMES, FrameRange, open_sources
@@ -172,40 +211,41 @@ def run(args: argparse.Namespace) -> int:
     frames = FrameRange.parse(args.frames) if args.frames else ALL_FRAMES
     if args.benchmark is not None and not args.eval:
         raise InputError(None, "--benchmark sets the rules of --eval; add --eval")
-    viewer = Viewer(f"cstrack track {args.source}") if args.show else None  # no display: refused now
-    # Bad input fails before a model is loaded: sources, frame range, gt, output folder.
-    sources = open_sources(args.source, frames, latest=not args.all_frames)
-    if args.eval:
-        check_evaluable(sources, args.benchmark)
-    check_output_folder(args.output, sources)
-    check_not_input(args.output / CONFIG_FILE, [args.tracker_config])
-    tracker = Tracker.from_config(
-        args.model,
-        config,
-        arch=args.arch,
-        img_size=tuple(args.img_size) if args.img_size else None,
-        device=args.device,
-        half=args.half,
-        backend=args.backend,
-        providers=args.providers,
-        recheck=not args.no_recheck,
-        classes=parse_classes(args.classes),
-        class_aware=not args.across_classes,
-    )
-    runs = track(
-        sources,
-        tracker,
-        output=args.output,
+    outputs = dict(
         formats=formats,
         save_video=args.save_video,
         trails=args.trails,
-        frames=frames,
         evaluate=args.eval,
         benchmark=args.benchmark,
         min_area=args.min_area,
         max_aspect=args.max_aspect,
+    )
+    if is_batch(args):
+        output = output_folder(args)
+        check_not_input(output / CONFIG_FILE, [args.tracker_config])
+        opening = dict(frames=frames, latest=not args.all_frames, **source_options(args))
+        opening["observers"] = observers(args)
+        return run_batch(args, output, config, tracker_keywords(args), {**outputs, **opening})
+    (source,) = args.source
+    viewer = Viewer(f"cstrack track {source}") if args.show else None  # no display: refused now
+    # Bad input fails before a model is loaded: sources, frame range, gt, output folder.
+    sources = open_sources(source, frames, latest=not args.all_frames, **source_options(args))
+    if args.eval:
+        check_evaluable(sources, args.benchmark)
+    output = output_folder(args)
+    check_output_folder(output, sources)
+    check_not_input(output / CONFIG_FILE, [args.tracker_config])
+    followers = observers(args)
+    tracker = Tracker.from_config(args.model, config, **tracker_keywords(args))
+    runs = track(
+        sources,
+        tracker,
+        output=output,
+        frames=frames,
         progress=not args.quiet,
         viewer=viewer,
+        observers=followers,
+        **outputs,
     )
     model_ms, association_ms = tracker.timing.ms_per_frame()
     frames_done = tracker.timing.frames
@@ -218,9 +258,10 @@ def run(args: argparse.Namespace) -> int:
         f"tracked {frames_done} frames of {len(runs)} sequence(s): model {model_ms:.1f} ms/frame, "
         f"association {association_ms:.2f} ms/frame{camera}"
     )
+    print(f"results in {output}")
     for run_result in runs.values():
         for kind, path in run_result.files.items():
-            print(f"  {run_result.name} {kind}: {path}")
+            print(f"  {run_result.name} {describe_file(kind, run_result.video_codec)}: {path}")
         if run_result.scores:
             s = run_result.scores
             span = f"frames {s['frames'][0]}-{s['frames'][1]}"

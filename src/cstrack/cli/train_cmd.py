@@ -48,7 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="number of classes to detect (default: as many as the data config's `names`, else 1; "
         "with `names` it must match)",
     )
-    parser.add_argument("--epochs", type=int, default=default("epochs"), help="default: %(default)s")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=default("epochs"),
+        metavar="N",
+        help="passes over the training data (default: %(default)s)",
+    )
     parser.add_argument(
         "--batch",
         type=int,
@@ -91,7 +97,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="default: %(default)s",
     )
     parser.add_argument(
-        "--warmup-epochs", type=float, default=default("warmup_epochs"), help="default: %(default)s"
+        "--warmup-epochs",
+        type=float,
+        default=default("warmup_epochs"),
+        metavar="E",
+        help="epochs of learning-rate warmup (default: %(default)s)",
     )
     parser.add_argument(
         "--accumulate-to",

@@ -9,26 +9,35 @@ Webcams and streams are read in latest-frame mode by default: a reader thread ta
 the camera delivers them and keeps only the newest, so when tracking is slower than the camera
 each frame tracked is at most one frame old instead of ever later; the frames overwritten before
 they were taken are counted (`FrameSource.dropped_frames`) and leave gaps in the numbering.
-Files and folders never drop a frame.
+Files and folders never drop a frame. A stream that drops is reopened with growing waits for as
+long as `reconnect` seconds (`math.inf`: forever); each outage is counted (`FrameSource.outages`)
+and logged, and the frame numbers go on from where they were.
+
+`fps` replaces a frame rate that is missing or wrong (image folders have none: 30 is assumed), and
+`vid_stride` N yields every Nth frame only (the frame rate divided by N; frame numbers stay the
+source's).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import cv2
 import numpy as np
 
 from cstrack.data.mot import MotSequence, find_sequences
-from cstrack.errors import InputError
+from cstrack.errors import InputError, check_options
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -39,6 +48,13 @@ JPEG_EXTENSIONS = (".jpg", ".jpeg")
 MAX_IMAGE_PIXELS = 1 << 26
 # How long closing a live source waits for its reader thread to leave a blocking read.
 READER_JOIN_SECONDS = 5.0
+# The frame rate of sources that do not say theirs (image folders, cameras that report none).
+DEFAULT_FRAME_RATE = 30.0
+# How long a stream may stay down before tracking ends (math.inf: forever), and the waits between
+# reconnect attempts: the first, doubled after each failed attempt up to the longest.
+RECONNECT_SECONDS = 60.0
+FIRST_RETRY_SECONDS = 0.5
+LONGEST_RETRY_SECONDS = 30.0
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +104,10 @@ class FrameSource:
     sequence: MotSequence | None = None
     #: Frames a live source in latest-frame mode dropped to keep up (0 for files and folders).
     dropped_frames: int = 0
+    #: Every how many frames one is yielded (`vid_stride`); the frame rate is already divided by it.
+    stride: int = 1
+    #: Times a live source was lost and reconnection tried (0 for files and folders).
+    outages: int = 0
 
     def __len__(self) -> int:
         """Number of frames that will be yielded, 0 when unknown (live streams)."""
@@ -116,10 +136,10 @@ class ImageFolderSource(FrameSource):
         self._numbered = [(k, p) for k, p in enumerate(paths, start=1) if k in frames]
 
     def __len__(self) -> int:
-        return len(self._numbered)
+        return len(self._numbered[:: self.stride])
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
-        for number, path in self._numbered:
+        for number, path in self._numbered[:: self.stride]:
             yield number, read_image(path)
 
 
@@ -278,8 +298,7 @@ class VideoSource(FrameSource):
         self.path = path
         self.origin = str(path)
         self.name = path.stem
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        self.frame_rate = fps if 0 < fps < 1000 else 30.0
+        self.frame_rate = reported_frame_rate(capture)
         self._count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.total_frames = self._count if self._count > 0 else None
         capture.release()
@@ -287,7 +306,11 @@ class VideoSource(FrameSource):
 
     def __len__(self) -> int:
         last = self._count if self.frames.last is None else min(self._count, self.frames.last)
-        return max(0, last - self.frames.first + 1)
+        return -(-max(0, last - self.frames.first + 1) // self.stride)
+
+    def _wanted(self, number: int) -> bool:
+        """Whether frame `number` is in the range and on the stride (counted from its first frame)."""
+        return number in self.frames and (number - self.frames.first) % self.stride == 0
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
         capture = open_capture(str(self.path))
@@ -302,48 +325,74 @@ class VideoSource(FrameSource):
                     failures += 1
                     if number > self._count or failures > 25:
                         return
-                    if number in self.frames:
+                    if self._wanted(number):
                         yield number, None
                     continue
                 failures = 0
-                if number in self.frames:
+                if self._wanted(number):  # the frames between are grabbed, not decoded
                     ok, image = capture.retrieve()
                     yield number, image if ok else None
         finally:
             capture.release()
 
 
+def reported_frame_rate(capture: Any) -> float:
+    """The frame rate a capture reports, or DEFAULT_FRAME_RATE when it reports none that is plausible."""
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return fps if 0 < fps < 1000 else DEFAULT_FRAME_RATE
+
+
+def retry_delays(
+    limit: float,
+    first: float = FIRST_RETRY_SECONDS,
+    longest: float = LONGEST_RETRY_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[float]:
+    """The waits before each reconnect attempt of one outage: `first` seconds, doubled after each
+    attempt up to `longest` (a camera rebooting is back in seconds, a network may take hours),
+    until the outage has lasted `limit` seconds (math.inf: never; 0: no attempt)."""
+    start = clock()
+    delay = first
+    while (left := limit - (clock() - start)) > 0:
+        yield min(delay, left)
+        delay = min(2 * delay, longest)
+
+
 class StreamSource(FrameSource):
-    """A webcam (by index) or a network stream; reopened a few times when it drops.
+    """A webcam (by index) or a network stream; reopened when it drops (see `retry_delays`).
 
     With `latest` (the default), a reader thread reads the camera as fast as it delivers and
     keeps only the newest frame: iterating yields the newest frame not yet yielded, so a tracker
     slower than the camera lags by at most one frame; the frames replaced before they were
     taken are counted in `dropped_frames` (their numbers are skipped: frame numbers count the
     camera's frames). Without `latest`, every frame is yielded in order, however late.
+    A stream that stops delivering is reopened, first after `retry_seconds`, then after ever longer
+    waits, until it delivers again or has been down for `reconnect` seconds (math.inf: forever);
+    each outage is counted in `outages` and logged when it starts and ends.
     `open_capture` (target -> an object with OpenCV's `read`, `get`, `isOpened`, `release`)
-    opens the camera; tests inject a fake one.
+    opens the camera and `clock` measures outages; tests inject fakes.
     """
 
     def __init__(
         self,
         target: int | str,
-        reconnects: int = 3,
-        retry_seconds: float = 1.0,
+        reconnect: float = RECONNECT_SECONDS,
+        retry_seconds: float = FIRST_RETRY_SECONDS,
         latest: bool = True,
         open_capture: Callable[[int | str], Any] = open_capture,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.target = target
         self.origin = str(target)
-        self.name = f"camera{target}" if isinstance(target, int) else _stream_name(target)
-        self.reconnects = reconnects
+        self.name = live_name(target)
+        self.reconnect = reconnect
         self.retry_seconds = retry_seconds
         self.latest = latest
         self._open_capture = open_capture
+        self._clock = clock
         capture = self._open()
-        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.frame_rate = reported_frame_rate(capture)
         capture.release()
-        self.frame_rate = fps if 0 < fps < 1000 else 30.0
 
     def _open(self) -> Any:
         capture = self._open_capture(self.target)
@@ -352,7 +401,7 @@ class StreamSource(FrameSource):
         return capture
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray | None]]:
-        self.dropped_frames = 0
+        self.dropped_frames = self.outages = 0
         if not self.latest:
             yield from self._frames(threading.Event())
             return
@@ -385,24 +434,53 @@ class StreamSource(FrameSource):
             slot.finish(error)
 
     def _frames(self, stop: threading.Event) -> Iterator[tuple[int, np.ndarray]]:
-        """Every frame the camera delivers, numbered from 1, reconnecting up to `reconnects` times."""
+        """Every `stride`th frame the camera delivers, numbered from 1 on the camera's count,
+        reconnecting after an outage; an outage ends at the first frame read, not at a reopening
+        (a stream may open and deliver nothing)."""
         capture = self._open()
         number = 0
-        attempts = 0
+        delays: Iterator[float] | None = None  # the waits of the outage under way; None while frames come
+        down_since = 0.0
         try:
             while not stop.is_set():
                 ok, image = capture.read()
                 if ok:
-                    attempts = 0
+                    if delays is not None:
+                        delays = None
+                        logger.info(
+                            "cstrack: %s: reconnected after %.1f s (outage %d)",
+                            self.name,
+                            self._clock() - down_since,
+                            self.outages,
+                        )
                     number += 1
-                    yield number, image
+                    if (number - 1) % self.stride == 0:
+                        yield number, image
                     continue
                 capture.release()
-                if attempts >= self.reconnects:
-                    logger.warning("cstrack: %s: stream ended after %d reconnects", self.name, attempts)
+                if delays is None:
+                    self.outages += 1
+                    down_since = self._clock()
+                    delays = retry_delays(self.reconnect, self.retry_seconds, clock=self._clock)
+                    patience = "forever" if math.isinf(self.reconnect) else f"for up to {self.reconnect:g} s"
+                    logger.warning(
+                        "cstrack: %s: stream lost after frame %d (outage %d); reconnecting %s",
+                        self.name,
+                        number,
+                        self.outages,
+                        patience,
+                    )
+                delay = next(delays, None)
+                if delay is None:
+                    logger.warning(
+                        "cstrack: %s: stream ended: still down after %.0f s (outage %d, after frame %d)",
+                        self.name,
+                        self._clock() - down_since,
+                        self.outages,
+                        number,
+                    )
                     return
-                attempts += 1
-                if stop.wait(self.retry_seconds):
+                if stop.wait(delay):
                     return
                 capture = self._open_capture(self.target)
         finally:
@@ -445,8 +523,21 @@ class LatestFrame:
             return item
 
 
-def _stream_name(url: str) -> str:
-    tail = url.split("://", 1)[-1].rstrip("/")
+def live_target(spec: str | int | PathLike) -> int | str | None:
+    """The webcam index or stream URL that `spec` names; None for a file or folder (an existing
+    file or folder wins over a camera index: a folder named 2024 is a folder)."""
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit() and not Path(spec).exists()):
+        return int(spec)
+    if isinstance(spec, str) and spec.lower().startswith(STREAM_SCHEMES):
+        return spec
+    return None
+
+
+def live_name(target: int | str) -> str:
+    """The output name of a webcam (`camera0`) or a stream (its URL without the scheme, made safe)."""
+    if isinstance(target, int):
+        return f"camera{target}"
+    tail = target.split("://", 1)[-1].rstrip("/")
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in tail)[:64] or "stream"
 
 
@@ -493,24 +584,51 @@ def check_unique_names(sources: list[FrameSource]) -> None:
         seen[source.name] = source.origin
 
 
+def check_source_options(fps: float | None, vid_stride: int, reconnect: float) -> None:
+    """Refuse a frame rate, stride or reconnect time out of range (nan and inf included, but for
+    reconnect, where inf means forever) in one InputError."""
+    options = SimpleNamespace(fps=fps, vid_stride=vid_stride, reconnect=reconnect)
+    check_options(
+        "source",
+        options,
+        {
+            "fps": (fps is None or (math.isfinite(fps) and fps > 0), "a finite number > 0"),
+            "vid_stride": (isinstance(vid_stride, int) and vid_stride >= 1, "an integer >= 1"),
+            "reconnect": (reconnect >= 0, "seconds >= 0, or math.inf for forever"),
+        },
+    )
+
+
 def open_sources(
-    spec: str | int | PathLike, frames: FrameRange = ALL_FRAMES, latest: bool = True
+    spec: str | int | PathLike,
+    frames: FrameRange = ALL_FRAMES,
+    latest: bool = True,
+    *,
+    fps: float | None = None,
+    vid_stride: int = 1,
+    reconnect: float = RECONNECT_SECONDS,
 ) -> list[FrameSource]:
     """One source per sequence for what the user named; InputError when it cannot be read or
     `frames` selects no frame of it. `latest` (webcams and streams only) keeps only the newest
-    frame when tracking falls behind (see `StreamSource`); False tracks every frame."""
-    sources = _open_sources(spec, frames, latest)
+    frame when tracking falls behind (see `StreamSource`); False tracks every frame.
+    `fps` replaces the rate the source reports (a folder reports none: DEFAULT_FRAME_RATE);
+    `vid_stride` N yields every Nth frame (at a rate N times lower); `reconnect` is how long a
+    stream may stay down (math.inf: forever)."""
+    check_source_options(fps, vid_stride, reconnect)
+    sources = _open_sources(spec, frames, latest, reconnect)
     for source in sources:
         check_frame_range(source)
+        source.frame_rate = (fps or source.frame_rate) / vid_stride
+        source.stride = vid_stride
     return sources
 
 
-def _open_sources(spec: str | int | PathLike, frames: FrameRange, latest: bool) -> list[FrameSource]:
-    # An existing file or folder wins over a camera index: a folder named 2024 is a folder.
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit() and not Path(spec).exists()):
-        return [StreamSource(int(spec), latest=latest)]
-    if isinstance(spec, str) and spec.lower().startswith(STREAM_SCHEMES):
-        return [StreamSource(spec, latest=latest)]
+def _open_sources(
+    spec: str | int | PathLike, frames: FrameRange, latest: bool, reconnect: float
+) -> list[FrameSource]:
+    target = live_target(spec)
+    if target is not None:
+        return [StreamSource(target, reconnect=reconnect, latest=latest)]
     path = Path(spec)
     if not path.exists():
         raise InputError(path, "no such file or folder")
@@ -524,7 +642,7 @@ def _open_path(path: Path, frames: FrameRange) -> list[FrameSource]:
     """The sources of an existing file or folder."""
     if path.is_file():
         if path.suffix.lower() in IMAGE_EXTENSIONS:
-            return [ImageFolderSource([path], path.stem, 30.0, frames, path)]
+            return [ImageFolderSource([path], path.stem, DEFAULT_FRAME_RATE, frames, path)]
         return [VideoSource(path, frames)]
     if (path / "seqinfo.ini").is_file():
         return [SequenceSource(MotSequence.open(path), frames)]
@@ -533,7 +651,7 @@ def _open_path(path: Path, frames: FrameRange) -> list[FrameSource]:
     images = _image_files(path)
     if images:
         name = path.parent.name if path.name == "img1" else path.name
-        return [ImageFolderSource(images, name, 30.0, frames, path)]
+        return [ImageFolderSource(images, name, DEFAULT_FRAME_RATE, frames, path)]
     try:
         sequences = find_sequences(path)
     except InputError as error:

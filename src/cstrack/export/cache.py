@@ -49,8 +49,8 @@ from cstrack.export.onnx import (
 )
 from cstrack.models.network import OMC, CSTrack
 from cstrack.optional import require
+from cstrack.user_cache import cache_dir, file_sha256
 
-CACHE_ENV = "CSTRACK_CACHE"
 MAX_MB_ENV = "CSTRACK_CACHE_MAX_MB"
 DEFAULT_MAX_MB = 500
 ONNX_FOLDER = "onnx"
@@ -63,23 +63,6 @@ _MB = 1 << 20
 DecodeError = require("google.protobuf.message", "onnx").DecodeError
 
 logger = logging.getLogger(__name__)
-
-
-def cache_dir() -> Path:
-    """The cstrack cache folder: $CSTRACK_CACHE, else $XDG_CACHE_HOME/cstrack, else ~/.cache/cstrack."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "cstrack"
-    return Path.home() / ".cache" / "cstrack"
-
-
-def file_sha256(path: str | PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_MB):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cache_limit() -> int:

@@ -1,8 +1,8 @@
 """CSTrack and OMC networks, faithful to the released implementation's module tree.
 
 Entry points: `create_model(name, **overrides)` (see `registry` for the variants and switches),
-`load_weights(model, path_or_state_dict)` / `save_weights`, `bundled_weights(name)` for the trained
-models that ship with the package (`list_pretrained()`), `model_from_weights(path)` for files
+`load_weights(model, path_or_state_dict)` / `save_weights`, `pretrained_weights(name)` for the trained
+models (`list_pretrained()`: in the package, or downloaded once), `model_from_weights(path)` for files
 written by `cstrack convert`, `cstrack.models.release.convert_checkpoint` for the authors' `.pt`
 files, and `Detector(model, backend="torch"|"onnx")` for frame-level inference.
 """
@@ -17,7 +17,7 @@ from cstrack.models.inference import (
     letterbox,
 )
 from cstrack.models.network import OMC, CSTrack, CSTrackConfig, CSTrackOutput
-from cstrack.models.pretrained import bundled_weights, list_pretrained
+from cstrack.models.pretrained import list_pretrained, pretrained_weights
 from cstrack.models.recheck import ReCheckOutput, decode_recheck_boxes, heat_peaks, similarity_map
 from cstrack.models.registry import (
     VARIANTS,
@@ -50,7 +50,6 @@ __all__ = [
     "ResolvedModel",
     "TorchBackend",
     "box_iou",
-    "bundled_weights",
     "count_parameters",
     "create_model",
     "decode_recheck_boxes",
@@ -62,6 +61,7 @@ __all__ = [
     "model_config",
     "model_from_weights",
     "nms",
+    "pretrained_weights",
     "resolve_model",
     "save_weights",
     "similarity_map",

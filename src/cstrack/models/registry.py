@@ -2,7 +2,8 @@
 of model specs (`resolve_model`) that track, export, train --weights and the Python API share.
 
 A name with a tag, timm-style `arch.tag` (`create_model("omc_yolox_nano.bytetrack_pets")`), is a
-bundled trained model (`cstrack.models.pretrained`); a plain `arch` is randomly initialised.
+pretrained model (`cstrack.models.pretrained`: in the package, or downloaded once); a plain `arch`
+is randomly initialised.
 
 Families (the two released constructions):
   cstrack_*  first CSTrack release: BottleneckCSP + LeakyReLU(0.1), YOLOv5 xy decode (bar=False,
@@ -55,7 +56,7 @@ import torch
 from cstrack.errors import InputError
 from cstrack.models.classes import DEFAULT_CLASS_NAMES, class_names_metadata, default_class_names
 from cstrack.models.network import OMC, CSTrack, CSTrackConfig, YOLOXTrack, base_network
-from cstrack.models.pretrained import BUNDLED, bundled_weights, img_size_metadata, list_pretrained
+from cstrack.models.pretrained import img_size_metadata, is_pretrained, list_pretrained, pretrained_weights
 from cstrack.models.weights import load_weights, weights_metadata
 
 logger = logging.getLogger(__name__)
@@ -120,14 +121,14 @@ def create_model(
 ) -> CSTrack | OMC:
     """Build a registered variant, optionally loading a safetensors checkpoint (strictly).
 
-    `name` may be a bundled `arch.tag` (its trained weights, no checkpoint or overrides then).
+    `name` may be a pretrained `arch.tag` (its trained weights, no checkpoint or overrides then).
     """
-    if name in BUNDLED:
+    if is_pretrained(name):
         if checkpoint_path is not None or overrides:
             raise InputError(
                 None, f"{name!r} is a trained model: give its arch for a checkpoint or overrides"
             )
-        return model_from_weights(bundled_weights(name))
+        return model_from_weights(pretrained_weights(name))
     model = build_model(model_config(name, **overrides))
     if checkpoint_path is not None:
         load_weights(model, checkpoint_path)
@@ -152,9 +153,9 @@ def model_from_weights(path: str | PathLike, arch: str | None = None) -> CSTrack
 
 
 def weights_file(spec: str | PathLike) -> Path | None:
-    """The weights file a model spec names: a bundled model's file, a .safetensors path, or None."""
-    if str(spec) in BUNDLED:
-        return bundled_weights(str(spec))
+    """The weights file a model spec names: a pretrained model's file, a .safetensors path, or None."""
+    if is_pretrained(str(spec)):
+        return pretrained_weights(str(spec))
     path = Path(spec)
     return path if path.suffix == ".safetensors" or path.is_file() else None
 
@@ -177,12 +178,12 @@ class ResolvedModel:
 
 
 def resolve_model(spec: str | PathLike, arch: str | None = None) -> ResolvedModel:
-    """A bundled `arch.tag`, a .safetensors file (arch from `arch` or its header) or a registry name
+    """A pretrained `arch.tag`, a .safetensors file (arch from `arch` or its header) or a registry name
     (randomly initialised, with a warning); the file's header is read once."""
     path = weights_file(spec)
     if path is not None:
         metadata = weights_metadata(path)
-        stem = str(spec) if str(spec) in BUNDLED else path.stem
+        stem = str(spec) if is_pretrained(str(spec)) else path.stem
         model = _from_weights(path, metadata, arch)
         names = class_names_metadata(path, metadata, model.detect.nc)
         return ResolvedModel(model, path, img_size_metadata(path, metadata), stem, names)

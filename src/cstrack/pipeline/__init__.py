@@ -8,15 +8,18 @@ chooses a backend, opens sources or writes outputs.
 """
 
 from cstrack.pipeline.backends import BACKENDS, build_backend, build_detector, load_model
+from cstrack.pipeline.batch import BatchResult, SourceResult, track_many
 from cstrack.pipeline.end_to_end import DEFAULT_MODEL, Timing, Tracker
 from cstrack.pipeline.render import TrackRenderer
 from cstrack.pipeline.runner import FORMATS, SequenceRun, track
 
 __all__ = [
     "BACKENDS",
+    "BatchResult",
     "DEFAULT_MODEL",
     "FORMATS",
     "SequenceRun",
+    "SourceResult",
     "Timing",
     "TrackRenderer",
     "Tracker",
@@ -24,4 +27,5 @@ __all__ = [
     "build_detector",
     "load_model",
     "track",
+    "track_many",
 ]

@@ -1,9 +1,12 @@
 """Drawing tracks on frames: boxes and ids in a colour per id (per class, with the class name,
-for a multi-class model), fading trails, an FPS overlay."""
+for a multi-class model), fading trails, and the processing speed (frames tracked per second,
+not the video's frame rate). Line widths and text grow with the frame (`Style`), so a 4K frame
+reads like a 360p one."""
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from itertools import pairwise
 
 import cv2
@@ -27,6 +30,39 @@ def class_colour(cls: int) -> tuple[int, int, int]:
     return CLASS_COLOURS[cls % len(CLASS_COLOURS)]
 
 
+#: The shorter frame side at which lines are 1 pixel wide and text is at OpenCV's scale 0.5.
+BASE_SIDE = 360
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+OVERLAY_SCALE = 1.2  # the speed overlay's text against the labels'
+
+
+@dataclass(frozen=True)
+class Style:
+    """Line width, font scale and margin for one frame size: proportional to its shorter side."""
+
+    thickness: int
+    font_scale: float
+    margin: int
+
+    @classmethod
+    def for_frame(cls, frame: np.ndarray) -> Style:
+        side = min(frame.shape[:2])
+        return cls(max(1, round(side / BASE_SIDE)), max(0.35, 0.5 * side / BASE_SIDE), max(4, side // 36))
+
+    def outlined_text(
+        self, canvas: np.ndarray, text: str, origin: tuple[int, int], scale: float = 1.0
+    ) -> None:
+        """White text with a black outline at `origin` (its baseline's left end): legible on any scene."""
+        size = self.font_scale * scale
+        for colour, width in (((0, 0, 0), 3 * self.thickness), ((255, 255, 255), self.thickness)):
+            cv2.putText(canvas, text, origin, FONT, size, colour, width, cv2.LINE_AA)
+
+
+def speed_label(fps: float, tracks: int) -> str:
+    """The overlay's words: the tracker's speed, named so that nobody reads it as the video's rate."""
+    return f"processing {fps:.1f} frames/s   {tracks} tracks"
+
+
 class TrackRenderer:
     """Keeps the last `trail_length` centres per id and draws frames with their tracks.
 
@@ -45,7 +81,8 @@ class TrackRenderer:
     def draw(self, frame: np.ndarray, tracks: list[Track], fps: float | None = None) -> np.ndarray:
         """A copy of `frame` with the tracks drawn on it."""
         canvas = frame.copy()
-        thickness = max(1, round(min(canvas.shape[:2]) / 360))
+        style = Style.for_frame(canvas)
+        thickness = style.thickness
         seen = set()
         for track in tracks:
             seen.add(track.track_id)
@@ -60,27 +97,17 @@ class TrackRenderer:
                 colour = class_colour(track.cls)
                 label = f"{self.class_names[track.cls]} {track.track_id}"
             cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness, cv2.LINE_AA)
-            scale = 0.5 * thickness
-            (w, h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+            (w, h), base = cv2.getTextSize(label, FONT, style.font_scale, thickness)
             cv2.rectangle(canvas, (x0, y0 - h - base - 2), (x0 + w + 2, y0), colour, -1)
             cv2.putText(
-                canvas,
-                label,
-                (x0 + 1, y0 - base),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                scale,
-                (0, 0, 0),
-                thickness,
-                cv2.LINE_AA,
+                canvas, label, (x0 + 1, y0 - base), FONT, style.font_scale, (0, 0, 0), thickness, cv2.LINE_AA
             )
         for gone in set(self._trails) - seen:
             del self._trails[gone]
         if fps is not None:
-            text = f"{fps:.1f} FPS  {len(tracks)} tracks"
-            cv2.putText(canvas, text, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 4, cv2.LINE_AA)
-            cv2.putText(
-                canvas, text, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA
-            )
+            (_, h), _ = cv2.getTextSize("0", FONT, style.font_scale * OVERLAY_SCALE, thickness)
+            label = speed_label(fps, len(tracks))
+            style.outlined_text(canvas, label, (style.margin, style.margin + h), OVERLAY_SCALE)
         return canvas
 
     @staticmethod

@@ -27,10 +27,18 @@ from tqdm import tqdm
 
 from cstrack.atomic import atomic_write, check_not_input, check_writable, temporary_path
 from cstrack.data.mot import ID, filter_results, format_results, is_mot16_gt, mot_class_ids
-from cstrack.data.sources import ALL_FRAMES, FrameRange, FrameSource, check_unique_names, open_sources
+from cstrack.data.sources import (
+    ALL_FRAMES,
+    RECONNECT_SECONDS,
+    FrameRange,
+    FrameSource,
+    check_unique_names,
+    open_sources,
+)
 from cstrack.errors import InputError, check_options
 from cstrack.models.classes import DEFAULT_CLASS_NAMES
 from cstrack.pipeline.end_to_end import DEFAULT_MODEL, Tracker
+from cstrack.pipeline.observers import FrameObserver
 from cstrack.pipeline.render import TrackRenderer
 from cstrack.pipeline.tracker_config import CONFIG_FILE
 from cstrack.pipeline.video import open_video_writer
@@ -42,7 +50,7 @@ SUFFIXES = {"mot": ".txt", "json": ".jsonl"}
 PARTIAL = ".partial"
 # Temporary names of `temporary_path` for the files `track` writes: .NAME.txt.PID.1a2b3c4d.tmp
 _TEMPORARY = re.compile(
-    r"^\.(?P<target>.+\.(?:txt|jsonl|yaml|mp4|scores\.json))\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp(?:\.mp4)?$"
+    r"^\.(?P<target>.+\.(?:txt|jsonl|yaml|csv|mp4|scores\.json))\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp(?:\.mp4)?$"
 )
 _TAIL = 1 << 16
 MIN_VIDEO_SIDE = 2  # the smallest frame side that mp4v and H.264 (4:2:0) encode
@@ -72,6 +80,10 @@ class SequenceRun:
     stopped: bool = False
     #: Frames a live source dropped to keep up with the camera (latest-frame mode).
     dropped_frames: int = 0
+    #: Times a live source was lost and reconnection tried.
+    outages: int = 0
+    #: What the rendered video holds: h264 (browsers play it) or mp4v; None without a video.
+    video_codec: str | None = None
 
     def results_table(self) -> np.ndarray:
         """(M, 7) frame,id,x,y,w,h,score of every output track, when tracked without an output folder."""
@@ -79,6 +91,15 @@ class SequenceRun:
             raise ValueError(f"the tracks of {self.name} went to files, not memory: read {self.files}")
         rows = [results_rows(frame, tracks) for frame, tracks in self.frames.items()]
         return np.vstack(rows) if rows else np.zeros((0, 7))
+
+
+def result_paths(
+    out_dir: Path, name: str, formats: tuple[str, ...], save_video: bool = False, evaluate: bool = False
+) -> list[Path]:
+    """The files a complete run of sequence `name` leaves in `out_dir` with these options."""
+    suffixes = [SUFFIXES[kind] for kind in formats]
+    suffixes += [".mp4"] * save_video + [".scores.json"] * evaluate
+    return [out_dir / f"{name}{suffix}" for suffix in suffixes]
 
 
 def partial_path(path: Path) -> Path:
@@ -192,6 +213,32 @@ def evaluate_run(
     return {"benchmark": benchmark, "frames": [frames.first, last], **scores}
 
 
+def check_track_options(
+    formats: tuple[str, ...] = ("mot",),
+    trails: int = 30,
+    min_area: float | None = None,
+    max_aspect: float | None = None,
+) -> None:
+    """Refuse output formats and numbers that `track` cannot use, before any source is opened."""
+    if not formats:
+        raise InputError(None, f"no output format given; choose from {', '.join(FORMATS)}")
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise InputError(None, f"unknown output formats {sorted(unknown)}; choose from {', '.join(FORMATS)}")
+    check_options(
+        "track",
+        SimpleNamespace(trails=trails, min_area=min_area, max_aspect=max_aspect),
+        {
+            "trails": (isinstance(trails, int) and trails >= 0, "an integer >= 0"),
+            "min_area": (min_area is None or (math.isfinite(min_area) and min_area >= 0), "finite and >= 0"),
+            "max_aspect": (
+                max_aspect is None or (math.isfinite(max_aspect) and max_aspect > 0),
+                "finite and > 0",
+            ),
+        },
+    )
+
+
 def check_evaluable(sources: list[FrameSource], benchmark: str | None = None) -> None:
     """Refuse --eval before tracking when a source has no (readable) ground truth, or, with a
     `benchmark`, ground truth its rules cannot score (MOT15-style gt under MOT17 rules)."""
@@ -266,7 +313,8 @@ def recover_stale_temporaries(folder: Path) -> list[Path]:
     """Deal with the temporary files that killed runs (dead PIDs) left in `folder`.
 
     A MOT or JSON lines temporary holds whole frames up to the kill: it is cut after its last
-    complete line and renamed to NAME.partial.txt / .jsonl, unless a newer partial file is there;
+    complete line and renamed to NAME.partial.txt / .jsonl, unless a newer partial or complete
+    file is there (a retried batch task finished the source after its first worker was killed);
     the run's configuration (written whole before its first frame) becomes tracker.partial.yaml.
     Videos without their index and half-written scores cannot be read, so they are removed.
     Returns the partial files recovered.
@@ -279,9 +327,10 @@ def recover_stale_temporaries(folder: Path) -> list[Path]:
         target = folder / match["target"]
         partial = partial_path(target)
         try:
-            readable = path.suffix == ".tmp" and target.suffix in (".txt", ".jsonl", ".yaml")
+            readable = path.suffix == ".tmp" and target.suffix in (".txt", ".jsonl", ".yaml", ".csv")
             end = _complete_lines_end(path) if readable else 0
-            if end == 0 or (partial.exists() and partial.stat().st_mtime >= path.stat().st_mtime):
+            newer = [kept for kept in (partial, target) if kept.exists()]
+            if end == 0 or any(kept.stat().st_mtime >= path.stat().st_mtime for kept in newer):
                 path.unlink()
                 continue
             os.truncate(path, end)
@@ -313,6 +362,12 @@ def track(
     progress: bool = True,
     latest: bool = True,
     viewer: FrameViewer | None = None,
+    *,
+    fps: float | None = None,
+    vid_stride: int = 1,
+    reconnect: float = RECONNECT_SECONDS,
+    observers: tuple[FrameObserver, ...] = (),
+    recover: bool = True,
 ) -> dict[str, SequenceRun]:
     """Track every sequence of `source`; returns each sequence's files (or, without `output`, tracks).
 
@@ -333,26 +388,24 @@ def track(
     `viewer` (e.g. `cstrack.pipeline.viewer.Viewer()`) shows each rendered frame; when it asks to
     stop (q or Esc), the run ends there with complete outputs (scored up to there). It is closed
     at the end.
+    `fps` (the frame rate, where the source's is missing or wrong), `vid_stride` (every Nth frame)
+    and `reconnect` (how long a stream may stay down; math.inf: forever) go to `open_sources`,
+    once, when `source` is opened here; the tracker takes the resulting rate from each source.
+    `observers` (`cstrack.pipeline.observers.FrameObserver`: crops, counts) follow every
+    sequence's tracks and write beside its results.
     Options, the output folder and the ground truth are checked before the first frame.
+    `recover` deals with the temporaries of killed runs in `output` first (`recover_stale_temporaries`);
+    the workers of a batch leave that to its driver, which may see other machines' live files.
     """
-    if not formats:
-        raise InputError(None, f"no output format given; choose from {', '.join(FORMATS)}")
-    unknown = set(formats) - set(FORMATS)
-    if unknown:
-        raise InputError(None, f"unknown output formats {sorted(unknown)}; choose from {', '.join(FORMATS)}")
-    check_options(
-        "track",
-        SimpleNamespace(trails=trails, min_area=min_area, max_aspect=max_aspect),
-        {
-            "trails": (isinstance(trails, int) and trails >= 0, "an integer >= 0"),
-            "min_area": (min_area is None or (math.isfinite(min_area) and min_area >= 0), "finite and >= 0"),
-            "max_aspect": (
-                max_aspect is None or (math.isfinite(max_aspect) and max_aspect > 0),
-                "finite and > 0",
-            ),
-        },
-    )
-    sources = source if isinstance(source, list) else open_sources(source, frames, latest)
+    check_track_options(formats, trails, min_area, max_aspect)
+    if isinstance(source, list):
+        if (fps, vid_stride, reconnect) != (None, 1, RECONNECT_SECONDS):
+            raise InputError(
+                None, "fps, vid_stride and reconnect apply when sources are opened: give them to open_sources"
+            )
+        sources = source
+    else:
+        sources = open_sources(source, frames, latest, fps=fps, vid_stride=vid_stride, reconnect=reconnect)
     if evaluate:
         check_evaluable(sources, benchmark)
     elif benchmark is not None:
@@ -366,7 +419,8 @@ def track(
             raise InputError(
                 out_dir, f"cannot create the output folder: {error.strerror or error}"
             ) from error
-        recover_stale_temporaries(out_dir)
+        if recover:
+            recover_stale_temporaries(out_dir)
     if not isinstance(tracker, Tracker):
         tracker = Tracker.from_config(tracker)
     config = getattr(tracker, "config", None)
@@ -392,6 +446,7 @@ def track(
                 max_aspect,
                 class_names=tracker.class_names,
                 viewer=viewer,
+                observers=observers,
             )
             run = _track_source(src, tracker, writer, progress)
             runs[src.name] = run
@@ -419,6 +474,8 @@ def track(
                     src.name,
                     run.dropped_frames,
                 )
+            if run.outages:
+                logger.info("cstrack: %s: the stream was lost %d times", src.name, run.outages)
             if run.interrupted or run.stopped:
                 break
         complete = not any(run.interrupted for run in runs.values())
@@ -449,9 +506,11 @@ class _SequenceWriter:
         max_aspect: float | None,
         class_names: tuple[str, ...] = DEFAULT_CLASS_NAMES,
         viewer: FrameViewer | None = None,
+        observers: tuple[FrameObserver, ...] = (),
     ):
         self.source = source
         self.viewer = viewer
+        self.observers = observers
         self.save_video = save_video and out_dir is not None
         self.last_frame: int | None = None
         self.class_names = class_names
@@ -473,6 +532,8 @@ class _SequenceWriter:
         self.renderer = TrackRenderer(trails, class_names) if self.save_video or viewer is not None else None
         self.video: _VideoOutput | None = None
         self.resized = False  # a frame of another size than the video's was scaled (and said)
+        for observer in observers:
+            observer.open(source, out_dir)
 
     def add(self, run: SequenceRun, number: int, image: np.ndarray, tracks: list[Track], fps: float) -> bool:
         """Write one tracked frame everywhere; False when the viewer asked to stop after it."""
@@ -489,9 +550,13 @@ class _SequenceWriter:
             self.streams["mot"].write(lines)
         if "json" in self.streams:
             self.streams["json"].write(json.dumps(_frame_json(number, tracks, self.class_names)) + "\n")
+        for observer in self.observers:
+            observer.add(number, image, tracks)
         if self.renderer is None:
             return True
         canvas = self.renderer.draw(image, tracks, fps)
+        for observer in self.observers:
+            observer.draw(canvas)
         if self.save_video:
             if self.video is None:
                 height, width = image.shape[:2]
@@ -542,10 +607,13 @@ class _SequenceWriter:
         outputs: dict[str, _StreamedFile | _VideoOutput] = dict(self.streams)
         if self.video is not None:
             outputs["video"] = self.video
+            run.video_codec = self.video.codec
         for kind, output in outputs.items():
             kept = output.close(complete)
             if kept is not None:
                 run.files[kind] = kept
+        for observer in self.observers:
+            run.files.update(observer.close(complete))
 
 
 def _as_written(lines: str, columns: int) -> np.ndarray:
@@ -585,7 +653,7 @@ def _track_source(
         bar.close()
         if hasattr(frames, "close"):
             frames.close()  # a live source's reader thread stops now, not when collected
-        run.dropped_frames = source.dropped_frames
+        run.dropped_frames, run.outages = source.dropped_frames, source.outages
         writer.close(run, complete and run.tracked > 0)  # no frame read: earlier results stay
         if writer.viewer is not None:
             writer.viewer.close()
