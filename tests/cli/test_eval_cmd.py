@@ -218,3 +218,20 @@ def test_results_with_more_ids_than_can_be_scored_is_one_line_error(
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"cstrack eval: error: {results / 'SEQ.txt'}: 10 distinct track ids in the results")
     assert "(2 in the ground truth): a sequence is scored with at most 8 ids" in err
+
+
+def test_eval_takes_mot15_rules_for_mot15_gt(
+    campus: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cstrack.cli.main import main
+
+    gt_root, results_dir = campus
+    assert main(["eval", "--gt", str(gt_root), "--results", str(results_dir)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:6] == [
+        SEQUENCE,
+        "39.1",
+        "41.8",
+        "36.9",
+        "77.0",
+        "52.6",
+    ]

@@ -250,3 +250,23 @@ def test_more_ids_than_can_be_scored_are_refused_in_bounded_memory(address_space
     message = str(error.value)
     assert message.startswith("res.txt: " if where == "results" else "gt.txt: ")
     assert f"{many} distinct" in message and f"at most {MAX_SCORED_IDS} ids" in message
+
+
+def test_evaluate_takes_the_rules_the_ground_truth_asks_for(tmp_path: Path) -> None:
+    """MOT17 gt (class ids) is scored under MOT17's rules, MOT15 gt as is; mixed, one must be named."""
+    gt_root, results_dir = tmp_path / "gt", tmp_path / "results"
+    mot15_gt = np.array([[1, 1, 0, 0, 20, 50, 1, -1, -1, -1], [1, 2, 100, 0, 20, 50, 1, -1, -1, -1]])
+    for name, gt in (("A", GT), ("B", mot15_gt)):
+        (gt_root / name / "gt").mkdir(parents=True)
+        write_seqinfo(gt_root / name / "seqinfo.ini", SequenceInfo(name, 30, 1, 640, 480, "img1", ".jpg"))
+        np.savetxt(gt_root / name / "gt" / "gt.txt", gt, delimiter=",", fmt="%g")
+        found = gt[:, 2] if name == "A" else gt[:1, 2]  # B: one of its two people
+        write_results(
+            results_dir / f"{name}.txt", np.array([result_row(1, k, x) for k, x in enumerate(found, 1)])
+        )
+    guessed = evaluate(gt_root, results_dir, sequences=["A"])["combined"]
+    assert guessed == evaluate(gt_root, results_dir, "MOT17", ["A"])["combined"]
+    assert guessed != evaluate(gt_root, results_dir, "MOT15", ["A"])["combined"]
+    assert evaluate(gt_root, results_dir, sequences=["B"])["combined"]["MOTA"] == pytest.approx(0.5)
+    with pytest.raises(InputError, match=r"different benchmark rules \(\{'A': 'MOT17', 'B': 'MOT15'\}\)"):
+        evaluate(gt_root, results_dir)

@@ -116,11 +116,12 @@ def test_ids_are_stable_across_frames(sequence: Path):
     assert all(len(identities) == 1 for identities in owners.values())
 
 
-def test_frame_range_and_evaluation_window(sequence: Path):
+@pytest.mark.parametrize("frames", [FrameRange(5, 12), "5-12"])  # the string --frames takes too
+def test_frame_range_and_evaluation_window(sequence: Path, frames: FrameRange | str):
     runs = track(
         sequence,
         Tracker(OracleDetector(sequence), frame_rate=25),
-        frames=FrameRange(5, 12),
+        frames=frames,
         evaluate=True,
         progress=False,
     )

@@ -65,7 +65,7 @@ def test_a_huge_value_is_quoted_short(tmp_path: Path):
 
 @pytest.mark.parametrize("model", [12345, None, 1.5])
 def test_a_model_of_no_accepted_kind_is_a_type_error(model):
-    with pytest.raises(TypeError, match=f"a CSTrack/OMC module or a detector .*not {type(model).__name__}"):
+    with pytest.raises(TypeError, match=f"a network module or a detector .*not {type(model).__name__}"):
         Tracker(model)
 
 

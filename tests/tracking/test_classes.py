@@ -75,7 +75,7 @@ def test_class_inputs_are_checked() -> None:
     tracker = JDETracker()
     with pytest.raises(ValueError, match=r"classes must have shape \(1,\)"):
         tracker.update(PERSON[None], [0.9], None, classes=[0, 1])
-    with pytest.raises(ValueError, match="integer class indices"):
+    with pytest.raises(ValueError, match="classes must be integer indices"):
         tracker.update(PERSON[None], [0.9], None, classes=[0.5])
     assert tracker.update(PERSON[None], [0.9], None, classes=np.array([2.0]))[0].cls == 2
 

@@ -420,3 +420,35 @@ def test_uncovered_templates_are_those_of_tracks_no_detection_overlaps():
     assert len(trk.uncovered_templates(boxes, cover_iou=0.2)) == 1  # the second counts as covered
     np.testing.assert_allclose(trk.uncovered_templates(np.zeros((0, 4)), 0.5), trk.active_templates())
     assert trk.uncovered_templates(np.array([box(4, 0), box(104, 0), box(204, 0)]), 0.5).shape == (0, 4)
+
+
+def test_each_track_reports_the_input_detection_it_matched():
+    trk = JDETracker()
+    first = step(trk, [box(0, 0), box(100, 0)], [A, B])
+    assert [(t.track_id, t.detection_index) for t in first] == [(1, 0), (2, 1)]
+    second = step(trk, [box(102, 0), box(2, 0), box(300, 0)], [B, A, C])  # order swapped, one new
+    assert {t.track_id: t.detection_index for t in second} == {1: 1, 2: 0}
+    third = step(trk, [box(104, 0)], [B])
+    everyone = trk.tracks(include_lost=True, include_unconfirmed=True)
+    assert {t.track_id: (t.state, t.detection_index) for t in everyone} == {
+        1: (TrackState.LOST, -1),  # not matched in this frame
+        2: (TrackState.TRACKED, 0),
+    }
+    assert [t.detection_index for t in third] == [0]
+
+
+def test_detection_indices_given_are_reported_through_byte_and_new_tracks():
+    trk = JDETracker(byte_low_threshold=0.1)
+    step(trk, [box(0, 0), box(100, 0)], [A, B])
+    out = trk.update(
+        np.array([box(1, 0), box(101, 0), box(300, 0)]),
+        np.array([0.3, 0.9, 0.9]),  # the first only for BYTE's low-score stage
+        np.array([A, B, C]),
+        detection_index=[7, 8, -1],
+    )
+    assert {t.track_id: t.detection_index for t in out} == {1: 7, 2: 8}
+    assert [t.detection_index for t in trk.tracks(include_unconfirmed=True) if t.track_id == 3] == [-1]
+    with pytest.raises(ValueError, match=r"detection_index must have shape \(1,\)"):
+        trk.update(np.array([box(0, 0)]), [0.9], detection_index=[0, 1])
+    with pytest.raises(ValueError, match="detection_index must be integer indices"):
+        trk.update(np.array([box(0, 0)]), [0.9], detection_index=[0.5])

@@ -32,9 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--benchmark",
         choices=sorted(source_keys("cstrack.evaluation.benchmark", "BENCHMARKS")),
-        default="MOT17",
-        help="benchmark rules: MOT16/17/20 drop distractors and non-pedestrians, "
-        "MOT15 takes ground truth as is (default: %(default)s)",
+        help="benchmark rules: MOT16/17/20 drop distractors and non-pedestrians, MOT15 takes ground "
+        "truth as is (default: those the ground truth asks for, as track --eval: MOT17 for gt with "
+        "class ids, else MOT15)",
     )
     parser.add_argument(
         "--sequences",

@@ -89,6 +89,12 @@ class FrameRange:
 ALL_FRAMES = FrameRange()
 
 
+def frame_range(frames: FrameRange | str | None) -> FrameRange | None:
+    """`frames` as a FrameRange: 'A-B', 'A-' or 'A' (what `--frames` takes) parsed by
+    `FrameRange.parse`, None kept."""
+    return FrameRange.parse(frames) if isinstance(frames, str) else frames
+
+
 class FrameSource:
     """One sequence of frames with a name (used for output files) and a frame rate."""
 
@@ -601,7 +607,7 @@ def check_source_options(fps: float | None, vid_stride: int, reconnect: float) -
 
 def open_sources(
     spec: str | int | PathLike,
-    frames: FrameRange = ALL_FRAMES,
+    frames: FrameRange | str = ALL_FRAMES,
     latest: bool = True,
     *,
     fps: float | None = None,
@@ -609,13 +615,13 @@ def open_sources(
     reconnect: float = RECONNECT_SECONDS,
 ) -> list[FrameSource]:
     """One source per sequence for what the user named; InputError when it cannot be read or
-    `frames` selects no frame of it. `latest` (webcams and streams only) keeps only the newest
+    `frames` (a FrameRange or 'A-B', 'A-', 'A') selects no frame of it. `latest` (webcams and streams only) keeps only the newest
     frame when tracking falls behind (see `StreamSource`); False tracks every frame.
     `fps` replaces the rate the source reports (a folder reports none: DEFAULT_FRAME_RATE);
     `vid_stride` N yields every Nth frame (at a rate N times lower); `reconnect` is how long a
     stream may stay down (math.inf: forever)."""
     check_source_options(fps, vid_stride, reconnect)
-    sources = _open_sources(spec, frames, latest, reconnect)
+    sources = _open_sources(spec, frame_range(frames) or ALL_FRAMES, latest, reconnect)
     for source in sources:
         check_frame_range(source)
         source.frame_rate = (fps or source.frame_rate) / vid_stride

@@ -1,6 +1,12 @@
 """MOTChallenge evaluation with TrackEval's metrics (HOTA, CLEAR, Identity) and benchmark rules."""
 
-from cstrack.evaluation.benchmark import BENCHMARKS, BenchmarkRules, benchmark_rules, preprocess_sequence
+from cstrack.evaluation.benchmark import (
+    BENCHMARKS,
+    BenchmarkRules,
+    benchmark_rules,
+    guess_benchmark,
+    preprocess_sequence,
+)
 from cstrack.evaluation.metrics import (
     SCORE_FIELDS,
     SequenceTables,
@@ -26,6 +32,7 @@ __all__ = [
     "evaluate_tables",
     "format_table",
     "frame_window",
+    "guess_benchmark",
     "has_classes",
     "preprocess_sequence",
     "read_tables",

@@ -21,6 +21,7 @@ bounds time and memory by the rows, not by seqLength (which a file may set to bi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any
@@ -44,6 +45,7 @@ from cstrack.data.mot import (
     PEDESTRIAN,
     H,
     X,
+    is_mot16_gt,
 )
 from cstrack.errors import InputError
 
@@ -96,6 +98,16 @@ def benchmark_rules(benchmark: str) -> BenchmarkRules:
         raise ValueError(
             f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}"
         ) from None
+
+
+def guess_benchmark(gts: Mapping[str, NDArray[np.float64]]) -> str:
+    """The rules the ground truth of the named sequences asks for, one for all (`track --eval`,
+    `tune` and `eval` alike): MOT17's for gt with class ids, MOT15's (gt as is) for MOT15-style
+    gt; InputError when the sequences differ."""
+    guessed = {name: "MOT17" if is_mot16_gt(gt) else "MOT15" for name, gt in gts.items()}
+    if len(set(guessed.values())) > 1:
+        raise InputError(None, f"the sequences need different benchmark rules ({guessed}); give --benchmark")
+    return next(iter(guessed.values()))
 
 
 def box_ious(gt_boxes: NDArray[np.float64], tracker_boxes: NDArray[np.float64]) -> NDArray[np.float64]:

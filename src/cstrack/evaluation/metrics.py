@@ -18,9 +18,9 @@ from numpy.typing import NDArray
 from trackeval.metrics import CLEAR, HOTA, Identity
 
 from cstrack.data.mot import FRAME, MotSequence, find_sequences, read_mot_file, read_results
-from cstrack.data.sources import FrameRange
+from cstrack.data.sources import FrameRange, frame_range
 from cstrack.errors import InputError
-from cstrack.evaluation.benchmark import GT_MIN_COLUMNS, benchmark_rules, preprocess_sequence
+from cstrack.evaluation.benchmark import GT_MIN_COLUMNS, benchmark_rules, guess_benchmark, preprocess_sequence
 
 Scores = dict[str, float | int]
 # Raw TrackEval output of one sequence (or of the combination): metric name -> its fields.
@@ -81,11 +81,6 @@ class SequenceTables(NamedTuple):
     gt: NDArray[np.float64]
     results: NDArray[np.float64]
     num_frames: int
-
-
-def frame_range(frames: FrameRange | str | None) -> FrameRange | None:
-    """`frames` as a FrameRange: 'A-B', 'A-' or 'A' parsed by `FrameRange.parse`, None kept."""
-    return FrameRange.parse(frames) if isinstance(frames, str) else frames
 
 
 def frame_window(
@@ -178,7 +173,7 @@ def evaluate_sequence(
 def evaluate(
     gt_root: str | PathLike[str],
     results_dir: str | PathLike[str],
-    benchmark: str = "MOT17",
+    benchmark: str | None = None,
     sequences: Sequence[str] | None = None,
     frames: FrameRange | str | None = None,
 ) -> dict[str, Any]:
@@ -190,11 +185,15 @@ def evaluate(
     (InputError), not an empty result: a forgotten file must not pass silently as a bad score;
     name the sequences to evaluate fewer. `frames` ('A-B' or a FrameRange) scores only that window
     of every sequence (see `frame_window`): what `cstrack track --frames A-B` wrote, scored as
-    `--eval` scored it. Returns {"sequences": {SEQ: scores}, "combined": scores}.
+    `--eval` scored it. `benchmark` names the rules; None takes those the ground truth asks for
+    (`guess_benchmark`). Returns {"sequences": {SEQ: scores}, "combined": scores}.
     """
-    benchmark_rules(benchmark)
+    if benchmark is not None:
+        benchmark_rules(benchmark)  # a bad name fails before any file is read
+    found = read_tables(gt_root, results_dir, sequences, frames)
+    benchmark = benchmark or guess_benchmark({name: tables.gt for name, (tables, _, _) in found.items()})
     per_sequence: dict[str, MetricResults] = {}
-    for name, (tables, gt_path, results_path) in read_tables(gt_root, results_dir, sequences, frames).items():
+    for name, (tables, gt_path, results_path) in found.items():
         data = preprocess_sequence(*tables, benchmark, gt_path=gt_path, results_path=results_path)
         per_sequence[name] = _score(data)
     return _report(per_sequence)

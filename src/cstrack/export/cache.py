@@ -47,7 +47,7 @@ from cstrack.export.onnx import (
     recheck_path,
     select_providers,
 )
-from cstrack.models.network import OMC, CSTrack
+from cstrack.models.network import TrackingNetwork
 from cstrack.optional import require
 from cstrack.user_cache import cache_dir, file_sha256
 
@@ -82,7 +82,7 @@ def cache_limit() -> int:
 
 
 def cache_entry(
-    model: CSTrack | OMC,
+    model: TrackingNetwork,
     weights: str | PathLike[str],
     img_size: tuple[int, int],
     half: bool,
@@ -223,7 +223,7 @@ def _touch(base: Path) -> None:
 
 
 def cached_backend(
-    model: CSTrack | OMC,
+    model: TrackingNetwork,
     weights: str | PathLike[str],
     img_size: tuple[int, int],
     threads: int | None = None,

@@ -42,7 +42,7 @@ from cstrack.atomic import atomic_write_bytes
 from cstrack.errors import InputError
 from cstrack.models.detect import Decoded, anchor_layout
 from cstrack.models.inference import NetworkOutput, TorchBackend, check_input_size
-from cstrack.models.network import OMC, CSTrack, CSTrackOutput
+from cstrack.models.network import OMC, CSTrackOutput, TrackingNetwork
 from cstrack.models.recheck import RECHECK_STRIDE
 from cstrack.optional import require
 
@@ -156,7 +156,7 @@ class MatmulAdaptiveAvgPool(nn.Module):
         return rows @ x @ cols.T
 
 
-def inference_copy(model: CSTrack | OMC, half: bool = False) -> CSTrack | OMC:
+def inference_copy(model: TrackingNetwork, half: bool = False) -> TrackingNetwork:
     """A CPU eval copy (float32, float16 with `half`) with BatchNorm folded and exportable pools;
     `model` is untouched."""
     prepared = copy.deepcopy(model).cpu().float().eval().fuse()
@@ -170,7 +170,7 @@ def inference_copy(model: CSTrack | OMC, half: bool = False) -> CSTrack | OMC:
 class BaseGraph(nn.Module):
     """images -> decoded boxes, obj, cls, embedding (+ the detection features the re-check reads)."""
 
-    def __init__(self, model: CSTrack | OMC, features: bool):
+    def __init__(self, model: TrackingNetwork, features: bool):
         super().__init__()
         self.model = model
         self.features = features
@@ -255,7 +255,7 @@ def _trace(
 def _annotate(
     proto: onnx.ModelProto,
     graph: str,
-    model: CSTrack | OMC,
+    model: TrackingNetwork,
     img_size: tuple[int, int],
     dynamic: bool,
     half: bool,
@@ -277,7 +277,7 @@ def _annotate(
 
 
 def export_onnx(
-    model: CSTrack | OMC,
+    model: TrackingNetwork,
     img_size: tuple[int, int],
     recheck: bool | None = None,
     opset: int = DEFAULT_OPSET,
@@ -324,7 +324,7 @@ def export_onnx(
 
 
 def paired_outputs(
-    model: CSTrack | OMC,
+    model: TrackingNetwork,
     models: OnnxModels,
     templates: int = 2,
     seed: int = 0,
@@ -443,7 +443,7 @@ class OnnxBackend:
     @classmethod
     def from_model(
         cls,
-        model: CSTrack | OMC,
+        model: TrackingNetwork,
         img_size: tuple[int, int],
         threads: int | None = None,
         providers: str | Sequence[str] | None = None,

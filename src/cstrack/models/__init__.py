@@ -16,7 +16,7 @@ from cstrack.models.inference import (
     TorchBackend,
     letterbox,
 )
-from cstrack.models.network import OMC, CSTrack, CSTrackConfig, CSTrackOutput
+from cstrack.models.network import OMC, CSTrack, CSTrackConfig, CSTrackOutput, TrackingNetwork, YOLOXTrack
 from cstrack.models.pretrained import list_pretrained, pretrained_weights
 from cstrack.models.recheck import ReCheckOutput, decode_recheck_boxes, heat_peaks, similarity_map
 from cstrack.models.registry import (
@@ -49,6 +49,8 @@ __all__ = [
     "ReCheckOutput",
     "ResolvedModel",
     "TorchBackend",
+    "TrackingNetwork",
+    "YOLOXTrack",
     "box_iou",
     "count_parameters",
     "create_model",

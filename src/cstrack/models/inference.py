@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from cstrack.errors import InputError
 from cstrack.models.classes import default_class_names
 from cstrack.models.detect import Decoded, clip_boxes
-from cstrack.models.network import OMC, CSTrack
+from cstrack.models.network import TrackingNetwork
 from cstrack.models.recheck import heat_peaks
 from cstrack.models.suppression import nms
 
@@ -95,6 +95,26 @@ def check_frame(frame: object) -> None:
         and frame.shape[1] >= 1
     ):
         raise InputError(None, f"a frame must be {FRAME_RULE}; got {_describe(frame)}")
+
+
+DETECTIONS_RULE = "an (N, 5) or (N, 6) numeric array of x1, y1, x2, y2, score[, class] in frame pixels"
+
+
+def check_detections(detections: object) -> np.ndarray:
+    """Another detector's boxes as float64 (N, 5 or 6), else InputError: the layout, and a class
+    column of whole numbers (truncating 0.5 would track it as class 0). Boxes and scores are
+    checked where they are associated (`JDETracker.update`), which names the bad row."""
+    try:
+        table = np.array(detections, dtype=np.float64)  # a copy: the caller may reuse or flip its own
+    except (TypeError, ValueError):
+        raise InputError(None, f"detections must be {DETECTIONS_RULE}; got {_describe(detections)}") from None
+    if table.shape == (0,):
+        table = table.reshape(0, 5)
+    if table.ndim != 2 or table.shape[1] not in (5, 6):
+        raise InputError(None, f"detections must be {DETECTIONS_RULE}; got shape {table.shape}")
+    if table.shape[1] == 6 and not (table[:, 5] == np.round(table[:, 5])).all():
+        raise InputError(None, "detections' class column (the 6th) must hold integer class indices")
+    return table
 
 
 def check_input_size(size: tuple[int, int], what: str = "the input size") -> tuple[int, int]:
@@ -177,7 +197,7 @@ class DetectionResult:
     boxes_xyxy: np.ndarray  # (N, 4) basic detections
     scores: np.ndarray  # (N,) objectness * class probability
     embeddings: np.ndarray  # (N, E) unit embeddings
-    levels: np.ndarray  # (N,) int64 pyramid level of the winning anchor (0: stride 8)
+    levels: np.ndarray  # (N,) int64 pyramid level of the winning anchor (0: stride 8; -1: a given box)
     trans_boxes_xyxy: np.ndarray  # (M, 4) transductive detections of the re-check network
     trans_scores: np.ndarray  # (M,) heat M_p at the peak
     trans_embeddings: np.ndarray  # (M, E)
@@ -221,7 +241,7 @@ class DetectorBackend(Protocol):
 
 
 class TorchBackend:
-    """Runs a CSTrack / OMC module with PyTorch (the default backend of `Detector`).
+    """Runs any `TrackingNetwork` with PyTorch (the default backend of `Detector`).
 
     The module is moved to `device` in eval mode. `channels_last` (default: on the CPU) runs an
     eval copy with weights and activations NHWC, oneDNN's native layout, faster on the CPU (see
@@ -230,7 +250,7 @@ class TorchBackend:
     """
 
     def __init__(
-        self, model: CSTrack | OMC, device: str | torch.device = "cpu", channels_last: bool | None = None
+        self, model: TrackingNetwork, device: str | torch.device = "cpu", channels_last: bool | None = None
     ):
         self.device = torch.device(device)
         nhwc = self.device.type == "cpu" if channels_last is None else channels_last
@@ -341,29 +361,48 @@ class Detector:
     #: `__call__` takes a template selector as well as templates (see there).
     selects_templates = True
 
+    #: `__call__` takes another detector's boxes (`detections=`) in place of its own.
+    takes_detections = True
+
     @torch.inference_mode()
-    def __call__(self, frame_bgr: np.ndarray, templates: Templates | None = None) -> DetectionResult:
+    def __call__(
+        self, frame_bgr: np.ndarray, templates: Templates | None = None, detections: object = None
+    ) -> DetectionResult:
         """Detections of one frame; with `templates` (K, E) also the re-check's transductive ones.
 
         `templates` may also be a function of the frame's detected boxes (N, 4, original pixels)
         giving the templates to re-check, so a tracker can search only for the tracks that no
-        detection covers; the re-check network does not run when it gives none."""
+        detection covers; the re-check network does not run when it gives none.
+
+        `detections` (DETECTIONS_RULE), another detector's, replace the detection head's: the
+        result holds them, in their order, with the embeddings read at their boxes as at the
+        head's own (`embed`), so that association keeps appearance; the re-check runs as usual."""
         if templates is not None and not self.has_recheck:
             raise ValueError("templates given but the model has no re-check network")
+        given = None if detections is None else check_detections(detections)
         x, placement = self.preprocess(frame_bgr)
         output = self.backend.run(x)
-        boxes, scores, emb, levels, classes = self._basic(output)
-        original_boxes = placement.to_original(_numpy(boxes), self.clip).astype(np.float32)
+        multi_class = self.backend.nc > 1
+        if given is None:
+            boxes, scores, emb, levels, classes = self._basic(output)
+            original_boxes = placement.to_original(_numpy(boxes), self.clip).astype(np.float32)
+            network_made: tuple[torch.Tensor, ...] = (boxes, scores)
+            basic_classes = classes.cpu().numpy() if multi_class else None
+        else:
+            original_boxes = given[:, :4].astype(np.float32)
+            emb = self._embeddings_at(output, placement, original_boxes)
+            scores, levels = torch.from_numpy(given[:, 4]), torch.full((len(given),), -1)
+            network_made = ()  # the caller's boxes and scores: the association checks them
+            basic_classes = given[:, 5].astype(np.int64) if given.shape[1] == 6 else None
         if callable(templates):
             templates = templates(original_boxes)
         embedding = output.embedding[0]
-        trans_boxes, trans_scores = boxes.new_zeros(0, 4), boxes.new_zeros(0)
+        trans_boxes, trans_scores = embedding.new_zeros(0, 4), embedding.new_zeros(0)
         trans_emb = embedding.new_zeros(0, embedding.shape[0])
         trans_classes = torch.zeros(0, dtype=torch.int64)
         if templates is not None and len(templates):
             trans_boxes, trans_scores, trans_emb, trans_classes = self._transductive(output, templates)
-        multi_class = self.backend.nc > 1
-        outputs = (output.decoded.obj, output.embedding, boxes, scores, trans_boxes, trans_scores)
+        outputs = (output.decoded.obj, output.embedding, *network_made, trans_boxes, trans_scores)
         if not all(bool(torch.isfinite(value).all()) for value in outputs):
             raise InputError(
                 self.source,
@@ -377,7 +416,7 @@ class Detector:
             trans_boxes_xyxy=placement.to_original(_numpy(trans_boxes), self.clip).astype(np.float32),
             trans_scores=_numpy(trans_scores),
             trans_embeddings=_numpy(trans_emb),
-            classes=classes.cpu().numpy() if multi_class else None,
+            classes=basic_classes,
             trans_classes=trans_classes.cpu().numpy() if multi_class else None,
         )
 
@@ -386,10 +425,16 @@ class Detector:
         """Unit embeddings (N, E) read from the network's map at the centres of `boxes_xyxy` (N, 4,
         original pixels): appearance for boxes that did not come from this detector."""
         x, placement = self.preprocess(frame_bgr)
-        output = self.backend.run(x)
+        return _numpy(self._embeddings_at(self.backend.run(x), placement, boxes_xyxy))
+
+    def _embeddings_at(
+        self, output: NetworkOutput, placement: Letterbox, boxes_xyxy: np.ndarray
+    ) -> torch.Tensor:
+        """Unit embeddings at the centres of `boxes_xyxy` (N, 4, original pixels), read as
+        `_basic` reads them at its own boxes."""
         boxes = placement.to_input(np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4))
         centres = torch.from_numpy((boxes[:, :2] + boxes[:, 2:]) / 2)
-        return _numpy(read_embeddings(output.embedding[0], centres, self.backend.stride))
+        return read_embeddings(output.embedding[0], centres, self.backend.stride)
 
     def _basic(self, output: NetworkOutput) -> tuple[torch.Tensor, ...]:
         """Thresholded, NMS-ed detections: boxes (input pixels), scores, unit embeddings, levels,

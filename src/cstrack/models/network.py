@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import torch
 from torch import nn
@@ -128,6 +128,39 @@ class CSTrackOutput(NamedTuple):
     features: tuple[torch.Tensor, ...]
 
 
+_Network = TypeVar("_Network", bound="TrackingNetwork")
+
+
+class TrackingNetwork(nn.Module):
+    """What every registered variant is (`CSTrack`, `YOLOXTrack`, `OMC`), so that code which runs,
+    exports or trains a network asks for this one type: the forward contract above, `decode`,
+    `fuse`, the head `detect` (its `nc`, `na`, `k`), `strides`, `emb_dim`, `cfg` and
+    `has_recheck` (only an OMC has `recheck` and `decode_recheck`)."""
+
+    cfg: CSTrackConfig
+    strides: tuple[int, ...]
+    emb_dim: int
+
+    @property
+    def detect(self) -> Detect | YOLOXHead:
+        raise NotImplementedError
+
+    @property
+    def has_recheck(self) -> bool:
+        return False
+
+    def decode(self, output: CSTrackOutput, clip: bool = True) -> Decoded:
+        """Boxes (xyxy, input pixels, clipped to the input unless clip=False) for every anchor."""
+        h, w = output.head[0].shape[2:4]
+        stride = self.strides[0]
+        return self.detect.decode(output.head, (h * stride, w * stride) if clip else None)
+
+    def fuse(self: _Network) -> _Network:
+        """Fold BatchNorm into convs for inference; call after eval() and after loading weights."""
+        fuse_conv_bn(self)
+        return self
+
+
 class _Layer(NamedTuple):
     source: int | tuple[int, ...]  # -1: the previous layer; YOLOv5's "from"
     module: nn.Module
@@ -189,7 +222,7 @@ def _build_layers(cfg: CSTrackConfig) -> list[_Layer]:
     return layers
 
 
-class CSTrack(nn.Module):
+class CSTrack(TrackingNetwork):
     """CSTrack (and the OMC base detector): backbone, PAN, REN, SAAN, [DenseMask], Detect."""
 
     def __init__(self, cfg: CSTrackConfig = CSTrackConfig()):
@@ -215,10 +248,6 @@ class CSTrack(nn.Module):
     def detect(self) -> Detect:
         return self.model[-1]
 
-    @property
-    def has_recheck(self) -> bool:
-        return False
-
     def forward(self, x: torch.Tensor) -> CSTrackOutput:
         kept: dict[int, torch.Tensor | tuple[torch.Tensor, torch.Tensor]] = {}
         dense_mask = None
@@ -235,18 +264,8 @@ class CSTrack(nn.Module):
         features = tuple(kept[i][DET] for i in REN_LAYERS)
         return CSTrackOutput(x, kept[EMBEDDING_LAYER], dense_mask, features)
 
-    def decode(self, output: CSTrackOutput, clip: bool = True) -> Decoded:
-        """Boxes (xyxy, input pixels, clipped to the input unless clip=False) for every anchor."""
-        h, w = output.head[0].shape[2:4]
-        stride = self.strides[0]
-        return self.detect.decode(output.head, (h * stride, w * stride) if clip else None)
 
-    def fuse(self) -> CSTrack:
-        """Fold BatchNorm into convs for inference; call after eval() and after loading weights."""
-        return fuse_conv_bn(self)
-
-
-class YOLOXTrack(nn.Module):
+class YOLOXTrack(TrackingNetwork):
     """CSTrack (and the OMC base) on YOLOX: CSPDarknet + PAFPN, REN, SAAN, [DenseMask], YOLOX head.
 
     The same forward contract as `CSTrack` (head levels have one "anchor"). Submodules:
@@ -278,10 +297,6 @@ class YOLOXTrack(nn.Module):
     def detect(self) -> YOLOXHead:
         return self.head
 
-    @property
-    def has_recheck(self) -> bool:
-        return False
-
     def forward(self, x: torch.Tensor) -> CSTrackOutput:
         pairs = [ren(p) for ren, p in zip(self.ren, self.backbone(self.input(x)))]
         features = [pair[DET] for pair in pairs]
@@ -289,22 +304,13 @@ class YOLOXTrack(nn.Module):
         dense_mask = self.dense_mask(features) if self.dense_mask is not None else None
         return CSTrackOutput(self.head(features), embedding, dense_mask, tuple(features))
 
-    def decode(self, output: CSTrackOutput, clip: bool = True) -> Decoded:
-        h, w = output.head[0].shape[2:4]
-        stride = self.strides[0]
-        return self.head.decode(output.head, (h * stride, w * stride) if clip else None)
-
-    def fuse(self) -> YOLOXTrack:
-        """Fold BatchNorm into convs for inference (SAAN, DenseMask; YOLOX's convs are folded already)."""
-        return fuse_conv_bn(self)
-
 
 def base_network(cfg: CSTrackConfig) -> CSTrack | YOLOXTrack:
     """The detector-and-embedding network of a configuration (the OMC base)."""
     return YOLOXTrack(cfg) if cfg.backbone == "yolox" else CSTrack(cfg)
 
 
-class OMC(nn.Module):
+class OMC(TrackingNetwork):
     """OMC: a CSTrack base (`model`) plus the re-check network (`siambox`, `siamheatmap`)."""
 
     def __init__(self, cfg: CSTrackConfig = CSTrackConfig()):
@@ -327,9 +333,6 @@ class OMC(nn.Module):
 
     def forward(self, x: torch.Tensor) -> CSTrackOutput:
         return self.model(x)
-
-    def decode(self, output: CSTrackOutput, clip: bool = True) -> Decoded:
-        return self.model.decode(output, clip)
 
     def recheck(
         self, output: CSTrackOutput, templates: torch.Tensor | Sequence[torch.Tensor]
@@ -361,7 +364,3 @@ class OMC(nn.Module):
     def decode_recheck(self, box: torch.Tensor) -> torch.Tensor:
         """Raw re-check box map (B, 4, H, W) -> (B, H, W, 4) xyxy input pixels, BAR with Detect's k."""
         return decode_recheck_boxes(box, self.detect.k, RECHECK_STRIDE)
-
-    def fuse(self) -> OMC:
-        """Fold BatchNorm into convs for inference; call after eval() and after loading weights."""
-        return fuse_conv_bn(self)

@@ -55,7 +55,7 @@ import torch
 
 from cstrack.errors import InputError
 from cstrack.models.classes import DEFAULT_CLASS_NAMES, class_names_metadata, default_class_names
-from cstrack.models.network import OMC, CSTrack, CSTrackConfig, YOLOXTrack, base_network
+from cstrack.models.network import OMC, CSTrackConfig, TrackingNetwork, base_network
 from cstrack.models.pretrained import img_size_metadata, is_pretrained, list_pretrained, pretrained_weights
 from cstrack.models.weights import load_weights, weights_metadata
 
@@ -112,13 +112,13 @@ def model_config(name: str, **overrides: object) -> CSTrackConfig:
         raise InputError(None, f"model {name!r}: {exc}") from exc
 
 
-def build_model(cfg: CSTrackConfig) -> CSTrack | YOLOXTrack | OMC:
+def build_model(cfg: CSTrackConfig) -> TrackingNetwork:
     return OMC(cfg) if cfg.recheck else base_network(cfg)
 
 
 def create_model(
     name: str, checkpoint_path: str | PathLike | None = None, **overrides: object
-) -> CSTrack | OMC:
+) -> TrackingNetwork:
     """Build a registered variant, optionally loading a safetensors checkpoint (strictly).
 
     `name` may be a pretrained `arch.tag` (its trained weights, no checkpoint or overrides then).
@@ -135,7 +135,7 @@ def create_model(
     return model
 
 
-def _from_weights(path: Path, metadata: dict[str, str], arch: str | None) -> CSTrack | OMC:
+def _from_weights(path: Path, metadata: dict[str, str], arch: str | None) -> TrackingNetwork:
     if arch is None:
         arch = metadata.get("arch")
         if arch is None:
@@ -147,7 +147,7 @@ def _from_weights(path: Path, metadata: dict[str, str], arch: str | None) -> CST
     return create_model(arch, path, **options)
 
 
-def model_from_weights(path: str | PathLike, arch: str | None = None) -> CSTrack | OMC:
+def model_from_weights(path: str | PathLike, arch: str | None = None) -> TrackingNetwork:
     """The model a safetensors file holds: `arch`, else the arch (and options) `cstrack convert` stored."""
     return _from_weights(Path(path), weights_metadata(path), arch)
 
@@ -170,7 +170,7 @@ class ResolvedModel:
     file records (None when not recorded or randomly initialised), a stem for derived files, and
     the names of the classes it detects (the file's `class_names`, else `default_class_names`)."""
 
-    model: CSTrack | OMC
+    model: TrackingNetwork
     weights: Path | None
     img_size: tuple[int, int] | None
     stem: str

@@ -23,7 +23,7 @@ from torch import nn
 from cstrack.errors import InputError
 from cstrack.models.device import resolve_device
 from cstrack.models.inference import Detector, DetectorBackend, TorchBackend
-from cstrack.models.network import OMC, CSTrack
+from cstrack.models.network import TrackingNetwork
 from cstrack.models.registry import DEFAULT_IMG_SIZE, resolve_model
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -56,7 +56,7 @@ def resolve_backend(
     return "onnx"
 
 
-def load_model(spec: str | PathLike, arch: str | None = None) -> CSTrack | OMC:
+def load_model(spec: str | PathLike, arch: str | None = None) -> TrackingNetwork:
     """A model from a bundled name, a .safetensors file (arch from `arch` or its metadata) or a
     registry name (randomly initialised, with a warning): `cstrack.models.resolve_model`'s."""
     return resolve_model(spec, arch).model
@@ -78,7 +78,7 @@ def onnx_providers(providers: str | Sequence[str] | None, half: bool = False) ->
 
 
 def build_backend(
-    model: CSTrack | OMC,
+    model: TrackingNetwork,
     backend: str,
     device: str,
     img_size: tuple[int, int],
@@ -130,8 +130,10 @@ def build_detector(
         resolved = resolve_model(model, arch)
         model, trained_size, weights = resolved.model, resolved.img_size, resolved.weights
         class_names = resolved.class_names
-    if not isinstance(model, (CSTrack, OMC)):
-        raise InputError(None, f"a CSTrack or OMC module is needed, not {type(model).__name__}")
+    if not isinstance(model, TrackingNetwork):
+        raise InputError(
+            None, f"a cstrack network (create_model's, any variant) is needed, not {type(model).__name__}"
+        )
     network: Any = model.eval().fuse()
     if half and backend == "torch":
         network = network.half()

@@ -21,6 +21,7 @@ from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from torch import nn
 
 from cstrack.errors import InputError
@@ -68,7 +69,8 @@ DEFAULT_MODEL = DEFAULT_PRETRAINED
 class Tracker:
     """The end-to-end one-shot tracker: a `cstrack.models.Detector` plus the JDE cascade.
 
-    `model` is a registry name, a .safetensors file, a CSTrack/OMC module, or a ready detector:
+    `model` is a registry name, a .safetensors file, a network module (any variant: a
+    `cstrack.models.TrackingNetwork`), or a ready detector:
     a `cstrack.models.Detector` or any callable `(frame_bgr, templates) -> DetectionResult` with a
     `has_recheck` attribute (then `arch`, `img_size`, `device`, `half`, `backend`, `providers` and
     `conf` are not used). `backend` is auto (ONNX Runtime on the CPU when it is installed, else
@@ -159,7 +161,7 @@ class Tracker:
             detector = model
         else:
             raise TypeError(
-                "model must be a model name, a .safetensors path, a CSTrack/OMC module or a detector "
+                "model must be a model name, a .safetensors path, a network module or a detector "
                 f"(a callable with has_recheck), not {type(model).__name__}"
             )
         self.detector = detector
@@ -195,15 +197,26 @@ class Tracker:
         if self.camera_motion is not None:
             self.camera_motion.reset()
 
-    def update(self, frame_bgr: np.ndarray) -> list[Track]:
+    def update(self, frame_bgr: np.ndarray, detections: ArrayLike | None = None) -> list[Track]:
         """Detect, re-check and associate one frame; returns the confirmed tracked tracks.
 
         The frame is what OpenCV reads: a BGR uint8 HxWx3 numpy array, H, W >= 1. Anything else
         (None, RGBA, grey, float or uint16 images) raises InputError naming what was given, since
         the network would track it as garbage. Detected boxes of zero width or height are dropped.
+
+        `detections`, (N, 5) or (N, 6) x1, y1, x2, y2, score[, class] in frame pixels from any
+        detector, replace the network's own: appearance is read from the network's embedding map
+        at their boxes (`Detector.__call__`), so association still matches by appearance, and
+        each track's `detection_index` is the row it matched this frame (-1: an OMC re-check
+        candidate). Scores below the new-track threshold (`new_track_thresh`) start no
+        tracks; classes are the detector's own indices (what `classes=` then selects).
         """
         start = time.perf_counter()
         check_frame(frame_bgr)
+        if detections is not None and not getattr(self.detector, "takes_detections", False):
+            raise InputError(
+                None, "detections= needs a cstrack Detector, which reads appearance at the boxes"
+            )
         templates: Any = None
         if self.recheck:
             active = self.association.active_templates()
@@ -214,10 +227,19 @@ class Tracker:
                 and getattr(self.detector, "selects_templates", False)
             ):
                 templates = partial(self.association.uncovered_templates, cover_iou=self.recheck_cover_iou)
-        result = self.detector(frame_bgr, templates)
+        if detections is None:
+            result = self.detector(frame_bgr, templates)
+        else:
+            result = self.detector(frame_bgr, templates, detections)
         middle = time.perf_counter()
         candidates = self._wanted(
-            Candidates(result.boxes_xyxy, result.scores, result.embeddings, _classes(result, "classes"))
+            Candidates(
+                result.boxes_xyxy,
+                result.scores,
+                result.embeddings,
+                _classes(result, "classes"),
+                np.arange(len(result.scores)),
+            )
         )
         weak = None
         if self.byte_high_threshold is not None:
@@ -231,6 +253,7 @@ class Tracker:
                     result.trans_scores,
                     result.trans_embeddings,
                     _classes(result, "trans_classes"),
+                    np.full(len(result.trans_scores), -1),
                 )
             )
             candidates = fuse_candidates(candidates, transductive, self.fusion_eps)
@@ -242,13 +265,13 @@ class Tracker:
             if may_start is not None:
                 may_start = np.concatenate([may_start, np.zeros(len(weak.scores), bool)])
             candidates = join_candidates(candidates, weak)
-        boxes, scores, embeddings, classes = candidates
+        boxes, scores, embeddings, classes, detection = candidates
         cmc_seconds = 0.0
         if self.camera_motion is not None:
             estimated = time.perf_counter()
             self.association.compensate_camera(self.camera_motion(frame_bgr, boxes))
             cmc_seconds = time.perf_counter() - estimated
-        tracks = self.association.update(boxes, scores, embeddings, may_start, low_score, classes)
+        tracks = self.association.update(boxes, scores, embeddings, may_start, low_score, classes, detection)
         end = time.perf_counter()
         self.timing.model += middle - start
         self.timing.association += end - middle - cmc_seconds

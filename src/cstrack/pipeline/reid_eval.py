@@ -24,6 +24,7 @@ from cstrack.models.inference import Detector
 CROP_HEIGHT = 128  # pixels in the network input: a mid-distance pedestrian
 CELL = (96, 160)  # (W, H) grid cell per crop, so neighbours stay apart
 BACKGROUND = 114  # plain grey frame, the training letterbox's pad value
+FRAME_SIZE = (768, 576)  # (W, H) of the frames, for a detector that fits its input to each frame
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,14 @@ class ReidScores:
     overall: RetrievalScores  # queries pooled over the datasets (each ranked in its own gallery)
 
 
+def _frame_size(detector: Detector) -> tuple[int, int]:
+    """The frame the crops are pasted into: the detector's fixed input size, else FRAME_SIZE."""
+    return detector.img_size or FRAME_SIZE
+
+
 def _grid(detector: Detector) -> list[tuple[int, int]]:
-    """Top-left corners of the crop cells in the detector's input frame."""
-    width, height = detector.img_size
+    """Top-left corners of the crop cells in the frame."""
+    width, height = _frame_size(detector)
     columns, rows = width // CELL[0], height // CELL[1]
     if columns * rows == 0:
         raise InputError(
@@ -46,7 +52,7 @@ def _grid(detector: Detector) -> list[tuple[int, int]]:
 def embed_crops(detector: Detector, crops: Sequence[ReidCrop]) -> np.ndarray:
     """Unit embeddings (N, E) of the crops, as the tracker would read them at those people."""
     cells = _grid(detector)
-    width, height = detector.img_size
+    width, height = _frame_size(detector)
     out: list[np.ndarray] = []
     for start in range(0, len(crops), len(cells)):
         frame = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cstrack.atomic import atomic_write, check_not_input, check_writable, temporary_path
-from cstrack.data.mot import ID, filter_results, format_results, is_mot16_gt, mot_class_ids
+from cstrack.data.mot import ID, filter_results, format_results, mot_class_ids
 from cstrack.data.sources import (
     ALL_FRAMES,
     RECONNECT_SECONDS,
@@ -177,11 +177,6 @@ class _VideoOutput:
         return target
 
 
-def guess_benchmark(gt: np.ndarray) -> str:
-    """MOT17 rules for gt with class ids, MOT15 (ground truth as is) for MOT15-style gt."""
-    return "MOT17" if is_mot16_gt(gt) else "MOT15"
-
-
 def evaluate_run(
     results: np.ndarray,
     source: FrameSource,
@@ -196,7 +191,7 @@ def evaluate_run(
     A multi-class model's (M, 8) results are scored per class (`evaluate_per_class`):
     {"classes": {name: scores}} in place of the scores.
     """
-    from cstrack.evaluation import SequenceTables, evaluate_sequence, frame_window
+    from cstrack.evaluation import SequenceTables, evaluate_sequence, frame_window, guess_benchmark
 
     sequence = source.sequence
     frames = source.frames if frames is None else frames
@@ -208,7 +203,7 @@ def evaluate_run(
         ids = dict(zip(class_names, mot_class_ids(class_names).tolist()))
         per_class = evaluate_per_class(gt, results, last, ids)
         return {"benchmark": "per class, MOT15 rules", "frames": [frames.first, last], "classes": per_class}
-    benchmark = benchmark or guess_benchmark(gt)
+    benchmark = benchmark or guess_benchmark({sequence.name: gt})
     scores = evaluate_sequence(gt, results, last, benchmark, gt_path=sequence.gt_path)
     return {"benchmark": benchmark, "frames": [frames.first, last], **scores}
 
@@ -354,7 +349,7 @@ def track(
     formats: tuple[str, ...] = ("mot",),
     save_video: bool = False,
     trails: int = 30,
-    frames: FrameRange = ALL_FRAMES,
+    frames: FrameRange | str = ALL_FRAMES,
     evaluate: bool = False,
     benchmark: str | None = None,
     min_area: float | None = None,

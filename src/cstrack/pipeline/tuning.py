@@ -52,11 +52,10 @@ from cstrack.atomic import temporary_path
 from cstrack.data.mot import ID, filter_results, format_results
 from cstrack.data.sources import FrameRange, FrameSource
 from cstrack.errors import InputError
-from cstrack.evaluation import SCORE_FIELDS, SequenceTables, evaluate_tables, frame_window
+from cstrack.evaluation import SCORE_FIELDS, SequenceTables, evaluate_tables, frame_window, guess_benchmark
 from cstrack.models.inference import DetectionResult
 from cstrack.pipeline.camera_motion import CameraMotion, Warp, identity_warp
 from cstrack.pipeline.end_to_end import Tracker
-from cstrack.pipeline.runner import guess_benchmark
 from cstrack.pipeline.tracker_config import RULES, TrackerConfig
 from cstrack.tracking.track_state import results_rows
 
@@ -312,14 +311,7 @@ class DetectionCache:
 
     def benchmark(self, benchmark: str | None = None) -> str:
         """`benchmark`, or the rules the sequences' ground truth asks for (one for all)."""
-        if benchmark is not None:
-            return benchmark
-        guessed = {sequence.name: guess_benchmark(sequence.gt) for sequence in self.sequences}
-        if len(set(guessed.values())) > 1:
-            raise InputError(
-                None, f"the sequences need different benchmark rules ({guessed}); give --benchmark"
-            )
-        return next(iter(guessed.values()))
+        return benchmark or guess_benchmark({sequence.name: sequence.gt for sequence in self.sequences})
 
 
 def _sequence_of(source: FrameSource) -> tuple[Any, np.ndarray]:

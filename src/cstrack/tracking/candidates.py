@@ -3,32 +3,38 @@ detections fill the detector's misses."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from cstrack.tracking.matching import iou_matrix
 
+_T = TypeVar("_T", bound=np.generic)
+
 
 class Candidates(NamedTuple):
     """Detections handed to the tracker: boxes xyxy (N, 4), scores (N,), embeddings (N, D) or
-    None, and class indices (N,) or None (a single-class detector: all 0)."""
+    None, class indices (N,) or None (a single-class detector: all 0), and the index of the
+    caller's detection each one is (N,), -1 for none (a re-check candidate), or None (not kept:
+    `JDETracker.update` then reports positions)."""
 
     boxes_xyxy: NDArray[np.floating[Any]]
     scores: NDArray[np.floating[Any]]
     embeddings: NDArray[np.floating[Any]] | None
     classes: NDArray[np.int64] | None = None
+    detection: NDArray[np.int64] | None = None
 
 
 def take_candidates(candidates: Candidates, index: NDArray[np.bool_] | NDArray[np.intp]) -> Candidates:
     """The candidates at `index` (a bool mask or positions), every field alike."""
-    boxes, scores, embeddings, classes = candidates
+    boxes, scores, embeddings, classes, detection = candidates
     return Candidates(
         boxes[index],
         scores[index],
         None if embeddings is None else embeddings[index],
         None if classes is None else classes[index],
+        None if detection is None else detection[index],
     )
 
 
@@ -55,11 +61,9 @@ def split_candidates(candidates: Candidates, keep: NDArray[np.bool_]) -> tuple[C
 
 
 def join_candidates(first: Candidates, second: Candidates) -> Candidates:
-    """`first` followed by `second`; embeddings kept only when both have them, classes when
-    either has them (the other's are then 0)."""
-    embeddings = None
-    if first.embeddings is not None and second.embeddings is not None:
-        embeddings = np.concatenate([first.embeddings, second.embeddings])
+    """`first` followed by `second`; embeddings and detection indices kept only when both have
+    them, classes when either has them (the other's are then 0)."""
+    embeddings = _both(first.embeddings, second.embeddings)
     classes = None
     if first.classes is not None or second.classes is not None:
         classes = np.concatenate([_classes(first), _classes(second)])
@@ -68,7 +72,12 @@ def join_candidates(first: Candidates, second: Candidates) -> Candidates:
         np.concatenate([first.scores, second.scores]),
         embeddings,
         classes,
+        _both(first.detection, second.detection),
     )
+
+
+def _both(first: NDArray[_T] | None, second: NDArray[_T] | None) -> NDArray[_T] | None:
+    return None if first is None or second is None else np.concatenate([first, second])
 
 
 def _classes(candidates: Candidates) -> NDArray[np.int64]:

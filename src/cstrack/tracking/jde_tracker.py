@@ -59,10 +59,23 @@ class _TrackArrays:
     start_frame: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     last_frame: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     cls: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: The detection index matched in the latest update (`Track.detection_index`), -1: none.
+    detection: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     #: (T, D) unit appearance templates, from the first frame that brings embeddings.
     templates: NDArray[np.float32] | None = None
 
-    _FIELDS = ("ids", "mean", "covariance", "score", "state", "confirmed", "start_frame", "last_frame", "cls")
+    _FIELDS = (
+        "ids",
+        "mean",
+        "covariance",
+        "score",
+        "state",
+        "confirmed",
+        "start_frame",
+        "last_frame",
+        "cls",
+        "detection",
+    )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -134,13 +147,26 @@ class _Embeddings(NamedTuple):
         return unit
 
 
+class _Detections(NamedTuple):
+    """A frame's detections for the cascade, checked: what `update()` was given, cut alike."""
+
+    boxes: NDArray[np.float64]
+    scores: NDArray[np.float64]
+    embeddings: _Embeddings | None
+    may_start: NDArray[np.bool_] | None
+    classes: NDArray[np.int64]
+    detection: NDArray[np.int64]
+
+
 class _LowScore(NamedTuple):
-    """BYTE's low-score detections of a frame: boxes xyxy, Kalman measurements, scores, classes."""
+    """BYTE's low-score detections of a frame: boxes xyxy, Kalman measurements, scores, classes
+    and detection indices."""
 
     boxes: NDArray[np.float64]
     measurements: NDArray[np.float64]
     scores: NDArray[np.float64]
     classes: NDArray[np.int64]
+    detection: NDArray[np.int64]
 
 
 def _is_number(value: object) -> bool:
@@ -198,18 +224,17 @@ def _exact_norms(embeddings: NDArray[np.float32], norms: NDArray[np.float32]) ->
     return redone
 
 
-def _class_indices(classes: ArrayLike | None, count: int) -> NDArray[np.int64]:
-    """Detections' classes as (N,) int64 (all 0 when not given); non-integer values are refused."""
-    if classes is None:
-        return np.zeros(count, dtype=np.int64)
-    values = np.asarray(classes)
+def _integers(name: str, given: ArrayLike, count: int) -> NDArray[np.int64]:
+    """Per-detection integers (class or detection indices) as (N,) int64; whole floats are taken,
+    other values refused."""
+    values = np.asarray(given)
     if values.shape != (count,):
-        raise ValueError(f"classes must have shape ({count},), got {values.shape}")
+        raise ValueError(f"{name} must have shape ({count},), got {values.shape}")
     if values.dtype.kind in "iu":
         return values.astype(np.int64, copy=False)
     if values.dtype.kind == "f" and np.isfinite(values).all() and (values == np.round(values)).all():
         return values.astype(np.int64)
-    raise ValueError(f"classes must be integer class indices, got dtype {values.dtype}")
+    raise ValueError(f"{name} must be integer indices, got dtype {values.dtype}")
 
 
 def _check_byte_thresholds(low: float | None, high: float) -> None:
@@ -349,6 +374,7 @@ class JDETracker:
         may_start: ArrayLike | None = None,
         low_score: ArrayLike | None = None,
         classes: ArrayLike | None = None,
+        detection_index: ArrayLike | None = None,
     ) -> list[Track]:
         """Associate one frame's detections; returns the confirmed tracked tracks.
 
@@ -357,22 +383,42 @@ class JDETracker:
         `low_score` (N,) bool marks the detections for the low-score stage (default: score below
         `byte_high_threshold`); unmarked ones go through the cascade whatever their score.
         `classes` (N,) are the detections' integer class indices (default: all 0).
+        `detection_index` (N,) is what each detection reports as the `Track.detection_index` of
+        the track it continues or starts (default: its position here; -1: none, e.g. for OMC's
+        re-check candidates, which are no detection of the caller's).
         """
         boxes, scores, frame_embeddings = self._check_inputs(boxes_xyxy, scores, embeddings)
         if may_start is not None and np.shape(may_start) != (len(boxes),):
             raise ValueError(f"may_start must have shape ({len(boxes)},), got {np.shape(may_start)}")
-        det_classes = _class_indices(classes, len(boxes))
+        det_classes = (
+            np.zeros(len(boxes), dtype=np.int64)
+            if classes is None
+            else _integers("classes", classes, len(boxes))
+        )
+        det_index = (
+            np.arange(len(boxes), dtype=np.int64)
+            if detection_index is None
+            else _integers("detection_index", detection_index, len(boxes))
+        )
         # One class everywhere (a pedestrian detector): no pair can differ in class, skip the test.
         self._split_classes = self.class_aware and bool(det_classes.any() or self._tracks.cls.any())
+        frame = _Detections(
+            boxes,
+            scores,
+            frame_embeddings,
+            None if may_start is None else np.asarray(may_start, dtype=bool),
+            det_classes,
+            det_index,
+        )
         weak = None
         if self.byte_low_threshold is not None:
-            boxes, scores, frame_embeddings, may_start, det_classes, weak = self._split_low(
-                boxes, scores, frame_embeddings, may_start, low_score, det_classes, self.byte_low_threshold
-            )
+            frame, weak = self._split_low(frame, low_score, self.byte_low_threshold)
         elif low_score is not None:
             raise ValueError("low_score is for BYTE's second stage: set byte_low_threshold")
+        boxes, scores, frame_embeddings, may_start_mask, det_classes, det_index = frame
         self.frame_id += 1
         tracks = self._tracks
+        tracks.detection.fill(-1)
         if frame_embeddings is not None and tracks.templates is None:
             # Templates start empty (zero): a track's first matched embedding becomes its template.
             tracks.templates = np.zeros((len(tracks), frame_embeddings.raw.shape[1]), dtype=np.float32)
@@ -425,7 +471,9 @@ class JDETracker:
 
         matched = np.concatenate([pool[first.rows], left[second.rows], unconfirmed[third.rows]])
         matched_dets = np.concatenate([first.cols, first.unmatched_cols[second.cols], dets_left[third.cols]])
-        self._apply_matches(matched, matched_dets, measurements, scores, det_classes, frame_embeddings)
+        self._apply_matches(
+            matched, matched_dets, measurements, scores, det_classes, det_index, frame_embeddings
+        )
         if self._memory is not None and frame_embeddings is not None:
             self._reidentify(unconfirmed[third.rows])
         lost_now = left[second.unmatched_rows]
@@ -433,7 +481,13 @@ class JDETracker:
             # BYTE: tracked tracks still unmatched by IoU to the low-score boxes; Kalman only.
             low = self._match_by_iou(lost_now, weak.boxes, weak.classes, self.byte_match_thresh)
             self._apply_matches(
-                lost_now[low.rows], low.cols, weak.measurements, weak.scores, weak.classes, None
+                lost_now[low.rows],
+                low.cols,
+                weak.measurements,
+                weak.scores,
+                weak.classes,
+                weak.detection,
+                None,
             )
             lost_now = lost_now[low.unmatched_rows]
         tracks.state[lost_now] = _LOST
@@ -449,13 +503,14 @@ class JDETracker:
 
         new_dets = dets_left[third.unmatched_cols]
         starts = scores[new_dets] >= self.new_track_thresh
-        if may_start is not None:
-            starts &= np.asarray(may_start, dtype=bool)[new_dets]
+        if may_start_mask is not None:
+            starts &= may_start_mask[new_dets]
         new_dets = new_dets[starts]
         self._start_tracks(
             measurements[new_dets],
             scores[new_dets],
             det_classes[new_dets],
+            det_index[new_dets],
             None if frame_embeddings is None else frame_embeddings.unit(new_dets),
         )
         self._remove_duplicates()
@@ -488,6 +543,7 @@ class JDETracker:
                     tracks.start_frame[rows].tolist(),
                     tracks.last_frame[rows].tolist(),
                     tracks.cls[rows].tolist(),
+                    tracks.detection[rows].tolist(),
                 ),
             )
         )
@@ -532,23 +588,10 @@ class JDETracker:
         return assign(pairs, len(rows), len(det_boxes), limit)
 
     def _split_low(
-        self,
-        boxes: NDArray[np.float64],
-        scores: NDArray[np.float64],
-        embeddings: _Embeddings | None,
-        may_start: ArrayLike | None,
-        low_score: ArrayLike | None,
-        classes: NDArray[np.int64],
-        low_threshold: float,
-    ) -> tuple[
-        NDArray[np.float64],
-        NDArray[np.float64],
-        _Embeddings | None,
-        ArrayLike | None,
-        NDArray[np.int64],
-        _LowScore,
-    ]:
+        self, frame: _Detections, low_score: ArrayLike | None, low_threshold: float
+    ) -> tuple[_Detections, _LowScore]:
         """BYTE's split: the cascade's detections, and the low-score ones (>= the low threshold)."""
+        boxes, scores, embeddings, may_start, classes, index = frame
         if low_score is None:
             is_low = scores < self.byte_high_threshold
         elif np.shape(low_score) != (len(boxes),):
@@ -556,15 +599,21 @@ class JDETracker:
         else:
             is_low = np.asarray(low_score, dtype=bool)
         weak = np.flatnonzero(is_low & (scores >= low_threshold))
-        low = _LowScore(boxes[weak], xyxy_to_xyah(boxes[weak]), scores[weak], classes[weak])
+        low = _LowScore(boxes[weak], xyxy_to_xyah(boxes[weak]), scores[weak], classes[weak], index[weak])
         if not is_low.any():
-            return boxes, scores, embeddings, may_start, classes, low
+            return frame, low
         high = np.flatnonzero(~is_low)
         if embeddings is not None:
             embeddings = _Embeddings(embeddings.raw[high], embeddings.inverse_norm[high])
-        if may_start is not None:
-            may_start = np.asarray(may_start, dtype=bool)[high]
-        return boxes[high], scores[high], embeddings, may_start, classes[high], low
+        cut = _Detections(
+            boxes[high],
+            scores[high],
+            embeddings,
+            None if may_start is None else may_start[high],
+            classes[high],
+            index[high],
+        )
+        return cut, low
 
     def _check_inputs(
         self, boxes_xyxy: ArrayLike, scores: ArrayLike, embeddings: ArrayLike | None
@@ -608,9 +657,11 @@ class JDETracker:
         measurements: NDArray[np.float64],
         scores: NDArray[np.float64],
         classes: NDArray[np.int64],
+        index: NDArray[np.int64],
         embeddings: _Embeddings | None,
     ) -> None:
-        """Kalman-correct matched tracks, mark them tracked and confirmed, refresh templates."""
+        """Kalman-correct matched tracks, mark them tracked and confirmed, note the detection
+        index, refresh templates."""
         tracks = self._tracks
         mean, covariance = tracks.mean[rows], tracks.covariance[rows]
         self.kalman.update(mean, covariance, measurements[dets])
@@ -619,6 +670,7 @@ class JDETracker:
         tracks.confirmed[rows] = True
         tracks.score[rows] = scores[dets]
         tracks.last_frame[rows] = self.frame_id
+        tracks.detection[rows] = index[dets]
         if not self.class_aware:
             tracks.cls[rows] = classes[dets]
         if embeddings is not None:
@@ -636,6 +688,7 @@ class JDETracker:
         measurements: NDArray[np.float64],
         scores: NDArray[np.float64],
         classes: NDArray[np.int64],
+        index: NDArray[np.int64],
         embeddings: NDArray[np.float32] | None,
     ) -> None:
         """New tracks, confirmed at once only on the first frame (as in the reference)."""
@@ -662,6 +715,7 @@ class JDETracker:
                 start_frame=frames,
                 last_frame=frames.copy(),
                 cls=classes.copy(),
+                detection=index.copy(),
                 templates=templates,
             )
         )

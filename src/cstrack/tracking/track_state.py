@@ -47,6 +47,10 @@ class Track(NamedTuple):
     last_frame: int
     #: Class index of the detections it was made from (0 for single-class detectors).
     cls: int = 0
+    #: Index of the input detection it matched in this frame, so that a caller can join its own
+    #: per-detection data (masks, labels) to the track; -1 when it matched none (lost, or an OMC
+    #: re-check candidate).
+    detection_index: int = -1
 
     @property
     def box_xywh(self) -> NDArray[np.float64]:

@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 from torch import nn
 
-from cstrack.models.network import OMC, CSTrack, CSTrackOutput
+from cstrack.models.network import OMC, CSTrackOutput, TrackingNetwork
 from cstrack.models.recheck import RECHECK_STRIDE
 from cstrack.models.yolox import YOLOXHead
 from cstrack.training.losses import (
@@ -68,7 +68,7 @@ class DetectionObjective(nn.Module):
 
     stage = "base"
 
-    def __init__(self, model: CSTrack | OMC, num_ids: int, id_weight: float, amp: bool = False):
+    def __init__(self, model: TrackingNetwork, num_ids: int, id_weight: float, amp: bool = False):
         super().__init__()
         self.model = model
         self.identity = IdentityClassifier(model.emb_dim, num_ids) if num_ids > 0 and id_weight > 0 else None

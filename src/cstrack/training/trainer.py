@@ -60,7 +60,7 @@ from cstrack.models.classes import (
     recorded_class_names,
 )
 from cstrack.models.device import resolve_device
-from cstrack.models.network import OMC, CSTrack
+from cstrack.models.network import OMC, TrackingNetwork
 from cstrack.models.registry import count_parameters, create_model, weights_file
 from cstrack.models.weights import load_weights, save_weights, weights_metadata
 from cstrack.training.checkpoint import (
@@ -170,7 +170,7 @@ def _freeze_batchnorm(module: nn.Module) -> None:
             layer.eval()
 
 
-def _freeze(model: CSTrack | OMC, prefixes: tuple[str, ...]) -> str:
+def _freeze(model: TrackingNetwork, prefixes: tuple[str, ...]) -> str:
     """Stop the base network's parameters named PREFIX... from training; returns a one-line report."""
     base = model.model if isinstance(model, OMC) else model
     named = dict(base.named_parameters())
@@ -230,7 +230,7 @@ def _next_run_dir(output: Path, name: str) -> Path:
 
 
 def _load_initial_weights(
-    model: CSTrack | OMC, spec: str, stage: str, class_names: tuple[str, ...] | None = None
+    model: TrackingNetwork, spec: str, stage: str, class_names: tuple[str, ...] | None = None
 ) -> str:
     """Load --weights (plain weights, a checkpoint's EMA weights, or a bundled model by name, e.g.
     to fine-tune the default); returns a one-line report.
@@ -282,7 +282,7 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _stage(
-    config: TrainConfig, model: CSTrack | OMC, frames: list[Frame], num_ids: int, amp: bool
+    config: TrainConfig, model: TrackingNetwork, frames: list[Frame], num_ids: int, amp: bool
 ) -> tuple[DetectionDataset | PairDataset, DetectionObjective | ReCheckObjective, Callable[..., Any]]:
     """The dataset, training wrapper and collate function of the configured stage."""
     size = tuple(config.img_size)

@@ -34,7 +34,7 @@ import torch
 from cstrack.data.mot import filter_results
 from cstrack.evaluation import SequenceTables, evaluate_tables
 from cstrack.models.inference import DetectionResult, Detector, TorchBackend
-from cstrack.models.network import OMC, CSTrack
+from cstrack.models.network import TrackingNetwork
 from cstrack.pipeline.end_to_end import Tracker
 from cstrack.tracking.matching import iou_matrix
 from cstrack.training.dataset import Frame, read_image
@@ -185,7 +185,7 @@ def average_precision(collected: _Collected, iou: float = AP_IOU) -> dict[str, f
 
 @torch.inference_mode()
 def validate(
-    model: CSTrack | OMC,
+    model: TrackingNetwork,
     sequences: list[ValSequence],
     img_size: tuple[int, int],
     device: str | torch.device = "cpu",
