@@ -70,8 +70,9 @@ def available_cores() -> int:
 
 def default_workers(sources: int, cores: int | None = None) -> int:
     """The processes for `sources` sources: one per core, up to one per source (the cores left
-    over go to each process as intra-op threads). A small network keeps a core busier in its own
-    process than as a second thread of another one (benchmarks/batch.py)."""
+    over go to each process as intra-op threads). Processes run the parts of a small tracker that
+    one thread does (decoding, NMS, association) side by side, where threads idle through them;
+    benchmarks/batch.py measures the choice on a machine."""
     return max(1, min(sources, cores or available_cores()))
 
 
@@ -163,11 +164,14 @@ class BatchJob:
     track_options: dict[str, Any]
 
     def build_tracker(self) -> Tracker:
-        """The worker's tracker, its intra-op threads (torch's, which ONNX Runtime follows) set first."""
+        """The worker's tracker, its intra-op threads (torch's, which ONNX Runtime follows, and
+        OpenCV's, for decoding and camera motion) set first: workers x threads fit the cores."""
         if self.threads is not None:
+            import cv2
             import torch
 
             torch.set_num_threads(self.threads)
+            cv2.setNumThreads(self.threads)
         return Tracker.from_config(self.model, self.config, **self.tracker_options)
 
     def complete(self, item: SourceItem) -> bool:
