@@ -5,8 +5,9 @@ run its ONNX graph (`OnnxBackend`); which one a tracker uses, on which device, i
 
 The default, "auto", is ONNX Runtime on the CPU when onnxruntime is installed (the `onnx`
 extra) and PyTorch otherwise (and on CUDA, and for --half): on the CPU, ONNX Runtime runs the
-networks in 0.5-0.8x PyTorch's time (benchmarks/model_speed.py; README "Inference speed"). The graphs
-of a weights file are exported once and cached (`cstrack.export.cache`), so later starts are fast.
+networks in 0.5-0.8x PyTorch's time (benchmarks/model_speed.py; docs/howto/export.md, "Backend
+speed on the CPU"). The graphs of a weights file are exported once and cached
+(`cstrack.export.cache`), so later starts are fast.
 """
 
 from __future__ import annotations
