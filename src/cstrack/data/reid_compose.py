@@ -28,6 +28,7 @@ import numpy as np
 from cstrack.atomic import atomic_write, atomic_write_bytes
 from cstrack.data.jde import IMAGES_FOLDER, label_path_for
 from cstrack.data.reid import IMAGE_SUFFIXES, ReidCrop
+from cstrack.data.sources import read_image
 from cstrack.errors import InputError
 
 MEDIAN_FRAMES = 50  # frames sampled evenly for a folder's median background
@@ -67,8 +68,10 @@ def _images_of(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _read(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+def read_bgr(path: Path) -> np.ndarray:
+    """The BGR image at `path` (`cstrack.data.sources.read_image`: bounded, truncation checked),
+    else InputError: a crop or background that cannot be read is a mistake in the input."""
+    image = read_image(path)
     if image is None:
         raise InputError(path, "not a readable image")
     return image
@@ -81,7 +84,7 @@ def load_backgrounds(paths: Sequence[str | PathLike[str]], median: bool = True) 
     backgrounds = []
     for item in map(Path, paths):
         if item.is_file():
-            backgrounds.append(_read(item))
+            backgrounds.append(read_bgr(item))
             continue
         if not item.is_dir():
             raise InputError(item, "no such image or folder")
@@ -89,10 +92,10 @@ def load_backgrounds(paths: Sequence[str | PathLike[str]], median: bool = True) 
         if not images:
             raise InputError(item, "no images in this folder")
         if not median:
-            backgrounds.extend(_read(p) for p in images)
+            backgrounds.extend(read_bgr(p) for p in images)
             continue
         picks = np.unique(np.linspace(0, len(images) - 1, min(MEDIAN_FRAMES, len(images))).round())
-        stack = np.stack([_read(images[int(i)]) for i in picks])
+        stack = np.stack([read_bgr(images[int(i)]) for i in picks])
         backgrounds.append(np.median(stack, axis=0).astype(np.uint8))
     if not backgrounds:
         raise InputError(None, "no background images given")
@@ -224,7 +227,7 @@ def compose_reid(
             if key not in seen:
                 seen.add(key)
                 chosen.append(index)
-        images = [_read(crops[i].path) for i in chosen]
+        images = [read_bgr(crops[i].path) for i in chosen]
         frame, placed = compose_frame([crops[i] for i in chosen], images, backgrounds, config, rng)
         relative = Path(IMAGES_FOLDER, name, f"{number:06d}.jpg")
         ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])

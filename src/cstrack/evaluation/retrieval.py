@@ -8,6 +8,7 @@ Queries whose identity is not in the gallery are skipped, as in the usual protoc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,13 +63,13 @@ def cross_camera_scores(
     a, b = cameras == 0, cameras == 1
     forward = retrieval_scores(embeddings[a], ids[a], embeddings[b], ids[b])
     backward = retrieval_scores(embeddings[b], ids[b], embeddings[a], ids[a])
-    total = forward.queries + backward.queries
+    return pooled_scores([forward, backward])
+
+
+def pooled_scores(parts: Sequence[RetrievalScores]) -> RetrievalScores:
+    """Scores of several query sets as one: rank-1 and mAP weighted by their query counts."""
+    total = sum(part.queries for part in parts)
     if total == 0:
         return RetrievalScores(0.0, 0.0, 0)
-
-    def pooled(x: float, y: float) -> float:
-        return (x * forward.queries + y * backward.queries) / total
-
-    return RetrievalScores(
-        pooled(forward.rank1, backward.rank1), pooled(forward.mean_ap, backward.mean_ap), total
-    )
+    rank1 = sum(part.rank1 * part.queries for part in parts) / total
+    return RetrievalScores(rank1, sum(part.mean_ap * part.queries for part in parts) / total, total)

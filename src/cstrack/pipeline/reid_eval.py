@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 
 from cstrack.data.reid import ReidCrop
+from cstrack.data.reid_compose import read_bgr
 from cstrack.errors import InputError
-from cstrack.evaluation.retrieval import RetrievalScores, cross_camera_scores
+from cstrack.evaluation.retrieval import RetrievalScores, cross_camera_scores, pooled_scores
 from cstrack.models.inference import Detector
 
 CROP_HEIGHT = 128  # pixels in the network input: a mid-distance pedestrian
@@ -58,9 +59,7 @@ def embed_crops(detector: Detector, crops: Sequence[ReidCrop]) -> np.ndarray:
         frame = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
         boxes = []
         for crop, (left, top) in zip(crops[start : start + len(cells)], cells):
-            image = cv2.imread(str(crop.path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise InputError(crop.path, "not a readable image")
+            image = read_bgr(crop.path)
             w = min(CELL[0], max(1, round(CROP_HEIGHT * image.shape[1] / image.shape[0])))
             x = left + (CELL[0] - w) // 2
             y = top + (CELL[1] - CROP_HEIGHT) // 2
@@ -86,10 +85,5 @@ def reid_scores(detector: Detector, crops: Sequence[ReidCrop]) -> ReidScores:
         )
         for name in sorted(set(datasets.tolist()))
     }
-    total = sum(s.queries for s in per_dataset.values())
-    overall = RetrievalScores(
-        sum(s.rank1 * s.queries for s in per_dataset.values()) / max(total, 1),
-        sum(s.mean_ap * s.queries for s in per_dataset.values()) / max(total, 1),
-        total,
-    )
+    overall = pooled_scores(list(per_dataset.values()))
     return ReidScores(per_dataset, overall)
