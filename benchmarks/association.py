@@ -39,13 +39,13 @@ def crowd(num_tracks: int, num_frames: int, dim: int, seed: int = 0) -> list[tup
 
 def time_updates(frames: list[tuple], use_embeddings: bool, warmup: int = 20) -> tuple[float, float, int]:
     """Median and 90th percentile ms per update after warm-up, and the live tracks at the end."""
-    from cstrack.tracking import JDETracker
+    from cstrack.tracking import DetectionResult, JDETracker
 
     tracker = JDETracker(frame_rate=30)
     times = []
     for k, (boxes, scores, emb) in enumerate(frames):
         start = time.perf_counter()
-        tracker.update(boxes, scores, emb if use_embeddings else None)
+        tracker.update(DetectionResult(boxes, scores, emb if use_embeddings else None))
         if k >= warmup:
             times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times)), 1000 * float(np.percentile(times, 90)), len(tracker)
@@ -66,7 +66,7 @@ def accuracy_table() -> None:
     from cstrack.data.mot import read_mot_file, read_seqinfo
     from cstrack.evaluation.metrics import evaluate_sequence
     from cstrack.tracking import JDETracker
-    from cstrack.tracking.replay import track_detections
+    from cstrack.tracking.replay import replay_detections
 
     sequences = sorted(SHARED.glob("MOT17-*"))
     if not sequences:
@@ -80,7 +80,7 @@ def accuracy_table() -> None:
         detections = simulate_detections(gt, info.seq_length, (info.width, info.height), seed=0)
         for mode, use_embeddings in (("embeddings", True), ("boxes only", False)):
             start = time.perf_counter()
-            results = track_detections(detections, JDETracker(frame_rate=info.frame_rate), use_embeddings)
+            results = replay_detections(detections, JDETracker(frame_rate=info.frame_rate), use_embeddings)
             ms = 1000 * (time.perf_counter() - start) / info.seq_length
             s = evaluate_sequence(gt, results, info.seq_length, "MOT17")
             print(

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cstrack.data.synth import SynthConfig, generate_dataset
+from cstrack.data.synth.scene import SynthConfig
+from cstrack.data.synth.write import generate_dataset
 from cstrack.pipeline.batch import available_cores, track_many
 
 

@@ -19,10 +19,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cstrack.config import CMC_METHODS
 from cstrack.data import MotSequence
 from cstrack.data.mot import FRAME, H, W, X, Y
-from cstrack.data.synth import SynthConfig, generate_sequence
-from cstrack.pipeline.camera_motion import METHODS, CameraMotion
+from cstrack.data.synth.scene import SynthConfig
+from cstrack.data.synth.write import generate_sequence
+from cstrack.pipeline.camera_motion import CameraMotion
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "MOT17-11-300"
 WARM_UP = 3
@@ -65,7 +67,7 @@ def main() -> None:
         f"{len(items) - WARM_UP} frames of {origin}, {items[0][0].shape[1]}x{items[0][0].shape[0]}, OpenCV threads {cv2.getNumThreads()}"
     )
     print(f"{'method':<8}{'width':>7}{'median ms':>11}{'p90 ms':>9}")
-    for method in METHODS[1:]:
+    for method in CMC_METHODS[1:]:
         motion = CameraMotion(method)
         times = []
         for index, (image, boxes) in enumerate(items):

@@ -35,7 +35,8 @@ import statistics
 import time
 from collections.abc import Callable
 
-DEFAULT_MODEL = "omc_yolox_nano.bytetrack_pets"
+from cstrack.config import DEFAULT_MODEL
+
 MODELS = (
     "cstrack_l",
     "omc_l",
@@ -122,13 +123,15 @@ def rotated_rounds(steps: dict[str, Step], args: argparse.Namespace) -> dict[str
 
 
 def make_backend(name: str, kind: str, size: tuple[int, int], threads: int):
-    from cstrack.export.onnx import OnnxBackend
-    from cstrack.models import TorchBackend, create_model
+    from cstrack.backends.onnx import CPU_PROVIDER, OnnxBackend
+    from cstrack.backends.torch import TorchBackend
+    from cstrack.models import create_model
 
     model = create_model(name).eval()
     if kind.startswith("onnx"):
         dynamic, half = kind != "onnx_static", kind == "onnx_fp16"
-        return OnnxBackend.from_model(model, size, threads, providers="cpu", dynamic=dynamic, half=half)
+        cpu = [CPU_PROVIDER]
+        return OnnxBackend.from_model(model, size, threads, providers=cpu, dynamic=dynamic, half=half)
     layout = {"torch": None, "torch_cl": True, "torch_nchw": False}[kind]
     return TorchBackend(model.fuse(), channels_last=layout)
 
@@ -230,12 +233,13 @@ def main() -> None:
     import torch
     from tqdm import tqdm
 
-    from cstrack.pipeline.backends import resolve_backend
+    from cstrack.backends.choice import resolve_backend
+    from cstrack.config import RuntimeConfig
 
     torch.set_num_threads(args.threads)
     print(
         f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {args.threads} threads, "
-        f"{os.cpu_count()} CPUs; the default backend (auto) runs {resolve_backend('auto', 'cpu')} here"
+        f"{os.cpu_count()} CPUs; the default backend (auto) runs {resolve_backend(RuntimeConfig(), 'cpu')} here"
     )
     jobs = [(name, size) for name in args.models for size in model_sizes(name, args.sizes)]
     results = {}

@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cstrack.pipeline.camera_motion import METHODS
-from cstrack.pipeline.tracker_config import owner_default
+from cstrack.config import CMC_METHODS, DEFAULT_MODEL, AssociationConfig
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 #: Each set: its sequence folders (relative to DATA) and frame range.
@@ -37,9 +36,9 @@ SHOWN = ("HOTA", "MOTA", "IDF1", "IDSW")
 
 def detection_cache(name: str, cache_dir: Path) -> Any:
     """The set's detections with the default model and thresholds, read from or written to the cache."""
+    from cstrack.backends.choice import build_detector
+    from cstrack.config import RuntimeConfig
     from cstrack.data.sources import ALL_FRAMES, FrameRange, open_sources
-    from cstrack.pipeline.backends import DEFAULT_BACKEND, build_detector
-    from cstrack.pipeline.end_to_end import DEFAULT_MODEL
     from cstrack.pipeline.tracker_config import TrackerConfig
     from cstrack.pipeline.tuning import cache_detections, load_cache, save_cache
 
@@ -51,22 +50,17 @@ def detection_cache(name: str, cache_dir: Path) -> Any:
         "sequences": [str(Path(source.origin).resolve()) for source in sources],
         "frames": str(frames),
         "model": str(DEFAULT_MODEL),
-        "backend": DEFAULT_BACKEND,
-        "conf": base.conf,
-        "nms_iou": base.nms_iou,
+        "backend": RuntimeConfig.backend,
+        "conf": base.detector.conf,
+        "nms_iou": base.detector.nms_iou,
     }
-    recheck_key = {"recheck_threshold": base.recheck_threshold}
+    recheck_key = {"recheck_threshold": base.recheck.recheck_threshold}
     path = cache_dir / f"{name}.npz"
     if path.is_file():
         cache = load_cache(path, sources, key, recheck_key)
         if cache is not None:
             return sources, cache
-    detector = build_detector(
-        DEFAULT_MODEL,
-        conf=base.conf,
-        iou_threshold=base.nms_iou,
-        recheck_threshold=base.recheck_threshold,
-    )
+    detector = build_detector(DEFAULT_MODEL, base.detector, base.recheck)
     started = time.perf_counter()
     cache = cache_detections(sources, detector, base, True, True, key, recheck_key)
     print(f"{name}: detected in {time.perf_counter() - started:.0f} s")
@@ -78,9 +72,9 @@ def variants(reid_seconds: list[float], reid_thresholds: list[float]) -> list[tu
     """(label, TrackerConfig changes): each CMC method without long re-id, then long re-id with
     no CMC and with the default one."""
     rows: list[tuple[str, dict[str, Any]]] = [
-        (f"cmc {method}, reid off", {"cmc": method, "reid_seconds": 0.0}) for method in METHODS
+        (f"cmc {method}, reid off", {"cmc": method, "reid_seconds": 0.0}) for method in CMC_METHODS
     ]
-    for method in ("none", owner_default("cmc")):
+    for method in ("none", AssociationConfig.cmc):
         for seconds in reid_seconds:
             for thresh in reid_thresholds:
                 changes = {"cmc": method, "reid_seconds": seconds, "reid_match_thresh": thresh}
@@ -106,7 +100,7 @@ def main() -> None:
         if args.fresh_cmc:
             for sequence in cache.sequences:
                 sequence.warps.clear()
-        missing = [m for m in METHODS[1:] if any(m not in sequence.warps for sequence in cache.sequences)]
+        missing = [m for m in CMC_METHODS[1:] if any(m not in sequence.warps for sequence in cache.sequences)]
         if missing:
             add_camera_motion(cache, sources, missing)
             save_cache(cache, args.cache_dir / f"{name}.npz")

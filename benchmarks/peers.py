@@ -42,11 +42,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from cstrack.config import DEFAULT_MODEL
 from cstrack.data.mot import FRAME, MotSequence, find_sequences, results_table, write_results, write_seqinfo
 from cstrack.data.sources import ALL_FRAMES, FrameRange, SequenceSource
 from cstrack.evaluation import evaluate
-from cstrack.pipeline.end_to_end import DEFAULT_MODEL
-from cstrack.tracking.track_state import results_rows
+from cstrack.tracking.rows import results_rows
 
 log = logging.getLogger("peers")
 
@@ -93,8 +93,11 @@ class CstrackPipeline:
 
     def __init__(self, model: str, img_size: tuple[int, int] | None, backend: str = "onnx"):
         from cstrack import Tracker
+        from cstrack.config import RuntimeConfig
+        from cstrack.pipeline.tracker_config import TrackerConfig
 
-        self.tracker = Tracker(model, img_size=img_size, device="cpu", backend=backend)
+        config = TrackerConfig().replace(img_size=img_size)
+        self.tracker = Tracker(model, config, RuntimeConfig(backend=backend, device="cpu"))
         size = "default input" if img_size is None else f"{img_size[0]}x{img_size[1]}"
         self.name = f"cstrack {Path(model).name} {backend} {size}"
 

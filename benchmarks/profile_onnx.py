@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cstrack.models.pretrained import DEFAULT_PRETRAINED
+from cstrack.config import DEFAULT_MODEL
 
 
 def part_of(name: str, op_type: str, depth: int) -> str:
@@ -70,7 +70,7 @@ def print_table(title: str, parts: dict[str, float]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--model", default=DEFAULT_PRETRAINED)
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--img-size", type=int, nargs=2, default=(768, 576), metavar=("W", "H"))
     parser.add_argument("--templates", type=int, default=10, help="tracks the re-check searches for")
     parser.add_argument("--runs", type=int, default=20)
@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from cstrack.export.onnx import export_onnx
-    from cstrack.models import resolve_model
+    from cstrack.models import model_from_spec
 
-    model = resolve_model(args.model).model.eval()
+    model = model_from_spec(args.model).model.eval()
     width, height = args.img_size
     graphs = export_onnx(model, (width, height))
     with tempfile.TemporaryDirectory() as folder:

@@ -3,7 +3,7 @@
     python benchmarks/train_synthetic.py [--quick] [--out runs/bench-synth] [--model omc_n]
 
 1. Renders training, validation and held-out test sequences with `cstrack.data.synth` and
-   converts them with `cstrack.data.jde.from_mot` (the same path `cstrack data from-mot` takes).
+   converts them with `cstrack.data.mot_to_jde.from_mot` (the same path `cstrack data from-mot` takes).
 2. Stage 1 (`--stage base`): trains the detector and embedding, validating by HOTA each few epochs;
    the best EMA weights are scored on the held-out sequences (HOTA, MOTA, IDF1, AP50).
 3. Stage 2 (`--stage recheck`): trains the re-check heads on frame pairs of occlusion- and
@@ -27,8 +27,10 @@ from pathlib import Path
 
 import torch
 
-from cstrack.data.jde import from_mot, read_data_config
-from cstrack.data.synth import SynthConfig, generate_dataset
+from cstrack.data.jde import read_data_config
+from cstrack.data.mot_to_jde import from_mot
+from cstrack.data.synth.scene import SynthConfig
+from cstrack.data.synth.write import generate_dataset
 from cstrack.models import create_model, load_weights
 from cstrack.training import TrainConfig, read_weights, train
 from cstrack.training.dataset import load_frames

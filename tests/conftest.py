@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from cstrack.models import OMC, CSTrack
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SHARED_WEIGHTS = SHARED_DATA.parent / "weights"
@@ -43,6 +47,44 @@ def single_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# Networks built once per session (the L models take seconds), for the model and converter tests;
+# tests must not mutate them.
+
+
+@pytest.fixture(scope="session")
+def omc_l() -> OMC:
+    from cstrack.models import create_model
+
+    return create_model("omc_l")
+
+
+@pytest.fixture(scope="session")
+def cstrack_l() -> CSTrack:
+    from cstrack.models import create_model
+
+    return create_model("cstrack_l")
+
+
+@pytest.fixture(scope="session")
+def omc_s() -> OMC:
+    import torch
+
+    from cstrack.models import create_model
+
+    torch.manual_seed(0)
+    return create_model("omc_s").eval()
+
+
+@pytest.fixture(scope="session")
+def cstrack_s() -> CSTrack:
+    import torch
+
+    from cstrack.models import create_model
+
+    torch.manual_seed(0)
+    return create_model("cstrack_s").eval()
 
 
 @contextmanager

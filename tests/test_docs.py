@@ -26,6 +26,7 @@ def load_hook(name: str) -> ModuleType:
 
 
 cli_reference = load_hook("cli_reference")
+settings = load_hook("settings")
 
 
 def walk(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -73,7 +74,7 @@ def test_every_subcommand_is_rendered_with_its_usage_and_every_argument() -> Non
 def test_defaults_choices_and_expanded_help_come_from_argparse() -> None:
     reference = cli_reference.render_cli_reference()
     track = section(reference, "cstrack track")
-    assert "| `--backend {auto,torch,onnx}` | inference backend: auto is onnx " in track
+    assert "| `--backend auto&#124;torch&#124;onnx` | inference backend: auto is onnx " in track
     assert "else torch (default: auto) | `auto` |" in track
     assert "| `--trails N` | trail length in frames, 0: none (default: 30) | `30` |" in track
     assert "| `--save-video` |" in track and "`False`" not in track  # flags have no default shown
@@ -104,6 +105,17 @@ def test_the_hook_replaces_only_its_marker() -> None:
     rendered = cli_reference.on_page_markdown(page, None, None, None)
     assert cli_reference.MARKER not in rendered and "## `cstrack train` { #cstrack-train }" in rendered
     assert cli_reference.on_page_markdown("no marker", None, None, None) == "no marker"
+
+
+def test_the_settings_table_shows_every_field_of_tracker_yaml_with_its_default() -> None:
+    from cstrack.pipeline.tracker_config import RULES, TrackerConfig, flag
+
+    table = settings.on_page_markdown(f"# Tune\n\n{settings.MARKER}\n", None, None, None)
+    assert settings.MARKER not in table
+    for name, value in TrackerConfig().items():
+        (row,) = [line for line in table.splitlines() if line.startswith(f"| `{name}` |")]
+        assert f"`{flag(name)}" in row and settings._default(value) in row, name
+    assert len([line for line in table.splitlines() if line.startswith("| `")]) == len(RULES)
 
 
 @pytest.mark.parametrize("name", ["omc_yolox_nano.bytetrack_pets", "omc_mobilenetv2.pets"])

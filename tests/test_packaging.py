@@ -116,7 +116,9 @@ def test_wheel_installs_and_tracks_without_extras(tmp_path: Path, monkeypatch: p
 
     assert _ok(_run([cli, "--version"], tmp_path)).strip() == f"cstrack {version}"
     monkeypatch.setenv("CSTRACK_CACHE", str(tmp_path / "cache"))  # empty: the model is downloaded
-    download = f"from cstrack.models import resolve_model; print(resolve_model({SUPERSEDED[0]!r}).weights)"
+    download = (
+        f"from cstrack.models import model_from_spec; print(model_from_spec({SUPERSEDED[0]!r}).weights)"
+    )
     cached = Path(_ok(_run([python, "-c", download], tmp_path)).strip())
     assert cached == tmp_path / "cache" / "weights" / RELEASED[SUPERSEDED[0]].file
     data, results = tmp_path / "synth", tmp_path / "results"

@@ -149,10 +149,10 @@ def _count(model: object) -> int:
 
 
 def render_bundled() -> tuple[str, list[str]]:
+    from cstrack.config import DEFAULT_MODEL
     from cstrack.models import create_model, list_pretrained
     from cstrack.models.pretrained import (
         BUNDLED,
-        DEFAULT_PRETRAINED,
         WEIGHTS_URL_ENV,
         model_card,
         pretrained_weights,
@@ -177,7 +177,7 @@ def render_bundled() -> tuple[str, list[str]]:
         card = model_card(name).read_text(encoding="utf-8")
         figures = card_figures(card, name)
         size = trained_img_size(path)
-        default = " (default)" if name == DEFAULT_PRETRAINED else ""
+        default = " (default)" if name == DEFAULT_MODEL else ""
         scores = " / ".join(figures.get(k, "?") for k in ("HOTA", "MOTA", "IDF1"))
         on = figures.get("scores_on", "")
         if figures.get("scores_row"):

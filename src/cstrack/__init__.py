@@ -1,12 +1,14 @@
 """cstrack: the CSTrack and OMC one-shot multi-object trackers.
 
-    from cstrack import Tracker, track
-    tracker = Tracker("omc_s")                   # frames in, tracks out
-    runs = track("video.mp4", tracker, output="runs/track", save_video=True)
+    from cstrack import Tracker, track, track_many
+    tracker = Tracker()                          # the bundled model, or a name or weights file
+    tracks = tracker.update(frame_bgr)           # one BGR frame in, its tracks out
+    runs = track("video.mp4", tracker, output="runs/track", save_video=True)  # a source to files
     batch = track_many(["videos/"], output="runs/videos", workers=4)  # many sources, in parallel
 
-`Tracker` and `track` import PyTorch on first use; `cstrack.tracking` and `cstrack.evaluation`
-work without it.
+`Tracker`, `track` and `track_many` import PyTorch on first use; `cstrack.tracking` (the
+association alone, see its docstring for which tracker does what) and `cstrack.evaluation` work
+without it.
 """
 
 from typing import Any

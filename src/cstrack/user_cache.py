@@ -13,6 +13,9 @@ from os import PathLike
 from pathlib import Path
 
 CACHE_ENV = "CSTRACK_CACHE"
+#: The graph cache's size limit (`cstrack.export.cache`): $CSTRACK_CACHE_MAX_MB megabytes, else this.
+MAX_MB_ENV = "CSTRACK_CACHE_MAX_MB"
+DEFAULT_MAX_MB = 500
 _MB = 1 << 20
 
 

@@ -161,10 +161,14 @@ def test_bad_windows_and_benchmarks_are_one_line_errors(synthetic: Path, tmp_pat
     )
     track = ("track", synthetic, "--model", "omc_n", "--output", tmp_path / "out", "--quiet")
     assert one_line_error(run_cstrack(*track, "--benchmark", "MOT17"), "track").endswith(
-        "--benchmark sets the rules of --eval; add --eval"
+        "a benchmark sets the rules of the scores: it needs evaluate=True (--eval)"
     )
-    wrong = run_cstrack(*track, "--eval", "--benchmark", "MOT99")
-    assert wrong.returncode == 2 and "invalid choice: 'MOT99'" in wrong.stderr
+    assert one_line_error(run_cstrack(*track, "--eval", "--benchmark", "MOT99"), "track").endswith(
+        "unknown benchmark 'MOT99'; expected one of MOT15, MOT16, MOT17, MOT20"
+    )
+    assert one_line_error(run_cstrack(*common[:-1], "--benchmark", "MOT99"), "eval").endswith(
+        "unknown benchmark 'MOT99'; expected one of MOT15, MOT16, MOT17, MOT20"
+    )
     assert not (tmp_path / "out").exists()
 
 

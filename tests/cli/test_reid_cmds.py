@@ -56,3 +56,38 @@ def test_eval_reid_scores_the_held_out_identities(
     assert scores["CUHK03"]["queries"] == 6 and scores["all"]["queries"] == 12
     for value in scores.values():
         assert 0 <= value["rank1"] <= 1 and 1 / 3 <= value["mean_ap"] <= 1
+
+
+def test_train_embedding_writes_loadable_weights_after_each_round(
+    reid_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cstrack.models.registry import model_from_weights
+    from cstrack.models.weights import weights_metadata
+
+    background = tmp_path / "scene.jpg"
+    cv2.imwrite(str(background), np.full((200, 300, 3), 120, np.uint8))
+    out = tmp_path / "reid.safetensors"
+    code = main(
+        ["train-embedding", str(reid_root), str(out), "--model", "omc_yolox_nano_lite", "--backgrounds",
+         str(background), "--rounds", "2", "--epochs", "1", "--frames", "4", "--id-weight", "1"]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in printed] == ["round 1/2", "round 2/2"]
+    assert model_from_weights(out).emb_dim == 128
+    assert weights_metadata(out) == {"arch": "omc_yolox_nano_lite"}
+
+
+def test_train_embedding_refuses_an_output_it_could_not_load_in_one_line(
+    reid_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["train-embedding", str(reid_root), str(tmp_path / "out.pt"), "--model", "omc_yolox_nano_lite",
+         "--backgrounds", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("the output must end in .safetensors (the only weights format loaded)")
+    )

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from cstrack.cli.main import main
-from cstrack.data.synth import SynthConfig, generate_dataset
+from cstrack.data.synth.scene import SynthConfig
+from cstrack.data.synth.write import generate_dataset
 
 
 @pytest.fixture(scope="module")

@@ -115,8 +115,8 @@ def test_byte_low_out_of_range_is_a_one_line_error(capsys, frames: Path, tmp_pat
 
 
 def test_byte_low_reaches_the_tracker(capsys, monkeypatch, frames: Path, tmp_path: Path):
-    from cstrack.models.inference import DetectionResult
     from cstrack.pipeline import end_to_end
+    from cstrack.tracking import DetectionResult
 
     class NoDetections:
         has_recheck = False
@@ -125,37 +125,40 @@ def test_byte_low_reaches_the_tracker(capsys, monkeypatch, frames: Path, tmp_pat
             empty = np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 8), np.float32)
             return DetectionResult(*empty, np.zeros(0, np.int64), *empty)
 
-    options = {}
+    configs = []
     real_init = end_to_end.Tracker.__init__
 
-    def recording_init(self, model, **kwargs):
-        options.update(kwargs)
-        real_init(self, NoDetections(), byte_low_threshold=kwargs["byte_low_threshold"], conf=kwargs["conf"])
+    def recording_init(self, model, config, runtime, **kwargs):
+        configs.append(config)
+        real_init(self, NoDetections(), config)
 
     monkeypatch.setattr(end_to_end.Tracker, "__init__", recording_init)
     code, out, _ = run_cli(capsys, str(frames), "--byte-low", "0.1", "--output", str(tmp_path / "o"))
     assert code == 0 and "tracked 3 frames" in out
-    assert options["byte_low_threshold"] == 0.1 and options["conf"] == 0.5
+    (config,) = configs
+    assert (config.association.byte_low_threshold, config.detector.conf) == (0.1, 0.5)
 
 
 def test_byte_low_is_off_by_default():
     from cstrack.cli.main import build_parser
 
     args = build_parser().parse_args(["track", "frames"])
-    assert args.byte_low is None
+    assert args.byte_low_threshold is None
 
 
 @pytest.mark.parametrize(
     "option, message",
     [
-        (["--conf", "2"], "--conf must be in (0, 1), got 2.0"),
-        (["--conf", "nan"], "--conf must be in (0, 1), got nan"),
-        (["--conf", "-1"], "--conf must be in (0, 1), got -1.0"),
-        (["--min-area", "nan"], "--min-area must be a finite number >= 0, got nan"),
-        (["--min-area", "-5"], "--min-area must be a finite number >= 0, got -5.0"),
-        (["--max-aspect", "-1"], "--max-aspect must be a finite number > 0, got -1.0"),
-        (["--max-aspect", "inf"], "--max-aspect must be a finite number > 0, got inf"),
-        (["--trails", "-1"], "--trails must be >= 0, got -1"),
+        (["--conf", "2"], "--conf must be in [0, 1), got 2.0"),
+        (["--conf", "nan"], "--conf must be in [0, 1), got nan"),
+        (["--conf", "-1"], "--conf must be in [0, 1), got -1.0"),
+        (["--min-area", "nan"], "min_area=nan (must be finite and >= 0)"),
+        (["--min-area", "-5"], "min_area=-5.0 (must be finite and >= 0)"),
+        (["--max-aspect", "-1"], "max_aspect=-1.0 (must be finite and > 0)"),
+        (["--max-aspect", "inf"], "max_aspect=inf (must be finite and > 0)"),
+        (["--trails", "-1"], "trails=-1 (must be an integer >= 0)"),
+        (["--cmc", "sift"], "--cmc must be one of none, sof, ecc, orb, got sift"),
+        (["--backend", "tensorrt"], "backend: must be one of auto, torch, onnx, got 'tensorrt'"),
         (
             ["--img-size", "100", "96"],
             "--img-size must be two positive multiples of 32 up to 4096, got 100 96",
@@ -164,8 +167,8 @@ def test_byte_low_is_off_by_default():
             ["--img-size", "100000", "100000"],
             "--img-size must be two positive multiples of 32 up to 4096, got 100000 100000",
         ),
-        (["--format", ","], "--format ',' has an empty item; give one or more of mot, json"),
-        (["--format", "mot,xml"], "--format: unknown output 'xml'; choose from mot, json"),
+        (["--format", ","], "--format ',' has an empty item"),
+        (["--format", "mot,xml"], "unknown output formats ['xml']; choose from mot, json"),
         (["--frames", "4-9"], "frames 4-9 are outside this sequence of 3 frames"),
         (["--eval"], "cannot evaluate: not a MOTChallenge sequence with gt/gt.txt"),
     ],

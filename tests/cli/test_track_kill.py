@@ -21,7 +21,8 @@ import cv2
 import pytest
 import torch
 
-from cstrack.data.synth import SynthConfig, generate_sequence
+from cstrack.data.synth.scene import SynthConfig
+from cstrack.data.synth.write import generate_sequence
 from cstrack.models import create_model
 from cstrack.models.weights import save_weights
 

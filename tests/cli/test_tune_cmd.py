@@ -21,7 +21,6 @@ import pytest
 from cstrack.cli.main import main
 from cstrack.data.sources import open_sources
 from cstrack.errors import InputError
-from cstrack.models.inference import DetectionResult
 from cstrack.pipeline.end_to_end import Tracker
 from cstrack.pipeline.runner import track
 from cstrack.pipeline.tracker_config import TrackerConfig
@@ -32,6 +31,7 @@ from cstrack.pipeline.tuning import (
     save_cache,
     score_config,
 )
+from cstrack.tracking import DetectionResult
 
 FRAMES, PEOPLE, EMBEDDING = 30, 3, 16
 
@@ -110,8 +110,10 @@ def test_with_recheck_the_cached_candidates_are_thresholded_as_live_ones(sequenc
     assert cache.recheck and any(len(result.trans_scores) for result in cache.sequences[0].results)
     for config in (base, base.replace(recheck_threshold=0.5, fusion_eps=0.2, recheck_starts_tracks=True)):
         cached = score_config(cache, config)["combined"]
-        live_oracle = OracleDetector(sequence, conf=config.conf, recheck_threshold=config.recheck_threshold)
-        live = track(sequence, Tracker.from_config(live_oracle, config), evaluate=True, progress=False)
+        live_oracle = OracleDetector(
+            sequence, conf=config.detector.conf, recheck_threshold=config.recheck.recheck_threshold
+        )
+        live = track(sequence, Tracker(live_oracle, config), evaluate=True, progress=False)
         assert {key: live["SEQ-A"].scores[key] for key in cached} == cached
 
 
@@ -125,11 +127,11 @@ def test_a_cache_without_recheck_does_not_serve_a_model_that_has_it(sequence: Pa
 
 
 def test_the_cached_base_trial_scores_what_track_scores(sequence: Path) -> None:
-    base = TrackerConfig(conf=0.5)
+    base = TrackerConfig()
     cache = cache_detections(open_sources(sequence), OracleDetector(sequence, conf=0.1), base, progress=False)
     for config in (base, base.replace(conf=0.35, track_buffer=10)):
         cached = score_config(cache, config)["combined"]
-        tracker = Tracker.from_config(OracleDetector(sequence, conf=config.conf), config)
+        tracker = Tracker(OracleDetector(sequence, conf=config.detector.conf), config)
         live = track(sequence, tracker, evaluate=True, progress=False)["SEQ-A"].scores
         assert {key: live[key] for key in cached} == cached
 
@@ -174,12 +176,14 @@ def test_the_cache_file_round_trips_and_serves_only_what_it_holds(sequence: Path
 def test_the_search_space_is_checked() -> None:
     names = [param.name for param in parse_space(None, recheck=False)]
     assert "conf" in names and "fusion_eps" not in names and "nms_iou" not in names
+    assert "img_size" not in names and "class_aware" not in names
     (param,) = parse_space("track_buffer=5:20")
     assert (param.kind, param.low, param.high) == ("int", 5, 20)
     for text, problem in [
         ("nms_iou", "cannot be tuned over cached detections"),
+        ("img_size", "each trial would need the network again"),
         ("conff", "unknown field 'conff'"),
-        ("conf=0:0.5", "give LOW:HIGH"),
+        ("conf=0.5:1", "give LOW:HIGH"),
         ("conf=0.6:0.4", "give LOW:HIGH"),
         ("recheck_starts_tracks=0:1", "give it without a range"),
     ]:
@@ -193,15 +197,15 @@ def test_tune_writes_a_best_config_at_least_as_good_as_the_default(
     capsys, monkeypatch, sequence: Path, tmp_path: Path
 ) -> None:
     pytest.importorskip("optuna")
-    from cstrack.pipeline import backends
+    from cstrack.backends import choice
 
     built = {}
 
-    def oracle_detector(model, arch, img_size, device, half, backend, conf, providers=None, **options):
-        built.update(options, conf=conf)
-        return OracleDetector(sequence, conf)
+    def oracle_detector(model, config, recheck, runtime, *, arch=None):
+        built.update(conf=config.conf, nms_iou=config.nms_iou, recheck_threshold=recheck.recheck_threshold)
+        return OracleDetector(sequence, config.conf)
 
-    monkeypatch.setattr(backends, "build_detector", oracle_detector)
+    monkeypatch.setattr(choice, "build_detector", oracle_detector)
     out = tmp_path / "tuned"
     code = main(
         ["tune", str(sequence), "--trials", "4", "--output", str(out), "--quiet", "--cache", str(tmp_path / "c.npz"),
@@ -209,7 +213,7 @@ def test_tune_writes_a_best_config_at_least_as_good_as_the_default(
     )  # fmt: skip
     printed = capsys.readouterr().out
     assert code == 0
-    assert built == {"conf": 0.1, "iou_threshold": 0.6, "recheck_threshold": 0.3}  # the lowest of the space
+    assert built == {"conf": 0.1, "nms_iou": 0.6, "recheck_threshold": 0.3}  # the lowest of the space
     assert "(base)" in printed and "best (trial" in printed
     best = TrackerConfig.load(out / "best.yaml")
     with (out / "trials.csv").open() as stream:

@@ -12,14 +12,10 @@ import numpy as np
 import pytest
 
 from cstrack.data import MotSequence, SequenceInfo, write_seqinfo
-from cstrack.data.jde import (
-    from_mot,
-    label_path_for,
-    read_data_config,
-    read_labels,
-    read_list_file,
-)
-from cstrack.data.synth import SynthConfig, generate_dataset
+from cstrack.data.jde import label_path_for, read_data_config, read_labels, read_list_file
+from cstrack.data.mot_to_jde import from_mot
+from cstrack.data.synth.scene import SynthConfig
+from cstrack.data.synth.write import generate_dataset
 from cstrack.errors import InputError
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "data" / "example.yaml"

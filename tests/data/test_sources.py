@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
+from cstrack.config import DEFAULT_FRAME_RATE
 from cstrack.data.sources import (
-    DEFAULT_FRAME_RATE,
     FrameRange,
     ImageFolderSource,
     SequenceSource,

@@ -15,7 +15,9 @@ import pytest
 
 from cstrack.data import MotSequence
 from cstrack.data.mot import CLASS, FRAME, ID, MARK, VISIBILITY, H, W, X, Y
-from cstrack.data.synth import CAR, SynthConfig, camera_warps, generate_dataset, generate_sequence
+from cstrack.data.synth.motion import camera_warps
+from cstrack.data.synth.scene import CAR, SynthConfig
+from cstrack.data.synth.write import generate_dataset, generate_sequence
 from cstrack.errors import InputError
 
 # Small and fast; 8 fps so that people cross the 320 px image within the 60 frames.

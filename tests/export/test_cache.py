@@ -21,6 +21,7 @@ import torch
 from onnx import numpy_helper
 
 import cstrack.export.cache as cache
+from cstrack.backends.onnx import OnnxBackend
 from cstrack.cli.main import main
 from cstrack.errors import InputError
 from cstrack.export.onnx import recheck_path
@@ -68,38 +69,38 @@ def test_another_models_graph_in_an_entry_is_detected_and_exported_anew(
     models, root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     (model, weights), (other, other_weights) = models["mine"], models["other"]
-    expected = base_outputs(cache.cached_backend(model, weights, SIZE))
+    expected = base_outputs(OnnxBackend.from_cache(model, weights, SIZE))
     base = cache.cache_entry(model, weights, SIZE, False)
     assert recorded(base)[cache.WEIGHTS_SHA256] == cache.file_sha256(weights)
     assert recorded(recheck_path(base))[cache.WEIGHTS_SHA256] == cache.file_sha256(weights)
-    cache.cached_backend(other, other_weights, SIZE)
+    OnnxBackend.from_cache(other, other_weights, SIZE)
     other_base = cache.cache_entry(other, other_weights, SIZE, False)
     for source, target in ((other_base, base), (recheck_path(other_base), recheck_path(base))):
         shutil.copyfile(source, target)  # the other model's graphs where this model's belong
 
     with caplog.at_level(logging.WARNING, logger="cstrack"):
-        backend = cache.cached_backend(model, weights, SIZE)
+        backend = OnnxBackend.from_cache(model, weights, SIZE)
     assert "re-exporting the cached ONNX graphs" in caplog.text
     assert "not exported from these weights" in caplog.text
     for got, want in zip(base_outputs(backend), expected):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     assert recorded(base)[cache.WEIGHTS_SHA256] == cache.file_sha256(weights)  # written anew
     monkeypatch.setattr(cache, "export_onnx", no_export)
-    cache.cached_backend(model, weights, SIZE)  # and used from now on
+    OnnxBackend.from_cache(model, weights, SIZE)  # and used from now on
 
 
 def test_an_edited_graph_is_detected_by_its_own_hash(
     models, root: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     model, weights = models["mine"]
-    cache.cached_backend(model, weights, SIZE)
+    OnnxBackend.from_cache(model, weights, SIZE)
     base = cache.cache_entry(model, weights, SIZE, False)
     proto = onnx.load(str(base))
     weight = proto.graph.initializer[0]
     weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) + 1, weight.name))
     onnx.save(proto, str(base))  # the recorded hashes kept, one weight changed
     with caplog.at_level(logging.WARNING, logger="cstrack"):
-        cache.cached_backend(model, weights, SIZE)
+        OnnxBackend.from_cache(model, weights, SIZE)
     assert "the graph is not the one exported" in caplog.text
     assert recorded(base)[cache.GRAPH_SHA256] == cache.graph_sha256(onnx.load(str(base)))
 
@@ -130,7 +131,7 @@ def test_an_export_holds_the_cache_to_its_cap_and_a_load_marks_its_entry_used(
     model, weights = models["mine"]
     stale = [fake_entry(root, f"stale{k}", MB, 100 + k) for k in range(3)]
     monkeypatch.setenv("CSTRACK_CACHE_MAX_MB", "2.5")  # room for about two of the stale entries
-    cache.cached_backend(model, weights, SIZE)
+    OnnxBackend.from_cache(model, weights, SIZE)
     entry = cache.cache_entry(model, weights, SIZE, False).parent
     assert [e.folder for e in cache.cache_entries()] == [entry]  # the new one is over the cap alone
     assert not any(folder.exists() for folder in stale)
@@ -139,7 +140,7 @@ def test_an_export_holds_the_cache_to_its_cap_and_a_load_marks_its_entry_used(
     fresh = fake_entry(root, "fresh", MB, 0)
     os.utime(entry / cache.BASE_NAME, (0, 0))  # used long ago
     monkeypatch.setattr(cache, "export_onnx", no_export)
-    cache.cached_backend(model, weights, SIZE)
+    OnnxBackend.from_cache(model, weights, SIZE)
     assert [e.folder for e in cache.cache_entries()] == [fresh, entry]  # the load made it the newest
 
 
@@ -150,7 +151,7 @@ def test_a_bad_cap_is_refused_before_any_export(
     monkeypatch.setenv("CSTRACK_CACHE_MAX_MB", value)
     monkeypatch.setattr(cache, "export_onnx", no_export)
     with pytest.raises(InputError, match="CSTRACK_CACHE_MAX_MB=.*expected megabytes, a number >= 0"):
-        cache.cached_backend(*models["mine"], SIZE)
+        OnnxBackend.from_cache(*models["mine"], SIZE)
 
 
 def test_an_entry_is_renamed_away_before_it_is_deleted(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,7 +176,7 @@ def test_a_reader_whose_entry_is_removed_meanwhile_exports_anew_without_a_warnin
     models, root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     model, weights = models["mine"]
-    cache.cached_backend(model, weights, SIZE)
+    OnnxBackend.from_cache(model, weights, SIZE)
     base = cache.cache_entry(model, weights, SIZE, False)
     load = cache._load
 
@@ -187,7 +188,7 @@ def test_a_reader_whose_entry_is_removed_meanwhile_exports_anew_without_a_warnin
 
     monkeypatch.setattr(cache, "_load", load_then_lose_the_entry)
     with caplog.at_level(logging.WARNING, logger="cstrack"):
-        backend = cache.cached_backend(model, weights, SIZE)
+        backend = OnnxBackend.from_cache(model, weights, SIZE)
     assert backend.has_recheck
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
     assert base.is_file() and recheck_path(base).is_file()

@@ -10,13 +10,17 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from cstrack.backends.onnx import OnnxBackend, paired_outputs
+from cstrack.backends.torch import TorchBackend
 from cstrack.cli.main import main
+from cstrack.config import DetectorConfig
 from cstrack.errors import InputError
-from cstrack.export.onnx import MatmulAdaptiveAvgPool, OnnxBackend, export_onnx, paired_outputs
-from cstrack.models import OMC, CSTrack, DetectionResult, Detector, TorchBackend, create_model, save_weights
+from cstrack.export.onnx import MatmulAdaptiveAvgPool, export_onnx
+from cstrack.models import OMC, CSTrack, Detector, create_model, save_weights
 from cstrack.models.detect import Decoded
 from cstrack.models.inference import DetectorBackend
 from cstrack.models.pretrained import list_pretrained, pretrained_weights, trained_img_size
+from cstrack.tracking import DetectionResult
 
 SIZE = (320, 192)
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -91,8 +95,8 @@ def check_same_detections(a: DetectionResult, b: DetectionResult) -> None:
 def test_detector_backends_agree(sharp_omc: OMC) -> None:
     frame = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
     templates = np.random.default_rng(1).standard_normal((3, 512)).astype(np.float32)
-    torch_detector = Detector(TorchBackend(sharp_omc), img_size=SIZE)
-    onnx_detector = Detector(OnnxBackend.from_model(sharp_omc, SIZE), img_size=SIZE)
+    torch_detector = Detector(TorchBackend(sharp_omc), DetectorConfig(img_size=SIZE))
+    onnx_detector = Detector(OnnxBackend.from_model(sharp_omc, SIZE), DetectorConfig(img_size=SIZE))
     assert onnx_detector.has_recheck
     assert isinstance(torch_detector.backend, DetectorBackend) and isinstance(
         onnx_detector.backend, DetectorBackend
@@ -116,8 +120,8 @@ def test_cli_export_and_files_backend(sharp_omc: OMC, tmp_path: Path, capsys: py
     templates = np.random.default_rng(3).standard_normal((2, 512)).astype(np.float32)
     for size in (SIZE, (416, 256)):  # the export size and another: one file
         frame = np.random.default_rng(2).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-        expected = Detector(TorchBackend(sharp_omc), img_size=size)(frame, templates)
-        check_same_detections(expected, Detector(backend, img_size=size)(frame, templates))
+        expected = Detector(TorchBackend(sharp_omc), DetectorConfig(img_size=size))(frame, templates)
+        check_same_detections(expected, Detector(backend, DetectorConfig(img_size=size))(frame, templates))
 
 
 def test_static_export_keeps_its_size(tmp_path: Path) -> None:
@@ -132,9 +136,9 @@ def test_static_export_keeps_its_size(tmp_path: Path) -> None:
     assert dims == [1, 3, SIZE[1], SIZE[0]]
     backend = OnnxBackend.from_files(output)
     assert not backend.dynamic and backend.img_size == SIZE
-    Detector(backend, img_size=SIZE)
+    Detector(backend, DetectorConfig(img_size=SIZE))
     with pytest.raises(InputError, match="built for input size"):
-        Detector(backend, img_size=(640, 384))
+        Detector(backend, DetectorConfig(img_size=(640, 384)))
 
 
 def test_unloadable_onnx_files(tmp_path: Path) -> None:

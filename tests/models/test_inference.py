@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from cstrack.backends.torch import TorchBackend
+from cstrack.config import DetectorConfig, RecheckConfig
 from cstrack.errors import InputError
-from cstrack.models import OMC, CSTrack, Detector, TorchBackend, box_iou, letterbox, nms
+from cstrack.models import OMC, CSTrack, Detector, box_iou, letterbox, nms
 from cstrack.models.inference import input_size_for
+from cstrack.tracking import DetectionResult, FrameDetector, JDETracker, fuse_candidates
 
 
 def random_boxes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,7 +66,7 @@ def test_nms_labels_and_max_det() -> None:
     labels = torch.randint(0, 3, (120,), generator=torch.Generator().manual_seed(1))
     assert nms(boxes, scores, 0.5, 1000, labels).tolist() == reference_nms(boxes, scores, 0.5, False, labels)
     assert nms(boxes, scores, 0.5, max_det=5).tolist() == reference_nms(boxes, scores, 0.5, False)[:5]
-    assert nms(boxes[:0], scores[:0]).shape == (0,)
+    assert nms(boxes[:0], scores[:0], 0.5).shape == (0,)
 
 
 def test_box_iou() -> None:
@@ -98,7 +101,7 @@ def test_letterbox_rejects_bad_sizes(cstrack_s: CSTrack) -> None:
     with pytest.raises(InputError, match="multiples of 32"):
         letterbox(np.zeros((10, 10, 3), np.uint8), (1000, 608))
     with pytest.raises(InputError):
-        Detector(TorchBackend(cstrack_s), img_size=(320, 100))
+        Detector(TorchBackend(cstrack_s), DetectorConfig(img_size=(320, 100)))
 
 
 def check_result(result, image_shape: tuple[int, int]) -> None:
@@ -123,7 +126,7 @@ def check_result(result, image_shape: tuple[int, int]) -> None:
 
 def test_detector_end_to_end(omc_s: OMC) -> None:
     frame = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
-    detector = Detector(TorchBackend(omc_s), img_size=(320, 192), clip=True)
+    detector = Detector(TorchBackend(omc_s), DetectorConfig(img_size=(320, 192), clip=True))
     check_result(detector(frame), frame.shape[:2])
     # Thresholds at zero force candidates through NMS on the untrained network; a zero heat bias
     # (M ~ 0.5 instead of the 0.01 prior) forces re-check peaks above 0.3.
@@ -131,12 +134,7 @@ def test_detector_end_to_end(omc_s: OMC) -> None:
     with torch.no_grad():
         forced.siamheatmap.conv2[-1].bias.zero_()
     detector = Detector(
-        TorchBackend(forced),
-        img_size=(320, 192),
-        obj_threshold=0.0,
-        score_threshold=0.0,
-        max_det=50,
-        clip=True,
+        TorchBackend(forced), DetectorConfig(img_size=(320, 192), conf=0.0, max_det=50, clip=True)
     )
     result = detector(frame, templates=np.random.default_rng(1).standard_normal((4, 512)).astype(np.float32))
     assert 0 < len(result.scores) <= 50 and 0 < len(result.trans_scores) <= 100
@@ -145,11 +143,21 @@ def test_detector_end_to_end(omc_s: OMC) -> None:
     check_result(detector(frame, templates=np.zeros((0, 512), np.float32)), frame.shape[:2])
 
 
+def test_the_detector_result_goes_to_the_association_as_it_is(omc_s: OMC) -> None:
+    detector = Detector(TorchBackend(omc_s), DetectorConfig(img_size=(320, 192), conf=0.0))
+    assert isinstance(detector, FrameDetector)
+    frame = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
+    result = detector(frame, templates=np.ones((1, 512), np.float32))
+    assert type(result) is DetectionResult
+    fused = fuse_candidates(result, starts_tracks=True)
+    assert len(fused.scores) >= len(result.scores) and len(fused.trans_scores) == 0
+    tracks = JDETracker().update(fused)
+    assert {t.detection_index for t in tracks} <= {-1, *range(len(result.scores))}
+
+
 def test_detector_without_recheck(cstrack_s: CSTrack) -> None:
     frame = np.full((200, 200, 3), 90, np.uint8)
-    detector = Detector(
-        TorchBackend(cstrack_s), img_size=(256, 256), obj_threshold=0.0, score_threshold=0.0, clip=True
-    )
+    detector = Detector(TorchBackend(cstrack_s), DetectorConfig(img_size=(256, 256), conf=0.0, clip=True))
     assert not detector.has_recheck
     result = detector(frame)
     check_result(result, (200, 200))
@@ -182,7 +190,7 @@ BAD_FRAMES = {
 
 @pytest.fixture(scope="module")
 def small_detector(cstrack_s: CSTrack) -> Detector:
-    return Detector(TorchBackend(cstrack_s), img_size=(64, 64))
+    return Detector(TorchBackend(cstrack_s), DetectorConfig(img_size=(64, 64)))
 
 
 @pytest.mark.parametrize("frame, message", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
@@ -218,11 +226,8 @@ def test_multi_class_detections_carry_their_class() -> None:
     frame = np.random.default_rng(0).integers(0, 256, (192, 320, 3), dtype=np.uint8)
     detector = Detector(
         TorchBackend(model),
-        img_size=(320, 192),
-        obj_threshold=0.0,
-        score_threshold=0.0,
-        recheck_threshold=0.0,
-        max_det=2000,
+        DetectorConfig(img_size=(320, 192), conf=0.0, max_det=2000),
+        RecheckConfig(recheck_threshold=0.0),
     )
     assert detector.class_names == ("class0", "class1")
     x, _ = detector.preprocess(frame)
@@ -249,7 +254,9 @@ def test_multi_class_detections_carry_their_class() -> None:
     assert len(result.trans_classes) == len(result.trans_scores) > 0
     assert set(result.trans_classes.tolist()) <= {0, 1}
     assert np.isin(result.trans_classes, finest.argmax(-1)).all()
-    single = Detector(TorchBackend(create_model("omc_yolox_nano").eval()), img_size=(320, 192))
+    single = Detector(
+        TorchBackend(create_model("omc_yolox_nano").eval()), DetectorConfig(img_size=(320, 192))
+    )
     assert single.class_names == ("pedestrian",) and single(frame).classes is None
 
 
@@ -272,25 +279,45 @@ def test_input_size_follows_the_frame(frame: tuple[int, int], pixels: int, expec
 
 
 def test_detector_fits_its_input_to_each_frame_size_unless_given_one(cstrack_s: CSTrack) -> None:
-    detector = Detector(TorchBackend(cstrack_s), input_pixels=320 * 192)
+    detector = Detector(TorchBackend(cstrack_s), DetectorConfig(input_pixels=320 * 192))
     wide = np.full((90, 160, 3), 90, np.uint8)
     x, placement = detector.preprocess(wide)
     assert x.shape == (1, 3, 96, 160) and placement.pad == (0, 3)
     x, _ = detector.preprocess(np.full((600, 800, 3), 90, np.uint8))
     assert x.shape == (1, 3, 192, 256)
-    fixed = Detector(TorchBackend(cstrack_s), img_size=(256, 256))
+    fixed = Detector(TorchBackend(cstrack_s), DetectorConfig(img_size=(256, 256)))
     assert fixed.preprocess(wide)[0].shape == (1, 3, 256, 256)
 
 
 def test_embed_reads_the_embeddings_the_detector_gives_its_own_boxes(omc_s: OMC) -> None:
     frame = np.random.default_rng(2).integers(0, 256, (300, 500, 3), dtype=np.uint8)
-    detector = Detector(
-        TorchBackend(omc_s), img_size=(320, 192), obj_threshold=0.0, score_threshold=0.0, max_det=20
-    )
+    detector = Detector(TorchBackend(omc_s), DetectorConfig(img_size=(320, 192), conf=0.0, max_det=20))
     result = detector(frame)
     assert len(result.scores) > 0
     np.testing.assert_allclose(detector.embed(frame, result.boxes_xyxy), result.embeddings, atol=1e-6)
     assert detector.embed(frame, np.zeros((0, 4))).shape == (0, 512)
+
+
+def test_the_readout_setting_chooses_the_box_mean_or_the_centre_cell() -> None:
+    from cstrack.models.registry import create_model
+
+    # The bundled model: a random one's embedding map is nearly constant, which would prove nothing.
+    backend = TorchBackend(create_model("omc_yolox_nano.bytetrack_pets"))
+    frame = np.random.default_rng(3).integers(0, 256, (192, 320, 3), dtype=np.uint8)  # input = frame
+    boxes = np.array([[40.0, 20.0, 104.0, 148.0], [200.0, 60.0, 232.0, 124.0]])
+    x, _ = Detector(backend, DetectorConfig(img_size=(320, 192))).preprocess(frame)
+    with torch.no_grad():
+        unit = torch.nn.functional.normalize(backend.run(x).embedding[0], dim=0)  # (E, 24, 40)
+    centre = Detector(backend, DetectorConfig(img_size=(320, 192), embedding_readout="centre"))
+    at_centres = torch.stack([unit[:, 10, 9], unit[:, 11, 27]]).numpy()
+    np.testing.assert_allclose(centre.embed(frame, boxes), at_centres, atol=1e-5)
+    box = Detector(backend, DetectorConfig(img_size=(320, 192), embedding_readout="box"))
+    # Cell centres 8 c + 4 inside x 40..104, y 20..148: columns 5-12, rows 2-18 (148 included).
+    mean = torch.nn.functional.normalize(unit[:, 2:19, 5:13].mean((1, 2)), dim=0).numpy()
+    np.testing.assert_allclose(box.embed(frame, boxes)[0], mean, atol=1e-5)
+    assert np.abs(mean - at_centres[0]).max() > 1e-2
+    with pytest.raises(InputError, match="embedding_readout"):
+        DetectorConfig(embedding_readout="corner")
 
 
 def test_a_template_selector_sees_the_boxes_and_no_templates_skips_the_recheck(omc_s: OMC) -> None:
@@ -302,7 +329,7 @@ def test_a_template_selector_sees_the_boxes_and_no_templates_skips_the_recheck(o
     calls = []
     original = backend.recheck
     backend.recheck = lambda *args: calls.append(1) or original(*args)  # type: ignore[method-assign]
-    detector = Detector(backend, img_size=(320, 192), obj_threshold=0.0, score_threshold=0.0, max_det=5)
+    detector = Detector(backend, DetectorConfig(img_size=(320, 192), conf=0.0, max_det=5))
     templates = np.random.default_rng(4).standard_normal((3, 512)).astype(np.float32)
     seen = []
     result = detector(frame, templates=lambda boxes: seen.append(boxes) or templates)

@@ -15,9 +15,9 @@ from safetensors import safe_open
 from torch import nn
 
 from cstrack.cli.main import main
+from cstrack.converters.release import convert_backbone
 from cstrack.models import count_parameters, create_model, load_weights
 from cstrack.models.mobilenet import OUT_CHANNELS, imagenet_backbone_state
-from cstrack.models.release import convert_backbone
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)

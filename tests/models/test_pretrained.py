@@ -8,26 +8,26 @@ from pathlib import Path
 import pytest
 import torch
 
+from cstrack.backends import build_detector
+from cstrack.config import DEFAULT_MODEL, RuntimeConfig
 from cstrack.errors import InputError
 from cstrack.models import (
     count_parameters,
     create_model,
     list_pretrained,
+    model_from_spec,
     pretrained_weights,
-    resolve_model,
     save_weights,
 )
-from cstrack.models.pretrained import BUNDLED, DEFAULT_PRETRAINED, model_card, trained_img_size
+from cstrack.models.pretrained import BUNDLED, model_card, trained_img_size
 from cstrack.models.registry import model_from_weights
-from cstrack.pipeline import DEFAULT_MODEL, build_detector
 
 MAX_BUNDLED_BYTES = 30 * 2**20
 
 
 def test_default_model_is_bundled() -> None:
     """In the package: `make demo` and a fresh install track without the network."""
-    assert DEFAULT_MODEL == DEFAULT_PRETRAINED
-    assert DEFAULT_PRETRAINED in BUNDLED
+    assert DEFAULT_MODEL in BUNDLED
 
 
 def test_unknown_pretrained_name() -> None:
@@ -62,7 +62,7 @@ def test_pretrained_file_loads_with_its_card(name: str) -> None:
     for section in ("Data", "Recipe", "Scores", "cstrack train"):
         assert section in card
     width, height = trained_img_size(path)
-    detector = build_detector(name, device="cpu")
+    detector = build_detector(name, runtime=RuntimeConfig(device="cpu"))
     assert detector.img_size is None  # fitted to each source; frames of the trained size run at it
     assert detector.input_size((height, width, 3)) == (width, height)
 
@@ -80,10 +80,10 @@ def test_create_model_takes_a_bundled_arch_tag() -> None:
         create_model(name, recheck=False)
 
 
-def test_resolve_model_one_resolver_for_names_files_and_variants(
+def test_model_from_spec_reads_names_files_and_variants(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bundled = resolve_model("omc_mobilenetv2.pets")
+    bundled = model_from_spec("omc_mobilenetv2.pets")
     assert (bundled.weights, bundled.img_size, bundled.stem) == (
         pretrained_weights("omc_mobilenetv2.pets"),
         (384, 288),
@@ -91,28 +91,28 @@ def test_resolve_model_one_resolver_for_names_files_and_variants(
     )
     copy = tmp_path / "mine.safetensors"
     copy.write_bytes(bundled.weights.read_bytes())
-    from_file = resolve_model(copy)
+    from_file = model_from_spec(copy)
     assert (from_file.weights, from_file.img_size, from_file.stem) == (copy, (384, 288), "mine")
     with caplog.at_level("WARNING"):
-        variant = resolve_model("omc_n")
+        variant = model_from_spec("omc_n")
     assert (variant.weights, variant.img_size, variant.stem) == (None, None, "omc_n")
     assert "model 'omc_n' has no weights here: random initialisation" in caplog.text
     with pytest.raises(InputError, match=r"unknown model 'omc_q\.pets': give a \.safetensors file or one of"):
-        resolve_model("omc_q.pets")
+        model_from_spec("omc_q.pets")
 
 
 def test_resolved_class_names(tmp_path: Path) -> None:
     """Recorded `class_names`, else ("pedestrian",) for one class and class0, class1 ... for more."""
-    assert resolve_model("omc_mobilenetv2.pets").class_names == ("pedestrian",)
-    assert resolve_model("omc_n").class_names == ("pedestrian",)
+    assert model_from_spec("omc_mobilenetv2.pets").class_names == ("pedestrian",)
+    assert model_from_spec("omc_n").class_names == ("pedestrian",)
     two = create_model("omc_n", nc=2)
     options = {"arch": "omc_n", "options": json.dumps({"nc": 2})}
     unnamed = save_weights(two, tmp_path / "unnamed.safetensors", metadata=options)
-    assert resolve_model(unnamed).class_names == ("class0", "class1")
+    assert model_from_spec(unnamed).class_names == ("class0", "class1")
     named = save_weights(
         two, tmp_path / "named.safetensors", metadata={**options, "class_names": '["a", "b"]'}
     )
-    assert resolve_model(named).class_names == ("a", "b")
+    assert model_from_spec(named).class_names == ("a", "b")
     for value, problem in (
         ('["a"]', "names 1 classes but the model has 2"),
         ('["a", "a"]', "must be a list of distinct names"),
@@ -120,4 +120,4 @@ def test_resolved_class_names(tmp_path: Path) -> None:
     ):
         bad = save_weights(two, tmp_path / "bad.safetensors", metadata={**options, "class_names": value})
         with pytest.raises(InputError, match=problem):
-            resolve_model(bad)
+            model_from_spec(bad)

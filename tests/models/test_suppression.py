@@ -117,9 +117,9 @@ def test_candidate_cap(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("path", [nms, nms_opencv, nms_torch])
 def test_empty(path) -> None:
-    keep = path(torch.zeros(0, 4), torch.zeros(0), labels=torch.zeros(0, dtype=torch.long))
+    keep = path(torch.zeros(0, 4), torch.zeros(0), 0.6, labels=torch.zeros(0, dtype=torch.long))
     assert keep.dtype == torch.long and keep.shape == (0,)
-    assert path(torch.zeros(0, 4), torch.zeros(0)).shape == (0,)
+    assert path(torch.zeros(0, 4), torch.zeros(0), 0.6).shape == (0,)
 
 
 def test_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,7 +133,7 @@ def test_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(cv2.dnn, "NMSBoxes", counting)
     boxes, scores = random_case("crowd", 0)
-    nms(boxes, scores)
+    nms(boxes, scores, 0.6)
     assert calls == [300]
     assert nms(boxes, scores, 0.5, diou=True).tolist() == nms_torch(boxes, scores, 0.5, diou=True).tolist()
     assert calls == [300]

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from cstrack.config import RuntimeConfig
 from cstrack.errors import InputError
-from cstrack.models import create_model, resolve_model
+from cstrack.models import create_model, model_from_spec
 from cstrack.models.weights import load_weights, save_weights
 from cstrack.pipeline.end_to_end import Tracker
+from cstrack.pipeline.tracker_config import TrackerConfig
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,7 @@ def test_an_img_size_beyond_any_input_is_refused_naming_the_file(tmp_path: Path,
     path = tmp_path / "w.safetensors"
     save_weights(omc_n_state, path, {"arch": "omc_n", "img_size": "96000,96000"})
     with pytest.raises(InputError) as caught:
-        resolve_model(path)
+        model_from_spec(path)
     assert str(caught.value) == (
         f"{path}: its 'img_size' metadata must be two positive multiples of 32 up to 4096, got 96000 96000"
     )
@@ -37,7 +39,8 @@ def test_overflowing_weights_are_named_at_the_detector(tmp_path: Path, omc_n_sta
              for k, v in omc_n_state.items()}  # fmt: skip
     path = tmp_path / "overflow.safetensors"
     save_weights(state, path, {"arch": "omc_n"})
-    tracker = Tracker(path, img_size=(128, 96), backend="torch", device="cpu")
+    config = TrackerConfig().replace(img_size=(128, 96))
+    tracker = Tracker(path, config, RuntimeConfig(backend="torch", device="cpu"))
     with pytest.raises(InputError) as caught:
         tracker.update(np.full((96, 128, 3), 80, np.uint8))
     assert (

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cstrack.models.inference import DetectionResult
+from cstrack.tracking import DetectionResult
 
 WALK_FRAMES, WALK_STEP = 12, 8  # the walker's feet go from y = 40 to y = 128 of a 160 x 160 frame
 

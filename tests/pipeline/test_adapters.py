@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cstrack.pipeline.adapters import from_supervision, to_supervision
-from cstrack.tracking import JDETracker
+from cstrack.tracking import DetectionResult, JDETracker
 
 sv = pytest.importorskip("supervision")
 
@@ -28,7 +28,8 @@ def test_detections_become_the_update_array_and_tracks_the_matched_rows() -> Non
     table = from_supervision(detections)
     np.testing.assert_allclose(table[:, :4], detections.xyxy)
     np.testing.assert_allclose(table[:, 4:], [[0.9, 0], [0.2, 0], [0.8, 2]], rtol=1e-6)
-    tracks = JDETracker().update(table[:, :4], table[:, 4], classes=table[:, 5])  # 0.2 starts none
+    # The box scoring 0.2 starts no track.
+    tracks = JDETracker().update(DetectionResult(table[:, :4], table[:, 4], classes=table[:, 5]))
     tracked = to_supervision(tracks, detections)
     assert tracked.tracker_id.tolist() == [1, 2]
     assert tracked.data["label"].tolist() == ["a", "c"] and tracked.mask[1, 0, 0]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from cstrack.data.synth import SynthConfig, generate_dataset
+from cstrack.data.synth.scene import SynthConfig
+from cstrack.data.synth.write import generate_dataset
 from cstrack.errors import InputError
 from cstrack.evaluation import evaluate
 from cstrack.pipeline.batch import DONE, FAILED, SKIPPED, BatchResult, track_many

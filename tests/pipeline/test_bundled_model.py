@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from cstrack import Tracker, track
+from cstrack.config import RuntimeConfig
 from cstrack.data.sources import FrameRange
-from cstrack.data.synth import SynthConfig, generate_sequence
+from cstrack.data.synth.scene import SynthConfig
+from cstrack.data.synth.write import generate_sequence
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 SYNTHETIC = SynthConfig(frames=60, width=768, height=576, fps=7.0, people=8, occlusion=0.5)
@@ -26,7 +28,7 @@ SYNTH_MOTA, SYNTH_IDF1 = 0.84, 0.89
 
 @pytest.fixture(scope="module")
 def tracker() -> Tracker:
-    return Tracker(device="cpu")
+    return Tracker(runtime=RuntimeConfig(device="cpu"))
 
 
 def test_pets_held_out_frames(shared_data: Path, tracker: Tracker) -> None:

@@ -10,13 +10,15 @@ import pytest
 
 from cstrack.data import MotSequence
 from cstrack.data.gt_detections import FrameDetections, SimulationConfig, simulate_detections
-from cstrack.data.synth import SynthConfig, camera_warps, generate_sequence
+from cstrack.data.synth.motion import camera_warps
+from cstrack.data.synth.scene import SynthConfig
+from cstrack.data.synth.write import generate_sequence
 from cstrack.errors import InputError
 from cstrack.evaluation import SequenceTables, evaluate_tables
 from cstrack.pipeline.camera_motion import CameraMotion, build_camera_motion
 from cstrack.pipeline.tracker_config import TrackerConfig
-from cstrack.tracking import JDETracker
-from cstrack.tracking.track_state import results_rows
+from cstrack.tracking import DetectionResult, JDETracker
+from cstrack.tracking.rows import results_rows
 
 # A fast pan: the view sweeps 0.6 frame widths and back in 3 s, at 8 fps up to 25 px per frame,
 # with the speed changing every frame, so a constant-velocity filter cannot follow it.
@@ -66,7 +68,8 @@ def id_switches(detections: list[FrameDetections], gt: np.ndarray, warps: np.nda
     for frame, found in enumerate(detections, start=1):
         if warps is not None:
             tracker.compensate_camera(warps[frame - 1])
-        rows.append(results_rows(frame, tracker.update(found.boxes_xyxy, found.scores, found.embeddings)))
+        tracks = tracker.update(DetectionResult(found.boxes_xyxy, found.scores, found.embeddings))
+        rows.append(results_rows(frame, tracks))
     scores = evaluate_tables({"pan": SequenceTables(gt, np.vstack(rows), PAN.frames)})
     return int(scores["combined"]["IDSW"])
 
@@ -91,14 +94,14 @@ def test_a_frame_without_texture_gives_the_identity() -> None:
 
 def test_methods_are_checked() -> None:
     assert build_camera_motion("none") is None
-    with pytest.raises(InputError, match="cmc must be one of none, sof, ecc, orb"):
+    with pytest.raises(InputError, match="camera motion method must be one of sof, ecc, orb"):
         build_camera_motion("sift")
     with pytest.raises(InputError, match="cmc: must be one of none, sof, ecc, orb, got 'sift'"):
-        TrackerConfig(cmc="sift")
-    assert TrackerConfig().replace(cmc="ecc").cmc == "ecc"
+        TrackerConfig().replace(cmc="sift")
+    assert TrackerConfig().replace(cmc="ecc").association.cmc == "ecc"
 
 
 def test_config_file_carries_the_new_fields(tmp_path: Path) -> None:
     config = TrackerConfig().replace(cmc="sof", reid_seconds=30.0)
     loaded = TrackerConfig.load(config.save(tmp_path / "tracker.yaml"))
-    assert (loaded.cmc, loaded.reid_seconds) == ("sof", 30.0)
+    assert (loaded.association.cmc, loaded.association.reid_seconds) == ("sof", 30.0)

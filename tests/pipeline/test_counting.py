@@ -13,8 +13,11 @@ from cstrack.errors import InputError
 from cstrack.pipeline.counting import Counter, LineCounter, ZoneCounter, parse_points
 from cstrack.pipeline.end_to_end import Tracker
 from cstrack.pipeline.runner import track
+from cstrack.pipeline.tracker_config import TrackerConfig
 
 from .conftest import WALK_FRAMES, WalkerDetector
+
+NO_CMC = TrackerConfig().replace(cmc="none")
 
 
 def at(track_id: int, x: float, y: float) -> SimpleNamespace:
@@ -68,7 +71,7 @@ def test_bad_lines_and_zones_are_one_line_errors(make, message: str):
 
 def test_counts_of_a_tracked_walk_go_to_a_csv_and_onto_the_video(walking_frames: Path, tmp_path: Path):
     counter = Counter(lines=[((0, 80), (160, 80))], zones=[[(60, 0), (100, 0), (100, 60), (60, 60)]])
-    tracker = Tracker(WalkerDetector(), cmc="none")
+    tracker = Tracker(WalkerDetector(), NO_CMC)
     runs = track(walking_frames, tracker, output=tmp_path / "out", save_video=True, progress=False,
                  fps=10, observers=(counter,))  # fmt: skip
     run = runs["walk"]
@@ -89,7 +92,7 @@ def test_counts_of_a_tracked_walk_go_to_a_csv_and_onto_the_video(walking_frames:
 
 def test_counts_in_memory_without_an_output_folder(walking_frames: Path):
     counter = Counter(lines=[((0, 80), (160, 80))])
-    track(walking_frames, Tracker(WalkerDetector(), cmc="none"), progress=False, observers=(counter,))
+    track(walking_frames, Tracker(WalkerDetector(), NO_CMC), progress=False, observers=(counter,))
     assert counter.rows[-1][:1] == [WALK_FRAMES] and counter.lines[0].entered == 1
 
 

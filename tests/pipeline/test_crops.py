@@ -11,12 +11,15 @@ from cstrack.errors import InputError
 from cstrack.pipeline.crops import CropSaver
 from cstrack.pipeline.end_to_end import Tracker
 from cstrack.pipeline.runner import track
+from cstrack.pipeline.tracker_config import TrackerConfig
 
 from .conftest import WALK_FRAMES, WalkerDetector, walker_box
 
+NO_CMC = TrackerConfig().replace(cmc="none")
+
 
 def test_one_crop_per_track_every_n_frames(walking_frames: Path, tmp_path: Path):
-    runs = track(walking_frames, Tracker(WalkerDetector(), cmc="none"), output=tmp_path / "out",
+    runs = track(walking_frames, Tracker(WalkerDetector(), NO_CMC), output=tmp_path / "out",
                  progress=False, observers=(CropSaver(every=4),))  # fmt: skip
     folder = runs["walk"].files["crops"]
     assert folder == tmp_path / "out" / "crops" / "walk"
@@ -33,4 +36,4 @@ def test_crops_need_an_output_folder_and_a_positive_interval(walking_frames: Pat
     with pytest.raises(InputError, match="integer >= 1"):
         CropSaver(every=0)
     with pytest.raises(InputError, match="give an output folder"):
-        track(walking_frames, Tracker(WalkerDetector(), cmc="none"), progress=False, observers=(CropSaver(),))
+        track(walking_frames, Tracker(WalkerDetector(), NO_CMC), progress=False, observers=(CropSaver(),))

@@ -8,12 +8,17 @@ import numpy as np
 import pytest
 import torch
 
+from cstrack.backends.torch import TorchBackend
 from cstrack.cli.main import main
+from cstrack.config import DetectorConfig
 from cstrack.errors import InputError
-from cstrack.models import Detector, TorchBackend, create_model, list_models
+from cstrack.models import Detector, create_model, list_models
 from cstrack.pipeline import Tracker
+from cstrack.pipeline.tracker_config import TrackerConfig
+from cstrack.tracking import DetectionResult
 
 LEFT, RIGHT = np.array([30.0, 20, 60, 100]), np.array([120.0, 20, 150, 100])
+NO_CMC = TrackerConfig().replace(cmc="none")
 
 
 def scene(shift: float) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +35,7 @@ def small_tracker(name: str) -> Tracker:
     """`name` with random weights at 192 x 128 (no BatchNorm folding or NHWC copy: seconds)."""
     torch.manual_seed(0)
     backend = TorchBackend(create_model(name), channels_last=False)
-    return Tracker(Detector(backend, img_size=(192, 128)), cmc="none")
+    return Tracker(Detector(backend, DetectorConfig(img_size=(192, 128))), NO_CMC)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -88,7 +93,44 @@ class OwnDetector:
 def test_given_detections_need_a_detector_that_reads_appearance() -> None:
     frame, detections = scene(0)
     with pytest.raises(InputError, match="detections= needs a cstrack Detector"):
-        Tracker(OwnDetector(), cmc="none").update(frame, detections)
+        Tracker(OwnDetector(), NO_CMC).update(frame, detections)
+
+
+def snapshot(tracks: list) -> list[tuple]:
+    return [(t.track_id, t.box_xyxy.tolist(), t.score, t.detection_index) for t in tracks]
+
+
+def test_update_is_detect_then_associate_and_ready_results_need_no_detector() -> None:
+    """`update(frame)` is `associate(detect(frame), frame)`; a tracker without a detector
+    associates ready results (cached detections), with no frame when it estimates no motion."""
+    live, split = small_tracker("omc_n"), small_tracker("omc_n")
+    ready = Tracker(None, NO_CMC)
+    for shift in (0, 2, 4, 6):
+        frame, detections = scene(shift)
+        expected = snapshot(live.update(frame, detections[:1] if shift == 4 else detections))
+        result = split.detect(frame, detections[:1] if shift == 4 else detections)
+        assert snapshot(split.associate(result, frame)) == expected
+        assert snapshot(ready.associate(result)) == expected
+    assert split.timing.frames == ready.timing.frames == 4 and ready.timing.model == 0
+    with pytest.raises(InputError, match="no detector"):
+        ready.detect(frame)
+    with pytest.raises(InputError, match="camera-motion estimation reads the frame"):
+        Tracker(None, NO_CMC.replace(cmc="sof")).associate(result)
+
+
+def test_associate_fuses_recheck_candidates_drops_flat_boxes_and_keeps_given_indices() -> None:
+    tracker = Tracker(None, NO_CMC, classes=[0])
+    first = DetectionResult(np.stack([LEFT, RIGHT]), [0.9, 0.8], detection_index=[5, 6])
+    assert snapshot(tracker.associate(first))[0][3] == 5
+    # The left one is missed; the re-check finds it again. A flat box and a car go.
+    second = DetectionResult(
+        [RIGHT + 1, [0, 0, 0, 50], RIGHT + 40], [0.8, 0.9, 0.9], classes=[0, 0, 1],
+        trans_boxes_xyxy=[LEFT + 1, RIGHT + 1], trans_scores=[0.6, 0.7], trans_classes=[0, 0],
+    )  # fmt: skip
+    tracks = {t.track_id: t.detection_index for t in tracker.associate(second)}
+    assert tracks == {1: -1, 2: 0}  # the covered candidate at the right one is not added
+    # Without the re-check its candidates are ignored; without `classes` the car is tracked too.
+    assert [t.detection_index for t in Tracker(None, NO_CMC, recheck=False).associate(second)] == [0, 2]
 
 
 def test_cstrack_yolox_nano_tracks_and_exports_from_the_command_line(

@@ -12,8 +12,9 @@ import torch
 from cstrack.cli.main import main
 from cstrack.errors import InputError
 from cstrack.models.device import resolve_device
-from cstrack.models.inference import DetectionResult
 from cstrack.pipeline import Tracker
+from cstrack.pipeline.tracker_config import TrackerConfig
+from cstrack.tracking import DetectionResult
 
 FRAME = np.zeros((96, 128, 3), np.uint8)
 FRAME_RULE = r"a frame must be a BGR uint8 HxWx3 numpy array with H, W >= 1, as OpenCV reads it; got "
@@ -83,7 +84,7 @@ def test_boxes_the_clip_flattened_are_dropped(byte_low_threshold):
     detector = ReadyDetector(
         [[10, 96, 30, 96], [10, 10, 30, 60], [50, 0, 70, 0], [128, 10, 128, 40]], [0.9, 0.9, 0.3, 0.9]
     )
-    tracker = Tracker(detector, byte_low_threshold=byte_low_threshold)
+    tracker = Tracker(detector, TrackerConfig().replace(byte_low_threshold=byte_low_threshold))
     for _ in range(3):
         tracks = tracker.update(FRAME)
     assert [t.track_id for t in tracks] == [1]

@@ -6,6 +6,7 @@ without a trained network; one test runs a real (randomly initialised) OMC netwo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -19,13 +20,16 @@ import cv2
 import numpy as np
 import pytest
 
+from cstrack.config import RuntimeConfig
 from cstrack.data.mot import read_results
 from cstrack.data.sources import FrameRange
-from cstrack.data.synth import SynthConfig, generate_sequence
+from cstrack.data.synth.scene import SynthConfig
+from cstrack.data.synth.write import generate_sequence
 from cstrack.errors import InputError
-from cstrack.models.inference import DetectionResult
 from cstrack.pipeline.end_to_end import Tracker
 from cstrack.pipeline.runner import track
+from cstrack.pipeline.tracker_config import TrackerConfig
+from cstrack.tracking import DetectionResult
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +135,8 @@ def test_frame_range_and_evaluation_window(sequence: Path, frames: FrameRange | 
 
 
 def test_real_network_end_to_end(sequence: Path, tmp_path: Path):
-    tracker = Tracker("omc_n", img_size=(320, 256), device="cpu", conf=0.3)
+    config = TrackerConfig().replace(img_size=(320, 256), conf=0.3)
+    tracker = Tracker("omc_n", config, RuntimeConfig(device="cpu"))
     runs = track(
         sequence, tracker, output=tmp_path, formats=("mot",), frames=FrameRange(1, 3), progress=False
     )
@@ -156,7 +161,7 @@ class FarRecheckDetector:
 
 @pytest.mark.parametrize("starts", [False, True])
 def test_recheck_candidates_start_tracks_only_when_asked(starts: bool) -> None:
-    tracker = Tracker(FarRecheckDetector(), recheck_starts_tracks=starts)
+    tracker = Tracker(FarRecheckDetector(), TrackerConfig().replace(recheck_starts_tracks=starts))
     frame = np.zeros((100, 300, 3), np.uint8)
     for _ in range(3):
         tracker.update(frame)
@@ -192,7 +197,8 @@ def test_byte_option_passes_through_tracker_and_keeps_recheck_candidates_in_the_
     frame = np.zeros((100, 300, 3), np.uint8)
     seen = {}
     for byte in (None, 0.1):
-        tracker = Tracker(ScriptedDetector(threshold=byte or 0.5), byte_low_threshold=byte)
+        config = TrackerConfig().replace(byte_low_threshold=byte)
+        tracker = Tracker(ScriptedDetector(threshold=byte or 0.5), config)
         seen[byte] = [sorted(t.track_id for t in tracker.update(frame)) for _ in range(8)]
     # Frame 4: the re-check candidate re-finds lost track 1 through the cascade, BYTE on or off.
     assert seen[None][3] == seen[0.1][3] == [1, 2]
@@ -204,11 +210,12 @@ def test_byte_option_passes_through_tracker_and_keeps_recheck_candidates_in_the_
 
 
 def test_byte_option_lowers_the_built_detectors_thresholds():
-    tracker = Tracker("omc_n", img_size=(320, 256), device="cpu", conf=0.4, byte_low_threshold=0.1)
-    assert (tracker.detector.obj_threshold, tracker.detector.score_threshold) == (0.1, 0.1)
+    config = TrackerConfig().replace(img_size=(320, 256), conf=0.4, byte_low_threshold=0.1)
+    tracker = Tracker("omc_n", config, RuntimeConfig(device="cpu"))
+    assert tracker.detector.config.conf == 0.1
     assert (tracker.association.byte_low_threshold, tracker.association.byte_high_threshold) == (0.1, 0.4)
     with pytest.raises(ValueError, match="byte_low_threshold"):
-        Tracker(ScriptedDetector(0.5), conf=0.4, byte_low_threshold=0.4)
+        TrackerConfig().replace(conf=0.4, byte_low_threshold=0.4)
 
 
 class WatchingDetector(OracleDetector):
@@ -251,7 +258,7 @@ def test_ctrl_c_keeps_the_earlier_result_and_writes_a_partial_one(sequence: Path
         sequence, Tracker(OracleDetector(sequence), frame_rate=25), tmp_path, ("mot", "json"), progress=False
     )
     complete = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
-    assert set(complete) == {f"{SEQUENCE_NAME}.txt", f"{SEQUENCE_NAME}.jsonl"}
+    assert set(complete) == {f"{SEQUENCE_NAME}.txt", f"{SEQUENCE_NAME}.jsonl", "tracker.yaml"}
     caplog.clear()
     detector = WatchingDetector(sequence, tmp_path, interrupt_at=9)
     runs = track(
@@ -303,10 +310,10 @@ def test_stale_temporaries_of_killed_runs_are_recovered_or_removed(sequence: Pat
         tracker = Tracker(OracleDetector(sequence), frame_rate=25)
         track(sequence, tracker, tmp_path, frames=FrameRange(1, 3), progress=False)
 
-    with caplog.at_level(logging.WARNING, logger="cstrack.pipeline.runner"):
+    with caplog.at_level(logging.WARNING, logger="cstrack.pipeline.outputs"):
         track_three_frames()
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
-        [f"{SEQUENCE_NAME}.txt", f"{SEQUENCE_NAME}.partial.txt", live.name, unrelated.name]
+        [f"{SEQUENCE_NAME}.txt", f"{SEQUENCE_NAME}.partial.txt", "tracker.yaml", live.name, unrelated.name]
     )
     partial = tmp_path / f"{SEQUENCE_NAME}.partial.txt"
     assert read_results(partial)[:, :2].tolist() == [[1, 1], [2, 1]]  # the cut last row is dropped
@@ -525,9 +532,8 @@ class TwoClassOracle(OracleDetector):
     def __call__(self, frame_bgr: np.ndarray, templates=None) -> DetectionResult:
         rows = self.gt[(self.gt[:, 0] == self.frame + 1) & (self.gt[:, 8] > 0.3)]
         result = super().__call__(frame_bgr, templates)
-        result.classes = (rows[:, 7] == 3).astype(np.int64)
-        result.trans_classes = np.zeros(0, np.int64)
-        return result
+        classes = (rows[:, 7] == 3).astype(np.int64)
+        return dataclasses.replace(result, classes=classes, trans_classes=np.zeros(0, np.int64))
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import pytest
 
 from cstrack.data.mot import read_results
 from cstrack.errors import InputError
-from cstrack.models.inference import DetectionResult
 from cstrack.pipeline.end_to_end import Tracker
 from cstrack.pipeline.runner import track
-from cstrack.pipeline.tracker_config import CONFIG_FILE, TrackerConfig
+from cstrack.pipeline.tracker_config import TRACKER_CONFIG_FILE, TrackerConfig
+from cstrack.tracking import DetectionResult
 
 SEQINFO = (
     "[Sequence]\nname=SYNTH-01\nframeRate=30\nseqLength=4\nimWidth=128\nimHeight=96\nimDir=img1\nimExt=.jpg\n"
@@ -83,15 +83,15 @@ def test_an_output_over_the_input_video_is_refused(tmp_path: Path):
 
 def test_the_configuration_file_describes_the_complete_results_after_ctrl_c(tmp_path: Path):
     source, out = frames(tmp_path / "frames", 6), tmp_path / "out"
-    first = TrackerConfig(conf=0.5)
-    track(str(source), Tracker.from_config(BoxDetector(), first), out, progress=False)
-    assert TrackerConfig.load(out / CONFIG_FILE) == first
+    first = TrackerConfig()
+    track(str(source), Tracker(BoxDetector(), first), out, progress=False)
+    assert TrackerConfig.load(out / TRACKER_CONFIG_FILE) == first
     complete = (out / "frames.txt").read_bytes()
-    second = TrackerConfig(conf=0.3, track_buffer=5)
-    runs = track(str(source), Tracker.from_config(BoxDetector(interrupt_at=4), second), out, progress=False)
+    second = TrackerConfig().replace(conf=0.3, track_buffer=5)
+    runs = track(str(source), Tracker(BoxDetector(interrupt_at=4), second), out, progress=False)
     assert runs["frames"].interrupted
     assert (out / "frames.txt").read_bytes() == complete
-    assert TrackerConfig.load(out / CONFIG_FILE) == first  # still the complete results' own
+    assert TrackerConfig.load(out / TRACKER_CONFIG_FILE) == first  # still the complete results' own
     assert TrackerConfig.load(out / "tracker.partial.yaml") == second  # beside frames.partial.txt
     assert len(read_results(out / "frames.partial.txt")) == 3
     assert not list(out.glob(".*"))
@@ -99,7 +99,7 @@ def test_the_configuration_file_describes_the_complete_results_after_ctrl_c(tmp_
 
 def test_nothing_readable_is_an_error_and_keeps_the_earlier_result(tmp_path: Path, caplog):
     source, out = frames(tmp_path / "frames", 2), tmp_path / "out"
-    track(str(source), Tracker.from_config(BoxDetector()), out, progress=False)
+    track(str(source), Tracker(BoxDetector()), out, progress=False)
     earlier = {path.name: path.read_bytes() for path in out.iterdir()}
     for image in source.iterdir():
         image.write_bytes(b"")  # zero-byte frames: skipped, not a cv2.error traceback
@@ -107,7 +107,7 @@ def test_nothing_readable_is_an_error_and_keeps_the_earlier_result(tmp_path: Pat
         caplog.at_level(logging.WARNING),
         pytest.raises(InputError, match="nothing tracked: none of its 2 frames"),
     ):
-        track(str(source), Tracker.from_config(BoxDetector()), out, progress=False)
+        track(str(source), Tracker(BoxDetector()), out, progress=False)
     assert "empty file (0 bytes)" in caplog.text
     assert {path.name: path.read_bytes() for path in out.iterdir()} == earlier
 

@@ -38,8 +38,8 @@ def test_an_alias_bomb_is_refused_in_bounded_memory(tmp_path: Path, address_spac
         ("<<: {conf: 0.3}\n", ":1: merge keys (<<) are not supported: write each field out"),
         ("base: &b {conf: 0.3}\nconf: *b\n", ":1: anchors and aliases"),
         ("conf: " + "[" * 5000 + "]" * 5000 + "\n", ":1: nested deeper than 4 levels"),
-        ("conf: [0.3]\n", ":1: conf: must be a number in (0, 1), got a list"),
-        ("conf: {a: 1}\n", ":1: conf: must be a number in (0, 1), got a mapping"),
+        ("conf: [0.3]\n", ":1: conf: must be a number in [0, 1), got a list"),
+        ("conf: {a: 1}\n", ":1: conf: must be a number in [0, 1), got a mapping"),
     ],
 )
 def test_yaml_features_a_configuration_never_needs_are_one_line(tmp_path: Path, text: str, problem: str):
@@ -63,9 +63,11 @@ def test_a_huge_value_is_quoted_short(tmp_path: Path):
     assert len(quote(nested)) <= QUOTE_CHARS + 3
 
 
-@pytest.mark.parametrize("model", [12345, None, 1.5])
+@pytest.mark.parametrize("model", [12345, 1.5, b"x"])
 def test_a_model_of_no_accepted_kind_is_a_type_error(model):
-    with pytest.raises(TypeError, match=f"a network module or a detector .*not {type(model).__name__}"):
+    with pytest.raises(
+        TypeError, match=f"a network module, a detector .* or None, not {type(model).__name__}"
+    ):
         Tracker(model)
 
 
@@ -79,15 +81,16 @@ class NoDetector:
 @pytest.mark.parametrize(
     "options, problem",
     [
-        ({"conf": float("nan")}, "conf: must be a number in (0, 1), got nan"),
-        ({"conf": 0}, "conf: must be a number in (0, 1), got 0"),
+        ({"conf": float("nan")}, "conf: must be a number in [0, 1), got nan"),
+        ({"conf": 1}, "conf: must be a number in [0, 1), got 1"),
         ({"track_buffer": -1}, "track_buffer: must be an integer >= 0, got -1"),
         ({"fusion_eps": 2.0}, "fusion_eps: must be a number in [0, 1], got 2.0"),
-        ({"detector_options": {"iou_threshold": 0}}, "nms_iou: must be a number in (0, 1], got 0"),
+        ({"nms_iou": 0}, "nms_iou: must be a number in (0, 1], got 0"),
         ({"conf": 0.3, "byte_low_threshold": 0.4}, "byte_low_threshold: must be below conf (0.3), got 0.4"),
     ],
 )
 def test_the_api_checks_what_the_command_line_checks(options: dict, problem: str):
+    """The settings check themselves when made, whoever makes them: one check, one message."""
     with pytest.raises(InputError) as caught:
-        Tracker(NoDetector(), **options)
+        Tracker(NoDetector(), TrackerConfig().replace(**options))
     assert str(caught.value) == problem

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cstrack.tracking import JDETracker, KalmanFilter
+from cstrack.tracking import DetectionResult, JDETracker, KalmanFilter
 from cstrack.tracking.kalman import dense_covariance, warp_states
 
 
@@ -85,7 +85,8 @@ def identities(boxes: list[np.ndarray], jumps: np.ndarray | None) -> list[list[i
     for t, frame in enumerate(boxes):
         if jumps is not None:
             tracker.compensate_camera([[1.0, 0.0, -jumps[t]], [0.0, 1.0, 0.0]])
-        tracks = sorted(tracker.update(frame, np.full(len(frame), 0.9)), key=lambda track: track.box_xyxy[0])
+        tracks = tracker.update(DetectionResult(frame, np.full(len(frame), 0.9)))
+        tracks = sorted(tracks, key=lambda track: track.box_xyxy[0])
         found.append([track.track_id for track in tracks])
     return found
 

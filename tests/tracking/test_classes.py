@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cstrack.tracking import Candidates, JDETracker, fuse_candidates
-from cstrack.tracking.candidates import join_candidates, take_candidates
+from cstrack.config import AssociationConfig
+from cstrack.tracking import DetectionResult, JDETracker, fuse_candidates
 from cstrack.tracking.matching import Pairs, same_class_pairs
 
 # Two targets at one place, frame after frame: a pedestrian (class 0) and, from frame 3 on,
@@ -21,7 +21,7 @@ def run(
     out = []
     for boxes, classes in frames:
         tracks = tracker.update(
-            np.array(boxes, float).reshape(-1, 4), np.full(len(boxes), 0.9), None, classes=classes
+            DetectionResult(np.array(boxes, float).reshape(-1, 4), np.full(len(boxes), 0.9), classes=classes)
         )
         out.append(sorted((t.track_id, t.cls) for t in tracks))
     return out
@@ -40,7 +40,7 @@ def test_a_track_never_matches_a_detection_of_another_class() -> None:
 
 
 def test_across_classes_a_track_takes_its_latest_class() -> None:
-    out = run(JDETracker(class_aware=False), frames_with_swap())
+    out = run(JDETracker(AssociationConfig(class_aware=False)), frames_with_swap())
     assert out == [[(1, 0)]] * 3 + [[(1, 1)]] * 3
 
 
@@ -53,7 +53,7 @@ def test_two_classes_side_by_side_keep_their_ids_and_classes() -> None:
 
 def test_duplicates_are_only_of_one_class() -> None:
     # A lost class-0 track and a tracked class-1 track at one place are not duplicates.
-    tracker = JDETracker(track_buffer=30)
+    tracker = JDETracker(AssociationConfig(track_buffer=30))
     run(tracker, frames_with_swap())
     lost = tracker.tracks(include_lost=True)
     assert sorted((t.track_id, t.cls, t.state.name) for t in lost) == [(1, 0, "LOST"), (2, 1, "TRACKED")]
@@ -61,10 +61,10 @@ def test_duplicates_are_only_of_one_class() -> None:
 
 def test_byte_low_score_boxes_keep_to_their_class() -> None:
     def after_low_box(low_class: int) -> list[str]:
-        tracker = JDETracker(byte_low_threshold=0.1)
+        tracker = JDETracker(AssociationConfig(byte_low_threshold=0.1))
         for _ in range(3):
-            tracker.update(PERSON[None], [0.9], None, classes=[0])
-        tracker.update(PERSON[None], [0.3], None, classes=[low_class])
+            tracker.update(DetectionResult(PERSON[None], [0.9], classes=[0]))
+        tracker.update(DetectionResult(PERSON[None], [0.3], classes=[low_class]))
         return [t.state.name for t in tracker.tracks(include_lost=True)]
 
     assert after_low_box(0) == ["TRACKED"]  # BYTE keeps the track on a low box of its class
@@ -72,12 +72,11 @@ def test_byte_low_score_boxes_keep_to_their_class() -> None:
 
 
 def test_class_inputs_are_checked() -> None:
-    tracker = JDETracker()
     with pytest.raises(ValueError, match=r"classes must have shape \(1,\)"):
-        tracker.update(PERSON[None], [0.9], None, classes=[0, 1])
+        DetectionResult(PERSON[None], [0.9], classes=[0, 1])
     with pytest.raises(ValueError, match="classes must be integer indices"):
-        tracker.update(PERSON[None], [0.9], None, classes=[0.5])
-    assert tracker.update(PERSON[None], [0.9], None, classes=np.array([2.0]))[0].cls == 2
+        DetectionResult(PERSON[None], [0.9], classes=[0.5])
+    assert JDETracker().update(DetectionResult(PERSON[None], [0.9], classes=np.array([2.0])))[0].cls == 2
 
 
 def test_same_class_pairs_filters_by_row_and_column_class() -> None:
@@ -87,13 +86,16 @@ def test_same_class_pairs_filters_by_row_and_column_class() -> None:
 
 
 def test_candidates_carry_classes_through_fusion() -> None:
-    basic = Candidates(np.array([[0.0, 0, 10, 20]]), np.array([0.9]), None, np.array([1]))
-    far = Candidates(
-        np.array([[50.0, 0, 60, 20], [0.0, 0, 10, 20]]), np.array([0.4, 0.5]), None, np.array([0, 1])
-    )
-    fused = fuse_candidates(basic, far)
+    far = [[50.0, 0, 60, 20], [0.0, 0, 10, 20]]
+    result = DetectionResult([[0.0, 0, 10, 20]], [0.9], None, classes=[1], trans_boxes_xyxy=far,
+                             trans_scores=[0.4, 0.5], trans_classes=[0, 1])  # fmt: skip
+    fused = fuse_candidates(result)
     assert fused.classes is not None and fused.classes.tolist() == [1, 0]
-    assert take_candidates(fused, np.array([1])).classes.tolist() == [0]
-    plain = Candidates(np.array([[5.0, 5, 9, 9]]), np.array([0.7]), None)
-    assert join_candidates(basic, plain).classes.tolist() == [1, 0]
-    assert join_candidates(plain, plain).classes is None
+    assert fused.select([1], []).classes.tolist() == [0]
+    # A side without classes is of class 0; neither with classes: none.
+    one_sided = DetectionResult(
+        [[0.0, 0, 10, 20]], [0.9], classes=[1], trans_boxes_xyxy=far, trans_scores=[0.4, 0.5]
+    )
+    assert fuse_candidates(one_sided).classes.tolist() == [1, 0]
+    plain = DetectionResult([[0.0, 0, 10, 20]], [0.9], trans_boxes_xyxy=far, trans_scores=[0.4, 0.5])
+    assert fuse_candidates(plain).classes is None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cstrack.tracking import JDETracker, TrackState
+from cstrack.config import AssociationConfig
+from cstrack.tracking import DetectionResult, JDETracker, TrackState
 
 
 def box(x: float, y: float, w: float = 20.0, h: float = 50.0) -> list[float]:
@@ -24,7 +25,7 @@ def step(tracker, boxes, embeddings=None, scores=None):
     boxes = np.array(boxes, dtype=float).reshape(-1, 4)
     scores = np.full(len(boxes), 0.9) if scores is None else np.asarray(scores)
     emb = None if embeddings is None else np.array(embeddings, dtype=np.float32).reshape(len(boxes), -1)
-    return tracker.update(boxes, scores, emb)
+    return tracker.update(DetectionResult(boxes, scores, emb))
 
 
 def ids(tracks) -> list[int]:
@@ -113,7 +114,7 @@ def test_stage_two_matches_by_iou_when_appearance_fails():
 
 
 def test_template_is_an_exponential_moving_average():
-    trk = JDETracker(embedding_match_thresh=0.9)
+    trk = JDETracker(AssociationConfig(embedding_match_thresh=0.9))
     step(trk, [box(0, 0)], [A])
     step(trk, [box(0, 0)], [unit(1, 1, 0, 0)])
     expected = 0.9 * A + 0.1 * unit(1, 1, 0, 0)
@@ -121,7 +122,7 @@ def test_template_is_an_exponential_moving_average():
 
 
 def test_low_score_detections_do_not_start_tracks():
-    trk = JDETracker(new_track_thresh=0.6)
+    trk = JDETracker(AssociationConfig(new_track_thresh=0.6))
     out = step(trk, [box(0, 0), box(100, 0)], [A, B], scores=[0.9, 0.55])
     assert ids(out) == [1]
 
@@ -130,16 +131,16 @@ def test_detections_barred_by_may_start_only_continue_tracks():
     trk = JDETracker()
     emb = np.stack([A, B])
     first = trk.update(
-        np.array([box(0, 0), box(100, 0)], float), np.full(2, 0.9), emb, np.array([True, False])
+        DetectionResult([box(0, 0), box(100, 0)], np.full(2, 0.9), emb, may_start=[True, False])
     )
     assert ids(first) == [1]
     # The barred detection still matches an existing track in later frames.
     second = trk.update(
-        np.array([box(1, 0), box(300, 0)], float), np.full(2, 0.9), np.stack([A, C]), np.array([False, False])
+        DetectionResult([box(1, 0), box(300, 0)], np.full(2, 0.9), np.stack([A, C]), may_start=[False, False])
     )
     assert ids(second) == [1] and len(trk.tracks()) == 1
     with pytest.raises(ValueError, match="may_start"):
-        trk.update(np.array([box(0, 0)], float), np.full(1, 0.9), A[None], np.array([True, False]))
+        DetectionResult([box(0, 0)], np.full(1, 0.9), A[None], may_start=[True, False])
 
 
 def test_duplicate_of_an_older_lost_track_is_removed():
@@ -173,9 +174,14 @@ def test_reset_and_independent_instances_restart_ids():
 def test_bad_inputs_raise_value_errors():
     trk = JDETracker()
     with pytest.raises(ValueError, match="scores"):
-        trk.update(np.zeros((2, 4)), np.zeros(3))
+        DetectionResult(np.zeros((2, 4)), np.zeros(3))
     with pytest.raises(ValueError, match="embeddings"):
-        trk.update(np.zeros((2, 4)), np.zeros(2), np.zeros((3, 8)))
+        DetectionResult(np.zeros((2, 4)), np.zeros(2), np.zeros((3, 8)))
+    step(trk, [box(0, 0)], [A])
+    with pytest.raises(ValueError, match="embedding size changed from 4 to 8"):
+        trk.update(DetectionResult([box(0, 0)], [0.9], np.ones((1, 8))))
+    with pytest.raises(ValueError, match="fuse them first"):
+        trk.update(DetectionResult([box(0, 0)], [0.9], trans_boxes_xyxy=[box(50, 0)], trans_scores=[0.4]))
     with pytest.raises(ValueError, match="frame_rate"):
         JDETracker(frame_rate=0)
 
@@ -223,7 +229,7 @@ def test_byte_keeps_a_track_with_boxes_through_a_low_score_dip():
     off = occlusion_run(JDETracker(), detector_threshold=0.5)
     assert all(1 not in off[frame - 1] for frame in OCCLUDED)  # lost: no box while occluded
 
-    trk = JDETracker(byte_low_threshold=0.1)
+    trk = JDETracker(AssociationConfig(byte_low_threshold=0.1))
     on = occlusion_run(trk, detector_threshold=0.1)
     assert all(ids(out.values()) == [1, 2] for out in on)
     for frame in OCCLUDED:
@@ -234,7 +240,7 @@ def test_byte_keeps_a_track_with_boxes_through_a_low_score_dip():
 
 
 def test_byte_low_score_match_does_not_touch_the_template():
-    trk = JDETracker(byte_low_threshold=0.1)
+    trk = JDETracker(AssociationConfig(byte_low_threshold=0.1))
     step(trk, [walker(1)], [A])
     step(trk, [walker(2)], [A])
     before = trk._tracks.templates.copy()
@@ -244,7 +250,7 @@ def test_byte_low_score_match_does_not_touch_the_template():
 
 
 def test_byte_low_score_detections_never_start_tracks():
-    trk = JDETracker(byte_low_threshold=0.1)
+    trk = JDETracker(AssociationConfig(byte_low_threshold=0.1))
     for frame in range(1, 6):
         assert step(trk, [walker(frame), box(300, 40)], [A, B], scores=[0.3, 0.45]) == []
     assert len(trk) == 0
@@ -255,13 +261,13 @@ def test_byte_low_score_detections_reach_only_tracked_tracks():
     # (ByteTrack's low stage is for tracked tracks, by IoU only). Without BYTE it is reactivated.
     results = {}
     for byte in (None, 0.1):
-        trk = JDETracker(byte_low_threshold=byte)
+        trk = JDETracker(AssociationConfig(byte_low_threshold=byte))
         step(trk, [walker(1)], [A])
         step(trk, [], None)
         results[byte] = step(trk, [walker(1)], [A], scores=[0.3])
     assert ids(results[None]) == [1] and ids(results[0.1]) == []
     # An unconfirmed track is not continued by a low-score box either: it is removed.
-    trk = JDETracker(byte_low_threshold=0.1)
+    trk = JDETracker(AssociationConfig(byte_low_threshold=0.1))
     step(trk, [walker(1)], [A])
     step(trk, [walker(2), box(300, 40)], [A, B])
     step(trk, [walker(3), box(300, 40)], [A, B], scores=[0.9, 0.3])
@@ -288,23 +294,24 @@ def snapshot(tracks) -> list[tuple]:
 
 @pytest.mark.parametrize("options", [{}, {"byte_low_threshold": None}, {"byte_low_threshold": 0.1}])
 def test_byte_changes_nothing_without_low_score_detections(options):
-    reference, trk = JDETracker(), JDETracker(**options)
+    reference, trk = JDETracker(), JDETracker(AssociationConfig(**options))
     for boxes, scores, emb in crowd():
-        assert snapshot(trk.update(boxes, scores, emb)) == snapshot(reference.update(boxes, scores, emb))
+        frame = DetectionResult(boxes, scores, emb)
+        assert snapshot(trk.update(frame)) == snapshot(reference.update(frame))
     assert len(reference.tracks(include_lost=True)) >= 6
 
 
 def test_byte_low_score_mask_overrides_the_score_split():
     # A box scoring 0.3 but not marked low goes through the cascade (OMC's re-check candidates).
-    trk = JDETracker(byte_low_threshold=0.1)
+    trk = JDETracker(AssociationConfig(byte_low_threshold=0.1))
     step(trk, [walker(1)], [A])
     step(trk, [], None)
-    out = trk.update(np.array([walker(1)]), np.array([0.3]), A[None], None, np.array([False]))
+    out = trk.update(DetectionResult([walker(1)], [0.3], A[None], low_score=[False]))
     assert ids(out) == [1]
     with pytest.raises(ValueError, match="low_score"):
-        trk.update(np.array([walker(1)]), np.array([0.3]), A[None], None, np.array([False, True]))
+        DetectionResult([walker(1)], [0.3], A[None], low_score=[False, True])
     with pytest.raises(ValueError, match="byte_low_threshold"):
-        JDETracker().update(np.array([walker(1)]), np.array([0.3]), A[None], None, np.array([True]))
+        JDETracker().update(DetectionResult([walker(1)], [0.3], A[None], low_score=[True]))
 
 
 @pytest.mark.parametrize(
@@ -314,7 +321,7 @@ def test_byte_low_score_mask_overrides_the_score_split():
         ({"byte_low_threshold": 1.0}, r"\(0, 1\)"),
         ({"byte_low_threshold": -0.1}, r"\(0, 1\)"),
         ({"byte_low_threshold": True}, r"\(0, 1\)"),
-        ({"byte_low_threshold": "0.1"}, r"\(0, 1\)"),
+        ({"byte_low_threshold": "high"}, r"\(0, 1\)"),
         ({"byte_low_threshold": 0.5}, r"below the high \(detection\) threshold \(0.5\)"),
         ({"byte_low_threshold": 0.3, "byte_high_threshold": 0.2}, r"below the high"),
         ({"byte_low_threshold": 0.4, "new_track_thresh": 0.4}, r"below the high"),
@@ -322,14 +329,17 @@ def test_byte_low_score_mask_overrides_the_score_split():
     ],
 )
 def test_byte_thresholds_are_checked(options, message):
+    high = options.pop("byte_high_threshold", None)
     with pytest.raises(ValueError, match=message):
-        JDETracker(**options)
+        JDETracker(AssociationConfig(**options), byte_high_threshold=high)
 
 
 def test_byte_high_threshold_defaults_to_the_new_track_threshold():
-    assert JDETracker(byte_low_threshold=0.1).byte_high_threshold == 0.5
-    assert JDETracker(byte_low_threshold=0.1, new_track_thresh=0.6).byte_high_threshold == 0.6
-    assert JDETracker(new_track_thresh=1.2).byte_low_threshold is None  # unchecked when off
+    assert JDETracker(AssociationConfig(byte_low_threshold=0.1)).byte_high_threshold == 0.5
+    high = JDETracker(AssociationConfig(byte_low_threshold=0.1, new_track_thresh=0.6)).byte_high_threshold
+    assert high == 0.6
+    with pytest.raises(ValueError, match=r"new_track_thresh: must be a number in \[0, 1\], got 1.2"):
+        AssociationConfig(new_track_thresh=1.2)  # the config checks itself, BYTE on or off
 
 
 # Bad inputs are refused with the input, the row and the problem named; nothing is tracked.
@@ -363,7 +373,7 @@ def test_bad_detections_are_refused_naming_input_row_and_problem(boxes, scores, 
     before = (trk.frame_id, trk._tracks.mean.copy(), trk._tracks.templates.copy())
     scores = np.full(len(boxes), 0.9) if scores is None else scores
     with pytest.raises(ValueError, match=message), np.errstate(over="ignore"):
-        trk.update(boxes, scores, embeddings)
+        trk.update(DetectionResult(boxes, scores, embeddings))
     # A refused frame leaves the tracker as it was.
     assert trk.frame_id == before[0]
     np.testing.assert_array_equal(trk._tracks.mean, before[1])
@@ -372,9 +382,9 @@ def test_bad_detections_are_refused_naming_input_row_and_problem(boxes, scores, 
 
 def test_boxes_of_zero_width_and_empty_lists_are_fine():
     trk = JDETracker()
-    out = trk.update(np.array([[10, 0, 10, 50]], float), np.array([0.9]))
+    out = trk.update(DetectionResult([[10, 0, 10, 50]], [0.9]))
     assert ids(out) == [1] and np.all(np.isfinite(out[0].box_xyxy))
-    assert trk.update([], []) == []
+    assert trk.update(DetectionResult([], [])) == []
 
 
 def test_huge_embeddings_are_normalised_not_zeroed():
@@ -438,17 +448,19 @@ def test_each_track_reports_the_input_detection_it_matched():
 
 
 def test_detection_indices_given_are_reported_through_byte_and_new_tracks():
-    trk = JDETracker(byte_low_threshold=0.1)
+    trk = JDETracker(AssociationConfig(byte_low_threshold=0.1))
     step(trk, [box(0, 0), box(100, 0)], [A, B])
     out = trk.update(
-        np.array([box(1, 0), box(101, 0), box(300, 0)]),
-        np.array([0.3, 0.9, 0.9]),  # the first only for BYTE's low-score stage
-        np.array([A, B, C]),
-        detection_index=[7, 8, -1],
+        DetectionResult(
+            [box(1, 0), box(101, 0), box(300, 0)],
+            [0.3, 0.9, 0.9],  # the first only for BYTE's low-score stage
+            np.array([A, B, C]),
+            detection_index=[7, 8, -1],
+        )
     )
     assert {t.track_id: t.detection_index for t in out} == {1: 7, 2: 8}
     assert [t.detection_index for t in trk.tracks(include_unconfirmed=True) if t.track_id == 3] == [-1]
     with pytest.raises(ValueError, match=r"detection_index must have shape \(1,\)"):
-        trk.update(np.array([box(0, 0)]), [0.9], detection_index=[0, 1])
+        DetectionResult([box(0, 0)], [0.9], detection_index=[0, 1])
     with pytest.raises(ValueError, match="detection_index must be integer indices"):
-        trk.update(np.array([box(0, 0)]), [0.9], detection_index=[0.5])
+        DetectionResult([box(0, 0)], [0.9], detection_index=[0.5])

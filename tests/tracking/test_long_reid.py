@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cstrack.tracking import JDETracker
+from cstrack.config import AssociationConfig
+from cstrack.tracking import DetectionResult, JDETracker
 
 FPS = 10
 DIM = 32
@@ -65,7 +66,7 @@ def returns_kept(
     ids_of: dict[int, set[int]] = {}
     first_id: dict[tuple[int, int], int] = {}
     for frame, (boxes, scores, embeddings, who) in enumerate(frames):
-        for track in tracker.update(boxes, scores, embeddings):
+        for track in tracker.update(DetectionResult(boxes, scores, embeddings)):
             person = int(
                 who[
                     np.argmin(
@@ -93,24 +94,30 @@ def returns_kept(
 def test_returning_people_get_their_identity_back() -> None:
     people, stays = 25, visits(25, 4, seed=0)
     frames = frames_of(stays, people, seed=0)
-    kept, merged, total = returns_kept(JDETracker(frame_rate=FPS, reid_seconds=90), frames, stays)
+    kept, merged, total = returns_kept(
+        JDETracker(AssociationConfig(reid_seconds=90), frame_rate=FPS), frames, stays
+    )
     assert total == 100
     assert kept >= 80
     assert merged <= 1
-    kept_without, _, _ = returns_kept(JDETracker(frame_rate=FPS, reid_seconds=0), frames, stays)
+    kept_without, _, _ = returns_kept(
+        JDETracker(AssociationConfig(reid_seconds=0), frame_rate=FPS), frames, stays
+    )
     assert kept_without == 0
 
 
 def test_memory_is_bounded_and_forgets() -> None:
     people, stays = 25, visits(25, 4, seed=1)
     frames = frames_of(stays, people, seed=1)
-    tracker = JDETracker(frame_rate=FPS, reid_seconds=90, reid_capacity=3)
+    tracker = JDETracker(AssociationConfig(reid_seconds=90, reid_capacity=3), frame_rate=FPS)
     most = 0
     for boxes, scores, embeddings, _ in frames:
-        tracker.update(boxes, scores, embeddings)
+        tracker.update(DetectionResult(boxes, scores, embeddings))
         most = max(most, tracker.remembered)
     assert most == 3
-    short = JDETracker(frame_rate=FPS, reid_seconds=5)  # absences are 10 s or longer: all forgotten
+    short = JDETracker(
+        AssociationConfig(reid_seconds=5), frame_rate=FPS
+    )  # absences are 10 s or longer: all forgotten
     kept, _, total = returns_kept(short, frames, stays)
     assert (kept, total) == (0, 100)
     tracker.reset()

@@ -12,7 +12,7 @@ from cstrack.data.gt_detections import simulate_detections
 from cstrack.data.mot import read_mot_file, read_seqinfo
 from cstrack.evaluation.metrics import evaluate_sequence
 from cstrack.tracking import JDETracker
-from cstrack.tracking.replay import track_detections
+from cstrack.tracking.replay import replay_detections
 
 # sequence: (MOTA, IDF1) reached with embeddings
 MEASURED = {
@@ -34,7 +34,7 @@ def test_simulated_mot17_scores_and_embeddings_help(shared_data, name):
     detections = simulate_detections(gt, info.seq_length, (info.width, info.height), seed=0)
 
     def score(use_embeddings: bool) -> dict:
-        results = track_detections(detections, JDETracker(frame_rate=info.frame_rate), use_embeddings)
+        results = replay_detections(detections, JDETracker(frame_rate=info.frame_rate), use_embeddings)
         return evaluate_sequence(gt, results, info.seq_length, "MOT17")
 
     with_embeddings, without = score(True), score(False)

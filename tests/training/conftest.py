@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cstrack.data.jde import from_mot
-from cstrack.data.synth import SynthConfig, generate_dataset
+from cstrack.data.mot_to_jde import from_mot
+from cstrack.data.synth.scene import SynthConfig
+from cstrack.data.synth.write import generate_dataset
 
 # Large, close figures so a few minutes of CPU training can learn to find them at 160x96.
 TINY_SCENE = SynthConfig(frames=8, width=320, height=192, people=4, person_height=0.7, far_scale=0.6)

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from cstrack.data.jde import from_mot
-from cstrack.data.synth import SynthConfig, generate_dataset
+from cstrack.data.mot_to_jde import from_mot
+from cstrack.data.synth.scene import SynthConfig
+from cstrack.data.synth.write import generate_dataset
 from cstrack.errors import InputError
-from cstrack.models import create_model, resolve_model, save_weights
+from cstrack.models import create_model, model_from_spec, save_weights
 from cstrack.models.classes import adapt_class_layers
 from cstrack.models.weights import weights_metadata
 from cstrack.training import TrainConfig, load_checkpoint, train
@@ -60,7 +61,7 @@ def test_names_size_the_model_and_go_into_the_weights(two_class_data: Path, tmp_
     metadata = weights_metadata(weights)
     assert json.loads(metadata["class_names"]) == ["pedestrian", "car"]
     assert json.loads(metadata["options"]) == {"nc": 2}
-    resolved = resolve_model(weights)
+    resolved = model_from_spec(weights)
     assert resolved.class_names == ("pedestrian", "car") and resolved.model.detect.nc == 2
     assert resolved.img_size == (160, 96)
     meta = load_checkpoint(run.last).meta
@@ -80,7 +81,7 @@ def test_nc_without_names(two_class_data: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"class 1 but the model has 1 class\(es\) \(0\.\.0\): name the"):
         train(small_config(unnamed, runs, val_every=0))
     run = train(small_config(unnamed, runs, nc=2, val_every=0))
-    assert resolve_model(run.run_dir / "weights.safetensors").class_names == ("class0", "class1")
+    assert model_from_spec(run.run_dir / "weights.safetensors").class_names == ("class0", "class1")
 
 
 @pytest.mark.parametrize("arch", ["omc_n", "omc_yolox_nano"])

@@ -9,8 +9,7 @@ import pytest
 
 from cstrack.cli.main import main
 from cstrack.errors import InputError
-from cstrack.training.config import TrainConfig
-from cstrack.training.dataset import AugmentConfig
+from cstrack.training.config import AugmentConfig, TrainConfig
 
 
 @pytest.mark.parametrize("name", ["../../ESCAPE", "/tmp/absolute", "a/b", "..", "."])

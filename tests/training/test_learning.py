@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from cstrack.data.synth import SynthConfig
+from cstrack.data.synth.scene import SynthConfig
 from cstrack.training import TrainConfig, train
 
 SCENE = SynthConfig(frames=40, width=320, height=192, people=5, person_height=0.7, far_scale=0.6)

@@ -9,22 +9,20 @@ from __future__ import annotations
 import argparse
 import time
 
-from cstrack.cli.defaults import source_value
+from cstrack.user_cache import CACHE_ENV, DEFAULT_MAX_MB, MAX_MB_ENV
 
-CACHE = "cstrack.export.cache"
 _MB = 1 << 20
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    env, folder_env = source_value(CACHE, "MAX_MB_ENV"), source_value("cstrack.user_cache", "CACHE_ENV")
     parser = subparsers.add_parser(
         "cache",
         help="list or clear the cache of exported ONNX graphs",
         description=(
             "The onnx backend exports the graphs of a weights file once per input size and "
-            f"precision and keeps them in ${folder_env} (else $XDG_CACHE_HOME/cstrack, else "
-            f"~/.cache/cstrack). The cache holds at most ${env} megabytes (default "
-            f"{source_value(CACHE, 'DEFAULT_MAX_MB')}); the least recently used entries are removed "
+            f"precision and keeps them in ${CACHE_ENV} (else $XDG_CACHE_HOME/cstrack, else "
+            f"~/.cache/cstrack). The cache holds at most ${MAX_MB_ENV} megabytes (default "
+            f"{DEFAULT_MAX_MB}); the least recently used entries are removed "
             "beyond it."
         ),
     )

@@ -61,14 +61,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cstrack.models.release import convert_backbone, convert_checkpoint
+    from cstrack.converters.release import convert_backbone, convert_checkpoint
 
     if args.checkpoint.suffix.lower() == ".onnx":
         if not args.backbone:
             raise InputError(
                 args.checkpoint, "an ONNX graph converts only as initial weights: add --backbone"
             )
-        from cstrack.models.yolox_onnx import convert_yolox_onnx
+        from cstrack.converters.yolox_onnx import convert_yolox_onnx
 
         tensors, parameters, preprocessing = convert_yolox_onnx(
             args.checkpoint, args.output, args.arch, args.preprocessing

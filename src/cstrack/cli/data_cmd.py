@@ -136,7 +136,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_from_mot(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from cstrack.data.jde import from_mot
+    from cstrack.data.mot_to_jde import from_mot
 
     summary = from_mot(
         args.source,

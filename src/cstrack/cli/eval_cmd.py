@@ -9,8 +9,6 @@ import argparse
 import json
 from pathlib import Path
 
-from cstrack.cli.defaults import source_keys
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -31,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--benchmark",
-        choices=sorted(source_keys("cstrack.evaluation.benchmark", "BENCHMARKS")),
+        metavar="NAME",
         help="benchmark rules: MOT16/17/20 drop distractors and non-pedestrians, MOT15 takes ground "
         "truth as is (default: those the ground truth asks for, as track --eval: MOT17 for gt with "
         "class ids, else MOT15)",

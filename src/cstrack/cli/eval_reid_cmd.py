@@ -10,7 +10,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from cstrack.cli.options import add_device_option, add_img_size_option, add_model_options, check_img_size
+from cstrack.cli.options import add_device_option, add_img_size_option, add_model_options
+from cstrack.config import EMBEDDING_READOUTS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,23 +33,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.1,
         help="fraction of each dataset's identities (the last ones) scored (default: %(default)s)",
     )
+    parser.add_argument(
+        "--embedding-readout",
+        choices=EMBEDDING_READOUTS,
+        default="box",
+        help="where each crop's embedding is read, as `cstrack track` reads it (default: %(default)s)",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the scores to this JSON file")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from cstrack.atomic import atomic_write
+    from cstrack.backends.choice import build_detector
+    from cstrack.config import DEFAULT_MODEL, DetectorConfig, RuntimeConfig
     from cstrack.data.reid import read_reid_root, split_identities
-    from cstrack.models.pretrained import DEFAULT_PRETRAINED
-    from cstrack.pipeline.backends import build_detector
     from cstrack.pipeline.reid_eval import reid_scores
 
-    check_img_size(args)
+    # A bad size fails before anything is read.
+    settings = DetectorConfig(img_size=args.img_size, embedding_readout=args.embedding_readout)
     _, held_out = split_identities(read_reid_root(args.reid_root), args.holdout)
-    model = DEFAULT_PRETRAINED if args.model in (None, "the bundled default") else args.model
-    detector = build_detector(
-        model, args.arch, tuple(args.img_size) if args.img_size else None, args.device, backend="torch"
-    )
+    model = DEFAULT_MODEL if args.model in (None, "the bundled default") else args.model
+    runtime = RuntimeConfig(backend="torch", device=args.device)
+    detector = build_detector(model, settings, runtime=runtime, arch=args.arch)
     scores = reid_scores(detector, held_out)
     rows = {**scores.per_dataset, "all": scores.overall}
     print(f"{'set':10s} {'queries':>8s} {'rank-1':>7s} {'mAP':>6s}")

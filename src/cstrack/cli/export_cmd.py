@@ -56,17 +56,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cstrack.atomic import check_not_input
+    from cstrack.backends.onnx import paired_outputs
+    from cstrack.config import DEFAULT_IMG_SIZE
     from cstrack.errors import InputError
-    from cstrack.export.onnx import export_onnx, paired_outputs, recheck_path
-    from cstrack.models import resolve_model
-    from cstrack.models.registry import DEFAULT_IMG_SIZE
+    from cstrack.export.onnx import export_onnx, recheck_path
+    from cstrack.models import model_from_spec
 
     check_img_size(args)
     if Path(args.model).suffix == ".pt":
         raise InputError(
             args.model, "pickled checkpoints are not loaded: convert it with `cstrack convert` first"
         )
-    resolved = resolve_model(args.model, args.arch)
+    resolved = model_from_spec(args.model, args.arch)
     model, stem = resolved.model, resolved.stem
     width, height = args.img_size or resolved.img_size or DEFAULT_IMG_SIZE
     output = args.output or Path(f"{stem}_{width}x{height}{'_fp16' if args.half else ''}.onnx")

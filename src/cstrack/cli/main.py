@@ -27,6 +27,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "synth",
     "data",
     "train",
+    "train_embedding",
     "export",
     "convert",
     "eval_reid",

@@ -1,19 +1,32 @@
 """The options several commands share (--model, --arch, --img-size, --device), defined once so
-their spelling, metavars, checks and help do not drift apart between commands."""
+their spelling, metavars and help do not drift apart between commands, and the options of the
+settings in `cstrack.config`: one per field, its default and help read from the field.
+
+The options only parse: the settings check their values when they are made (`TrackerConfig`,
+`RuntimeConfig`), in the library, so the command line and the API refuse the same values alike.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-SIZE_MULTIPLE = 32  # the network's largest stride (cstrack.models.inference.SIZE_MULTIPLE)
-DEVICE_HELP = "auto, cpu, cuda or cuda:N (default: %(default)s)"
+from cstrack.config import (
+    DEFAULT_IMG_SIZE,
+    SIZE_MULTIPLE,
+    TRACKER_SECTIONS,
+    RuntimeConfig,
+    field_help,
+    option,
+    rules,
+)
 
 
 def check_img_size(args: argparse.Namespace) -> None:
     """--img-size, when given, is a size the network takes (`check_input_size`: one line, exit 2)."""
-    from cstrack.models.inference import check_input_size
+    from cstrack.config import check_input_size
 
     if args.img_size is not None:
         check_input_size(args.img_size, "--img-size")
@@ -43,7 +56,7 @@ def add_img_size_option(
     parser: argparse.ArgumentParser,
     *,
     default: tuple[int, int] | None = None,
-    default_help: str = "the size the weights were trained at, else 1088 608",
+    default_help: str = f"the size the weights were trained at, else {DEFAULT_IMG_SIZE[0]} {DEFAULT_IMG_SIZE[1]}",
 ) -> None:
     parser.add_argument(
         "--img-size",
@@ -55,30 +68,48 @@ def add_img_size_option(
     )
 
 
-def add_device_option(parser: argparse.ArgumentParser, *, choices: tuple[str, ...] | None = None) -> None:
-    """--device DEVICE for every command; `choices` where a command takes only some devices."""
+def add_device_option(
+    parser: argparse.ArgumentParser,
+    *,
+    choices: tuple[str, ...] | None = None,
+    default: str = RuntimeConfig.device,
+) -> None:
+    """--device DEVICE for every command; `choices` and `default` where a command takes only some
+    devices (training: its own setting)."""
     named = (
-        DEVICE_HELP
+        field_help(RuntimeConfig, "device")
         if choices is None
-        else f"{', '.join(choices[:-1])} or {choices[-1]} (default: %(default)s)"
+        else f"{', '.join(choices[:-1])} or {choices[-1]}"
     )
-    parser.add_argument("--device", default="auto", choices=choices, metavar="DEVICE", help=named)
+    parser.add_argument(
+        "--device",
+        default=default,
+        choices=choices,
+        metavar="DEVICE",
+        help=f"{named} (default: %(default)s)",
+    )
 
 
-TRACKER_CONFIG = "cstrack.pipeline.tracker_config"
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """--backend, --device, --half and --providers: the fields of `RuntimeConfig`."""
+    parser.add_argument(
+        option(RuntimeConfig, "backend"),
+        default=RuntimeConfig.backend,
+        metavar="|".join(rules(RuntimeConfig)["backend"].choices),
+        help=f"{field_help(RuntimeConfig, 'backend')} (default: %(default)s)",
+    )
+    add_device_option(parser)
+    parser.add_argument(
+        option(RuntimeConfig, "half"), action="store_true", help=field_help(RuntimeConfig, "half")
+    )
+    parser.add_argument(
+        option(RuntimeConfig, "providers"), metavar="LIST", help=field_help(RuntimeConfig, "providers")
+    )
 
 
-def tracker_fields() -> dict[str, tuple[str, str, Any]]:
-    """field -> (option, help, default) of every `TrackerConfig` field, read from source (no torch)."""
-    from cstrack.cli.defaults import signature_default, source_value
-
-    flags = source_value(TRACKER_CONFIG, "FLAGS")
-    return {
-        name: (flags.get(name, "--" + name.replace("_", "-")), text, signature_default(owner, keyword))
-        for name, (owner, keyword, _kind, _low, _high, _bounds, text) in source_value(
-            TRACKER_CONFIG, "SPEC"
-        ).items()
-    }
+def runtime_config(args: argparse.Namespace) -> RuntimeConfig:
+    """The `RuntimeConfig` of the runtime options (checked as it is made)."""
+    return RuntimeConfig(backend=args.backend, device=args.device, half=args.half, providers=args.providers)
 
 
 def _float_or_off(text: str) -> float | str:
@@ -89,15 +120,13 @@ _float_or_off.__name__ = "number or 'off'"  # what argparse names in its error m
 
 
 def add_tracker_options(parser: argparse.ArgumentParser, *, title: str = "tracker configuration") -> None:
-    """--tracker-config FILE and one option per `TrackerConfig` field (--conf, --track-buffer,
-    --byte-low ...), which apply on top of the file; their defaults are shown, not set (None: not
-    given), so that the file's values stand unless an option is given."""
-    from cstrack.cli.defaults import source_value
-
-    kinds = {name: entry[2] for name, entry in source_value(TRACKER_CONFIG, "SPEC").items()}
+    """--tracker-config FILE and one option per field of the settings `tracker.yaml` holds (--conf,
+    --track-buffer, --byte-low, --img-size ...), which apply on top of the file; their defaults
+    are shown, not set (None: not given), so that the file's values stand unless an option is
+    given."""
     group = parser.add_argument_group(
         title,
-        "every threshold of the detector, the association cascade, BYTE and OMC's fusion; the "
+        "every setting of the detector, the association cascade, BYTE and OMC's re-check; the "
         "options override --tracker-config, which overrides the defaults",
     )
     group.add_argument(
@@ -107,35 +136,48 @@ def add_tracker_options(parser: argparse.ArgumentParser, *, title: str = "tracke
         help="YAML file of `field: value` lines (the fields are the options below with underscores, "
         "e.g. track_buffer: 60); fields left out keep their defaults",
     )
-    for name, (option, text, default) in tracker_fields().items():
-        kind = kinds[name]
-        if kind == "bool":
-            shown = "on" if default else "off"
-            group.add_argument(
-                option, action=argparse.BooleanOptionalAction, default=None, help=f"{text} (default: {shown})"
-            )
-        elif kind == "choice":
-            module, names = source_value(TRACKER_CONFIG, "CHOICES")[name]
-            group.add_argument(
-                option, choices=source_value(module, names), help=f"{text} (default: {default})"
-            )
-        elif kind == "float?":
-            shown = "off" if default is None else default
-            group.add_argument(
-                option,
-                type=_float_or_off,
-                metavar="X",
-                help=f"{text} (default: {shown}; 'off' turns it off)",
-            )
-        else:
-            group.add_argument(
-                option, type=int if kind == "int" else float, metavar="N" if kind == "int" else "X",
-                help=f"{text} (default: {default})",
-            )  # fmt: skip
+    for section in TRACKER_SECTIONS.values():
+        for item in dataclasses.fields(section):
+            rule, text = item.metadata["rule"], item.metadata["help"]
+            default: Any = item.default
+            name = option(section, item.name)
+            if rule.base == "bool":
+                shown = "on" if default else "off"
+                group.add_argument(
+                    name,
+                    dest=item.name,
+                    action=argparse.BooleanOptionalAction,
+                    help=f"{text} (default: {shown})",
+                )
+            elif rule.base == "choice":
+                group.add_argument(
+                    name,
+                    dest=item.name,
+                    metavar="|".join(rule.choices),
+                    help=f"{text} (default: {default})",
+                )
+            elif rule.base == "size":
+                group.add_argument(name, dest=item.name, type=int, nargs=2, metavar=("W", "H"), help=text)
+            elif rule.optional:
+                shown = "off" if default is None else default
+                group.add_argument(
+                    name,
+                    dest=item.name,
+                    type=_float_or_off,
+                    metavar="X",
+                    help=f"{text} (default: {shown}; 'off' turns it off)",
+                )
+            else:
+                group.add_argument(
+                    name, dest=item.name, type=int if rule.base == "int" else float,
+                    metavar="N" if rule.base == "int" else "X", help=f"{text} (default: {default})",
+                )  # fmt: skip
 
 
 def tracker_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The `TrackerConfig` fields given as options: field -> value (None: not given)."""
+    """The fields of `tracker.yaml` given as options: field -> value (None: not given)."""
     return {
-        name: getattr(args, option[2:].replace("-", "_")) for name, (option, _, _) in tracker_fields().items()
+        item.name: getattr(args, item.name)
+        for section in TRACKER_SECTIONS.values()
+        for item in dataclasses.fields(section)
     }

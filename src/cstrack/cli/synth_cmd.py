@@ -8,14 +8,8 @@ from __future__ import annotations
 import argparse
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-from cstrack.cli.defaults import source_value
-
-
-def default(name: str) -> Any:
-    """The SynthConfig default of a field, read without importing cv2."""
-    return source_value("cstrack.data.synth", f"SynthConfig.{name}")
+from cstrack.data.synth.scene import CAMERA_MOTIONS, SynthConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,71 +28,73 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--frames",
         type=int,
-        default=default("frames"),
+        default=SynthConfig.frames,
         metavar="F",
         help="frames per sequence (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: %(default)s)")
     parser.add_argument(
-        "--width", type=int, default=default("width"), help="image width (default: %(default)s)"
+        "--width", type=int, default=SynthConfig.width, help="image width (default: %(default)s)"
     )
     parser.add_argument(
-        "--height", type=int, default=default("height"), help="image height (default: %(default)s)"
+        "--height", type=int, default=SynthConfig.height, help="image height (default: %(default)s)"
     )
-    parser.add_argument("--fps", type=float, default=default("fps"), help="frame rate (default: %(default)s)")
+    parser.add_argument(
+        "--fps", type=float, default=SynthConfig.fps, help="frame rate (default: %(default)s)"
+    )
     parser.add_argument(
         "--people",
         type=float,
-        default=default("people"),
+        default=SynthConfig.people,
         metavar="P",
         help="mean number of people in view (default: %(default)s)",
     )
     parser.add_argument(
         "--occlusion",
         type=float,
-        default=default("occlusion"),
+        default=SynthConfig.occlusion,
         metavar="P",
         help="chance that an arriving walker crosses someone at the same depth (default: %(default)s)",
     )
     parser.add_argument(
         "--blur",
         type=float,
-        default=default("blur"),
+        default=SynthConfig.blur,
         metavar="X",
         help="motion-blur streak as a multiple of the displacement per frame; 0 = sharp (default: %(default)s)",
     )
     parser.add_argument(
         "--drop-frames",
         type=float,
-        default=default("drop_frames"),
+        default=SynthConfig.drop_frames,
         metavar="P",
         help="chance that a capture is lost before a frame, so motion jumps two steps (default: %(default)s)",
     )
     parser.add_argument(
         "--fake-background",
         type=int,
-        default=default("fake_background"),
+        default=SynthConfig.fake_background,
         metavar="N",
         help="unannotated person-like posters, boards and statues per sequence (default: %(default)s)",
     )
     parser.add_argument(
         "--vehicles",
         type=float,
-        default=default("vehicles"),
+        default=SynthConfig.vehicles,
         metavar="V",
         help="mean number of cars in view, annotated as MOT class 3 (default: %(default)s: people only)",
     )
     parser.add_argument(
         "--camera-motion",
-        choices=source_value("cstrack.data.synth", "CAMERA_MOTIONS"),
-        default=default("camera_motion"),
+        choices=CAMERA_MOTIONS,
+        default=SynthConfig.camera_motion,
         help="a moving camera: pan across a wider scene and back, zoom in and out, shake, or walk "
         "(zoom, bob and sway); writes camera.txt, each frame's exact camera map (default: %(default)s)",
     )
     parser.add_argument(
         "--camera-period",
         type=float,
-        default=default("camera_period"),
+        default=SynthConfig.camera_period,
         metavar="SECONDS",
         help="seconds of one cycle of the camera's motion; shorter is faster (default: %(default)s)",
     )
@@ -109,7 +105,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from cstrack.data.synth import SynthConfig, generate_dataset
+    from cstrack.data.synth.scene import SynthConfig
+    from cstrack.data.synth.write import generate_dataset
 
     config = SynthConfig(
         frames=args.frames,

@@ -67,6 +67,7 @@ def run_batch(
     args: argparse.Namespace,
     output: Path,
     config: Any,
+    runtime: Any,
     tracker_options: dict[str, Any],
     track_options: dict[str, Any],
 ) -> int:
@@ -80,6 +81,7 @@ def run_batch(
         args.model,
         output,
         config=config,
+        runtime=runtime,
         tracker_options=tracker_options,
         workers=args.workers,
         threads=args.threads,

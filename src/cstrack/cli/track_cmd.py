@@ -6,17 +6,14 @@ torch, cv2 and the tracker are imported only when the command runs, so `--help` 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
-from cstrack.cli.defaults import source_keys, source_value
 from cstrack.cli.options import (
-    add_device_option,
-    add_img_size_option,
     add_model_options,
+    add_runtime_options,
     add_tracker_options,
-    check_img_size,
+    runtime_config,
     tracker_overrides,
 )
 from cstrack.cli.track_batch import add_batch_options, is_batch, run_batch
@@ -27,11 +24,11 @@ from cstrack.cli.track_options import (
     output_folder,
     source_options,
 )
+from cstrack.config import DEFAULT_MODEL
 from cstrack.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    default_model = source_value("cstrack.pipeline.end_to_end", "DEFAULT_MODEL")
     parser = subparsers.add_parser(
         "track",
         help="track people in a video, folder, MOTChallenge sequence/dataset, webcam or stream",
@@ -48,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "URL; several, folders of videos, globs ('videos/**/*.mp4') and @LIST.txt (one a line) track a "
         "batch: see --workers and --ray",
     )
-    add_model_options(parser, default=default_model)
+    add_model_options(parser, default=DEFAULT_MODEL)
     parser.add_argument("--save-video", action="store_true", help=SAVE_VIDEO_HELP)
     parser.add_argument(
         "--show",
@@ -69,38 +66,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated outputs: mot (NAME.txt), json (NAME.jsonl) (default: %(default)s)",
     )
     add_output_options(parser)
-    add_device_option(parser)
-    parser.add_argument(
-        "--half",
-        action="store_true",
-        help="FP16 inference (torch on CUDA, or onnx with a TensorRT or CUDA execution provider)",
-    )
-    add_img_size_option(parser)
-    parser.add_argument(
-        "--backend",
-        choices=source_value("cstrack.pipeline.backends", "BACKENDS"),
-        default=source_value("cstrack.pipeline.backends", "DEFAULT_BACKEND"),
-        help="inference backend: auto is onnx (ONNX Runtime, faster on the CPU) where the onnx extra is "
-        "installed and the device is the CPU, else torch (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--providers",
-        metavar="LIST",
-        help="ONNX Runtime execution providers to use, comma-separated, e.g. cuda,cpu (names: tensorrt, "
-        "cuda, openvino, cpu); default: the first of those that onnxruntime has (implies --backend onnx)",
-    )
+    add_runtime_options(parser)
     parser.add_argument("--no-recheck", action="store_true", help="disable OMC's re-check network")
     parser.add_argument(
         "--classes",
         metavar="LIST",
         help="multi-class models: track only these classes, comma-separated names or indices "
         "(e.g. pedestrian,car or 0,2); default: all",
-    )
-    parser.add_argument(
-        "--across-classes",
-        action="store_true",
-        help="multi-class models: associate detections with tracks of any class (default: a track "
-        "keeps its class and only matches detections of it)",
     )
     parser.add_argument("--frames", metavar="A-B", help="frame range A-B (1-based, inclusive), e.g. 601-795")
     add_source_options(parser)
@@ -115,8 +87,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--benchmark",
-        choices=sorted(source_keys("cstrack.evaluation.benchmark", "BENCHMARKS")),
-        help="--eval rules (as for cstrack eval); default: MOT17 when gt has class ids, else MOT15",
+        metavar="NAME",
+        help="--eval rules (as for cstrack eval, e.g. MOT17); default: MOT17 when gt has class ids, "
+        "else MOT15",
     )
     parser.add_argument("--min-area", type=float, help="MOT file filter: drop boxes with w*h <= this")
     parser.add_argument("--max-aspect", type=float, help="MOT file filter: drop boxes with w/h above this")
@@ -157,60 +130,35 @@ def describe_file(kind: str, codec: str | None) -> str:
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
-    """`--format mot,json` as a tuple without repeats; an empty or unknown item is an error."""
-    from cstrack.pipeline.runner import FORMATS
-
+    """`--format mot,json` as a tuple without repeats (`track` checks the names); an empty item is
+    an error."""
     items = [item.strip() for item in text.split(",")]
-    choices = ", ".join(FORMATS)
     if not all(items):
-        raise InputError(None, f"--format {text!r} has an empty item; give one or more of {choices}")
-    unknown = [item for item in items if item not in FORMATS]
-    if unknown:
-        raise InputError(None, f"--format: unknown output {unknown[0]!r}; choose from {choices}")
+        raise InputError(None, f"--format {text!r} has an empty item")
     return tuple(dict.fromkeys(items))
 
 
-def check_numbers(args: argparse.Namespace) -> None:
-    """Refuse a numeric option out of its range (nan and inf included) before anything is read."""
-    if args.min_area is not None and not (math.isfinite(args.min_area) and args.min_area >= 0):
-        raise InputError(None, f"--min-area must be a finite number >= 0, got {args.min_area}")
-    if args.max_aspect is not None and not (math.isfinite(args.max_aspect) and args.max_aspect > 0):
-        raise InputError(None, f"--max-aspect must be a finite number > 0, got {args.max_aspect}")
-    if args.trails < 0:
-        raise InputError(None, f"--trails must be >= 0, got {args.trails}")
-    check_img_size(args)
-
-
 def tracker_keywords(args: argparse.Namespace) -> dict[str, Any]:
-    """The keywords of `Tracker` (besides the model and the thresholds) that the options set."""
-    return dict(
-        arch=args.arch,
-        img_size=tuple(args.img_size) if args.img_size else None,
-        device=args.device,
-        half=args.half,
-        backend=args.backend,
-        providers=args.providers,
-        recheck=not args.no_recheck,
-        classes=parse_classes(args.classes),
-        class_aware=not args.across_classes,
-    )
+    """The keywords of `Tracker` (besides the model and its settings) that the options set."""
+    return dict(arch=args.arch, recheck=not args.no_recheck, classes=parse_classes(args.classes))
 
 
 def run(args: argparse.Namespace) -> int:
     from cstrack.atomic import check_not_input
     from cstrack.data.sources import ALL_FRAMES, FrameRange, open_sources
     from cstrack.pipeline.end_to_end import Tracker
-    from cstrack.pipeline.runner import check_evaluable, check_output_folder, track
-    from cstrack.pipeline.tracker_config import CONFIG_FILE, resolve
+    from cstrack.pipeline.outputs import check_output_folder
+    from cstrack.pipeline.runner import check_evaluable, check_track_options, track
+    from cstrack.pipeline.tracker_config import TRACKER_CONFIG_FILE, resolve
     from cstrack.pipeline.viewer import Viewer
 
-    check_numbers(args)
-    # The thresholds: defaults, then --tracker-config FILE, then their options (--conf ...).
-    config = resolve(args.tracker_config, tracker_overrides(args))
     formats = parse_formats(args.format)
+    # Bad options fail before anything is read (the checks are the library's).
+    check_track_options(formats, args.trails, args.min_area, args.max_aspect, args.eval, args.benchmark)
+    # The settings: defaults, then --tracker-config FILE, then their options (--conf ...).
+    config = resolve(args.tracker_config, tracker_overrides(args))
+    runtime = runtime_config(args)
     frames = FrameRange.parse(args.frames) if args.frames else ALL_FRAMES
-    if args.benchmark is not None and not args.eval:
-        raise InputError(None, "--benchmark sets the rules of --eval; add --eval")
     outputs = dict(
         formats=formats,
         save_video=args.save_video,
@@ -222,10 +170,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if is_batch(args):
         output = output_folder(args)
-        check_not_input(output / CONFIG_FILE, [args.tracker_config])
+        check_not_input(output / TRACKER_CONFIG_FILE, [args.tracker_config])
         opening = dict(frames=frames, latest=not args.all_frames, **source_options(args))
         opening["observers"] = observers(args)
-        return run_batch(args, output, config, tracker_keywords(args), {**outputs, **opening})
+        return run_batch(args, output, config, runtime, tracker_keywords(args), {**outputs, **opening})
     (source,) = args.source
     viewer = Viewer(f"cstrack track {source}") if args.show else None  # no display: refused now
     # Bad input fails before a model is loaded: sources, frame range, gt, output folder.
@@ -234,9 +182,9 @@ def run(args: argparse.Namespace) -> int:
         check_evaluable(sources, args.benchmark)
     output = output_folder(args)
     check_output_folder(output, sources)
-    check_not_input(output / CONFIG_FILE, [args.tracker_config])
+    check_not_input(output / TRACKER_CONFIG_FILE, [args.tracker_config])
     followers = observers(args)
-    tracker = Tracker.from_config(args.model, config, **tracker_keywords(args))
+    tracker = Tracker(args.model, config, runtime, **tracker_keywords(args))
     runs = track(
         sources,
         tracker,
@@ -249,10 +197,9 @@ def run(args: argparse.Namespace) -> int:
     )
     model_ms, association_ms = tracker.timing.ms_per_frame()
     frames_done = tracker.timing.frames
+    cmc = config.association.cmc
     camera = (
-        f", camera motion ({config.cmc}) {tracker.timing.cmc_ms_per_frame():.2f} ms/frame"
-        if config.cmc != "none"
-        else ""
+        f", camera motion ({cmc}) {tracker.timing.cmc_ms_per_frame():.2f} ms/frame" if cmc != "none" else ""
     )
     print(
         f"tracked {frames_done} frames of {len(runs)} sequence(s): model {model_ms:.1f} ms/frame, "

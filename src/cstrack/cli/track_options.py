@@ -2,7 +2,7 @@
 (--output, --exist-ok) and what follows the tracks (--save-crops, --count-line, --count-zone),
 turned into the arguments of `open_sources`, `track` and its observers.
 
-Defaults are read from the modules that use them (`cstrack.cli.defaults`), so --help stays fast.
+Their defaults come from `cstrack.config`, which imports nothing heavy, so --help stays fast.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from cstrack.cli.defaults import source_value
+from cstrack.config import CROP_EVERY, DEFAULT_FRAME_RATE, RECONNECT_SECONDS, RUN_NAME, RUNS_ROOT
 
-SOURCES = "cstrack.data.sources"
-RUN_FOLDER = "cstrack.pipeline.run_folder"
 FOREVER = "forever"
 
 
@@ -33,7 +31,7 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="RATE",
         help="the source's frame rate, for image folders and videos whose metadata is wrong (default: "
-        f"what the source reports; image folders {source_value(SOURCES, 'DEFAULT_FRAME_RATE'):g})",
+        f"what the source reports; image folders {DEFAULT_FRAME_RATE:g})",
     )
     parser.add_argument(
         "--vid-stride",
@@ -45,7 +43,7 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reconnect",
         type=seconds_or_forever,
-        default=source_value(SOURCES, "RECONNECT_SECONDS"),
+        default=RECONNECT_SECONDS,
         metavar="SECONDS|forever",
         help="webcams and streams: how long to keep reconnecting, with growing waits, once the stream "
         "drops before tracking ends; outages are counted and logged (default: %(default)g)",
@@ -53,7 +51,7 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
-    root, name = source_value(RUN_FOLDER, "RUNS_ROOT"), source_value(RUN_FOLDER, "RUN_NAME")
+    root, name = RUNS_ROOT, RUN_NAME
     parser.add_argument(
         "--output",
         type=Path,
@@ -74,7 +72,7 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--crop-every",
         type=int,
-        default=source_value("cstrack.pipeline.crops", "CROP_EVERY"),
+        default=CROP_EVERY,
         metavar="N",
         help="with --save-crops: frames between two crops of one track (default: %(default)s)",
     )

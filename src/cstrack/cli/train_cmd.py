@@ -7,26 +7,10 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
 
-from cstrack.cli.defaults import source_value
 from cstrack.cli.options import add_device_option, add_img_size_option
 from cstrack.errors import InputError
-
-if TYPE_CHECKING:
-    from cstrack.training.config import TrainConfig
-
-CONFIG = "cstrack.training.config"
-
-
-def default(name: str) -> Any:
-    """The TrainConfig default of a field, read without importing torch."""
-    return source_value(CONFIG, f"TrainConfig.{name}")
-
-
-def augment_default(name: str) -> Any:
-    """The AugmentConfig default of a field (TrainConfig's augment is a plain AugmentConfig())."""
-    return source_value("cstrack.training.dataset", f"AugmentConfig.{name}")
+from cstrack.training.config import DEVICES, SCHEDULES, STAGES, AugmentConfig, TrainConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,18 +35,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--epochs",
         type=int,
-        default=default("epochs"),
+        default=TrainConfig.epochs,
         metavar="N",
         help="passes over the training data (default: %(default)s)",
     )
     parser.add_argument(
         "--batch",
         type=int,
-        default=default("batch"),
+        default=TrainConfig.batch,
         help="global batch size, split over processes (default: %(default)s)",
     )
     add_img_size_option(
-        parser, default=default("img_size"), default_help=" ".join(map(str, default("img_size")))
+        parser, default=TrainConfig.img_size, default_help=" ".join(map(str, TrainConfig.img_size))
     )
     parser.add_argument(
         "--weights",
@@ -72,34 +56,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--stage",
-        choices=source_value(CONFIG, "STAGES"),
-        default=default("stage"),
+        choices=STAGES,
+        default=TrainConfig.stage,
         help="default: %(default)s",
     )
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue this run exactly (other options are ignored)"
     )
-    add_device_option(parser, choices=source_value(CONFIG, "DEVICES"))
+    add_device_option(parser, choices=DEVICES, default=TrainConfig.device)
     parser.add_argument(
-        "--workers", type=int, default=default("workers"), help="data loader workers (default: %(default)s)"
+        "--workers", type=int, default=TrainConfig.workers, help="data loader workers (default: %(default)s)"
     )
     parser.add_argument(
-        "--lr", type=float, default=default("lr"), help="initial learning rate (default: %(default)s)"
+        "--lr", type=float, default=TrainConfig.lr, help="initial learning rate (default: %(default)s)"
     )
-    parser.add_argument("--momentum", type=float, default=default("momentum"), help="default: %(default)s")
+    parser.add_argument("--momentum", type=float, default=TrainConfig.momentum, help="default: %(default)s")
     parser.add_argument(
-        "--weight-decay", type=float, default=default("weight_decay"), help="default: %(default)s"
+        "--weight-decay", type=float, default=TrainConfig.weight_decay, help="default: %(default)s"
     )
     parser.add_argument(
         "--schedule",
-        choices=source_value(CONFIG, "SCHEDULES"),
-        default=default("schedule"),
+        choices=SCHEDULES,
+        default=TrainConfig.schedule,
         help="default: %(default)s",
     )
     parser.add_argument(
         "--warmup-epochs",
         type=float,
-        default=default("warmup_epochs"),
+        default=TrainConfig.warmup_epochs,
         metavar="E",
         help="epochs of learning-rate warmup (default: %(default)s)",
     )
@@ -110,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sum gradients over batches up to this many images per step (the release: 64)",
     )
     parser.add_argument(
-        "--id-weight", type=float, default=default("id_weight"), help="eta (default: %(default)s)"
+        "--id-weight", type=float, default=TrainConfig.id_weight, help="eta (default: %(default)s)"
     )
     parser.add_argument("--no-ema", action="store_true", help="do not keep a weight EMA")
     parser.add_argument("--freeze-bn", action="store_true", help="keep BatchNorm statistics fixed")
@@ -125,22 +109,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--scale",
         type=float,
-        default=augment_default("scale"),
+        default=AugmentConfig.scale,
         help="random rescaling by up to +-SCALE (augmentation; default: %(default)s)",
     )
     parser.add_argument(
         "--translate",
         type=float,
-        default=augment_default("translate"),
+        default=AugmentConfig.translate,
         help="random shift by up to +-TRANSLATE of the input size (augmentation; default: %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=default("seed"), help="default: %(default)s")
-    parser.add_argument("--output", default=default("output"), help="runs folder (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="default: %(default)s")
+    parser.add_argument("--output", default=TrainConfig.output, help="runs folder (default: %(default)s)")
     parser.add_argument("--name", help="run folder name (default: MODEL-STAGE, numbered when taken)")
     parser.add_argument(
         "--val-every",
         type=int,
-        default=default("val_every"),
+        default=TrainConfig.val_every,
         help="validate every N epochs, 0 never (default: %(default)s)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
@@ -148,8 +132,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    from cstrack.training.config import TrainConfig
-
     if not args.model or not args.data:
         raise InputError(None, "--model and --data are required (or --resume RUN_DIR)")
     return TrainConfig(

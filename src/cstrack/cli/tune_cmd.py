@@ -7,29 +7,26 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from cstrack.cli.defaults import source_keys, source_value
 from cstrack.cli.options import (
-    add_device_option,
-    add_img_size_option,
     add_model_options,
+    add_runtime_options,
     add_tracker_options,
-    check_img_size,
+    runtime_config,
     tracker_overrides,
 )
+from cstrack.config import CMC_METHODS, DEFAULT_MODEL, search_space
 from cstrack.errors import InputError
 
-TUNING = "cstrack.pipeline.tuning"
 SHOWN = ("HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN")
 BEST_FILE, TRIALS_FILE = "best.yaml", "trials.csv"
 SEEDS = range(2**32)  # what Optuna's sampler (numpy's RandomState) takes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    default_model = source_value("cstrack.pipeline.end_to_end", "DEFAULT_MODEL")
-    space = source_value(TUNING, "DEFAULT_SPACE")
     parser = subparsers.add_parser(
         "tune",
         help="search the tracker's thresholds with Optuna on sequences with ground truth",
@@ -44,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "templates, which differ between trials, so they are cached from a reference run (the "
             "base configuration's tracking during the detection pass): trial 0 is exact, the others "
             "see the reference run's re-check candidates, not their own; confirm the best with "
-            "cstrack track --eval. --no-recheck tunes without re-check, exactly. The NMS IoU is "
-            "fixed (it changes which boxes the detector keeps). Needs Optuna: "
+            "cstrack track --eval. --no-recheck tunes without re-check, exactly. The detector's "
+            "settings but its score threshold are fixed (they change which boxes it keeps). Needs Optuna: "
             "pip install 'cstrack[tune]'."
         ),
     )
@@ -66,7 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--metric",
         default="HOTA",
-        choices=[name for name in source_keys("cstrack.evaluation.metrics", "SCORE_FIELDS") if name != "PT"],
         metavar="NAME",
         help="the score to optimise over all sequences combined: HOTA, MOTA, IDF1, AssA, DetA ... "
         "(IDSW, FP, FN, IDFP, IDFN, ML, Frag are minimised; default: %(default)s)",
@@ -75,16 +71,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--params",
         metavar="LIST",
         help="the fields to search, comma-separated, each optionally with a range NAME=LOW:HIGH "
-        "(e.g. conf,track_buffer=10:90); default: " + ", ".join(f"{name} {low}:{high}" for name, (low, high) in space.items())
-        + ", cmc " + "|".join(source_value("cstrack.pipeline.camera_motion", "METHODS"))
+        "(e.g. conf,track_buffer=10:90); default: " + ", ".join(f"{name} {low}:{high}" for name, (low, high) in search_space().items())
+        + ", cmc " + "|".join(CMC_METHODS)
         + " (byte_low_threshold: off or in its range; cmc=none:sof searches those names; without "
         "re-check, its fields are left out)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler (default: %(default)s)")
     parser.add_argument(
         "--benchmark",
-        choices=sorted(source_keys("cstrack.evaluation.benchmark", "BENCHMARKS")),
-        help="scoring rules; default: MOT17 when the gt has class ids, else MOT15",
+        metavar="NAME",
+        help="scoring rules (e.g. MOT17); default: MOT17 when the gt has class ids, else MOT15",
     )
     parser.add_argument(
         "--output",
@@ -99,16 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="keep the detections in this numpy file and reuse them when the sources, model and NMS "
         "are the same and it was made at thresholds no higher (default: in memory only)",
     )
-    add_model_options(parser, default=default_model)
-    add_device_option(parser)
-    parser.add_argument("--half", action="store_true", help="FP16 inference (CUDA only)")
-    add_img_size_option(parser)
-    parser.add_argument(
-        "--backend",
-        choices=source_value("cstrack.pipeline.backends", "BACKENDS"),
-        default=source_value("cstrack.pipeline.backends", "DEFAULT_BACKEND"),
-        help="inference backend, as for cstrack track (default: %(default)s)",
-    )
+    add_model_options(parser, default=DEFAULT_MODEL)
+    add_runtime_options(parser)
     parser.add_argument(
         "--no-recheck",
         action="store_true",
@@ -157,7 +145,7 @@ def write_trials(path: Path, result: Any) -> None:
         writer.writerow(["trial", "state", "seconds", *SCORE_FIELDS, *RULES])
         for trial in result.trials:
             scores = [trial.scores[name] if trial.scores else "" for name in SCORE_FIELDS]
-            values = [getattr(trial.config, name) if trial.config else "" for name in RULES]
+            values = [trial.config.value(name) if trial.config else "" for name in RULES]
             writer.writerow([trial.number, trial.state, f"{trial.seconds:.3f}", *scores, *values])
 
 
@@ -165,11 +153,8 @@ def check_options(args: argparse.Namespace) -> None:
     """The options checked before any work: a --cache that is a folder failed only after the
     detection pass, a bad --seed or an unwritable best.yaml only after the search."""
     from cstrack.atomic import check_not_input, check_writable
-    from cstrack.pipeline.runner import check_output_folder
+    from cstrack.pipeline.outputs import check_output_folder
 
-    check_img_size(args)
-    if args.trials < 1:
-        raise InputError(None, f"--trials must be >= 1, got {args.trials}")
     if args.seed not in SEEDS:
         raise InputError(None, f"--seed must be in {SEEDS.start}..{SEEDS.stop - 1}, got {args.seed}")
     check_output_folder(args.output)
@@ -181,13 +166,14 @@ def check_options(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cstrack.backends.choice import build_detector
     from cstrack.data.sources import ALL_FRAMES, FrameRange, check_unique_names, open_sources
-    from cstrack.pipeline.backends import build_detector
     from cstrack.pipeline.runner import check_evaluable
     from cstrack.pipeline.tracker_config import resolve
     from cstrack.pipeline.tuning import (
         RECHECK_FIELDS,
         cache_detections,
+        check_search,
         detection_floor,
         load_cache,
         parse_space,
@@ -197,8 +183,10 @@ def run(args: argparse.Namespace) -> int:
     )
 
     check_options(args)
+    check_search(args.metric, args.trials)  # tune() checks them too, after the detection pass
     require_optuna()  # not installed: say so before the detection pass
     base = resolve(args.tracker_config, tracker_overrides(args))
+    runtime = runtime_config(args)
     recheck = not args.no_recheck
     space = parse_space(args.params, recheck)
     frames = FrameRange.parse(args.frames) if args.frames else ALL_FRAMES
@@ -209,17 +197,17 @@ def run(args: argparse.Namespace) -> int:
     floor, heat_floor = detection_floor(space, base)
     # Camera-motion warps need the frames: estimated in the detection pass for every method searched.
     searched = [name for param in space if param.kind == "choice" for name in param.choices]
-    cmc_methods = sorted({base.cmc, *searched} - {"none"})
+    cmc_methods = sorted({base.association.cmc, *searched} - {"none"})
+    # What the detections depend on: the detector's settings, its score threshold at the floor.
+    detector = dataclasses.replace(base.detector, conf=floor)
     key = {
         "sequences": [str(Path(source.origin).resolve()) for source in sources],
         "frames": str(frames),
         "model": str(args.model),
         "arch": args.arch,
-        "img_size": args.img_size,
-        "backend": args.backend,
-        "half": args.half,
-        "conf": floor,
-        "nms_iou": base.nms_iou,
+        "backend": runtime.backend,
+        "half": runtime.half,
+        **{name: list(value) if isinstance(value, tuple) else value for name, value in detector.items()},
         "cmc": cmc_methods,
     }
     recheck_key = {"recheck_threshold": heat_floor, "reference": base.as_dict()} if recheck else None
@@ -227,19 +215,16 @@ def run(args: argparse.Namespace) -> int:
     if args.cache is not None and args.cache.is_file():
         cache = load_cache(args.cache, sources, key, recheck_key)
     if cache is None:
-        detector = build_detector(
-            args.model,
-            args.arch,
-            tuple(args.img_size) if args.img_size else None,
-            args.device,
-            args.half,
-            args.backend,
-            conf=floor,
-            iou_threshold=base.nms_iou,
-            recheck_threshold=heat_floor,
-        )
+        searcher = dataclasses.replace(base.recheck, recheck_threshold=heat_floor)
         cache = cache_detections(
-            sources, detector, base, recheck, not args.quiet, key, recheck_key, cmc_methods
+            sources,
+            build_detector(args.model, detector, searcher, runtime, arch=args.arch),
+            base,
+            recheck,
+            not args.quiet,
+            key,
+            recheck_key,
+            cmc_methods,
         )
         frames_done = sum(len(sequence.results) for sequence in cache.sequences)
         print(
@@ -268,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
     changes = result.best_config.changes(base)
     print("best against base:" + ("" if changes else " the same (no trial scored better)"))
     for name, value in changes.items():
-        print(f"  {name}: {getattr(base, name)} -> {value}")
+        print(f"  {name}: {base.value(name)} -> {value}")
     args.output.mkdir(parents=True, exist_ok=True)
     header = (
         f"cstrack tune: the best of {len(result.trials)} trials by {args.metric} on {', '.join(names)}"

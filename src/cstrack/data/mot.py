@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from cstrack.atomic import atomic_write
@@ -28,7 +27,7 @@ from cstrack.errors import InputError
 FRAME, ID, X, Y, W, H, CONF = range(7)
 # MOT16/17/20 ground truth puts the "consider" mark where others put conf, then class and visibility.
 MARK, CLASS, VISIBILITY = 6, 7, 8
-PEDESTRIAN = 1  # the class column's value for a pedestrian in MOT16/17/20 files
+MOT_PEDESTRIAN = 1  # the class column's value for a pedestrian in MOT16/17/20 files
 # MOTChallenge's class ids and names (TrackEval's MotChallenge2DBox.class_name_to_class_id).
 MOT_CLASS_NAMES: dict[int, str] = {
     1: "pedestrian",
@@ -222,7 +221,7 @@ def pedestrian_rows(gt: np.ndarray, min_visibility: float = 0.0) -> np.ndarray:
     """
     if is_mot16_gt(gt):
         keep: np.ndarray = (
-            (gt[:, MARK] == 1) & (gt[:, CLASS] == PEDESTRIAN) & (gt[:, VISIBILITY] >= min_visibility)
+            (gt[:, MARK] == 1) & (gt[:, CLASS] == MOT_PEDESTRIAN) & (gt[:, VISIBILITY] >= min_visibility)
         )
         return keep
     return np.asarray(gt[:, MARK] != 0)
@@ -521,6 +520,8 @@ class MotSequence:
         """Read the BGR image of a 1-based frame number; an unreadable image raises InputError."""
         if not 1 <= frame <= self.info.seq_length:
             raise IndexError(f"frame {frame} outside 1..{self.info.seq_length} of {self.name}")
+        import cv2  # here: `cstrack.data` (the synthetic scenes' settings) is read without OpenCV
+
         image_path = self.frame_path(frame)
         image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
         if image is None:

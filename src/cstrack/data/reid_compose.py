@@ -132,18 +132,18 @@ def _covers(box: np.ndarray, point: np.ndarray) -> bool:
 
 def _place(
     sizes: list[tuple[int, int]], frame_size: tuple[int, int], rng: np.random.Generator
-) -> list[np.ndarray]:
-    """xyxy boxes for the (w, h) sizes (fewer when the frame is full): inside the frame, and no box
-    covers another's centre."""
+) -> dict[int, np.ndarray]:
+    """xyxy boxes by index of the (w, h) sizes (some left out when the frame is full): inside the
+    frame, and no box covers another's centre."""
     width, height = frame_size
-    boxes: list[np.ndarray] = []
-    for w, h in sizes:
+    boxes: dict[int, np.ndarray] = {}
+    for index, (w, h) in enumerate(sizes):
         for _ in range(PLACEMENT_TRIES):
             x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
             box = np.array([x, y, x + w, y + h])
             centre = (box[:2] + box[2:]) / 2
-            if not any(_covers(box, (b[:2] + b[2:]) / 2) or _covers(b, centre) for b in boxes):
-                boxes.append(box)
+            if not any(_covers(box, (b[:2] + b[2:]) / 2) or _covers(b, centre) for b in boxes.values()):
+                boxes[index] = box
                 break
     return boxes
 
@@ -186,7 +186,7 @@ def compose_frame(
         h = float(np.exp(rng.uniform(low, high)))
         sizes.append((max(2, round(h * image.shape[1] / image.shape[0])), round(h)))
     boxes = _place(sizes, config.size, rng)
-    placed = sorted(range(len(boxes)), key=lambda i: boxes[i][3])  # far (higher feet) first
+    placed = sorted(boxes, key=lambda i: boxes[i][3])  # far (higher feet) first
     for i in placed:
         x1, y1 = (int(v) for v in boxes[i][:2])
         w, h = sizes[i]

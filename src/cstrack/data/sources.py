@@ -36,6 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from cstrack.config import DEFAULT_FRAME_RATE, RECONNECT_SECONDS
 from cstrack.data.mot import MotSequence, find_sequences
 from cstrack.errors import InputError, check_options
 
@@ -48,11 +49,8 @@ JPEG_EXTENSIONS = (".jpg", ".jpeg")
 MAX_IMAGE_PIXELS = 1 << 26
 # How long closing a live source waits for its reader thread to leave a blocking read.
 READER_JOIN_SECONDS = 5.0
-# The frame rate of sources that do not say theirs (image folders, cameras that report none).
-DEFAULT_FRAME_RATE = 30.0
-# How long a stream may stay down before tracking ends (math.inf: forever), and the waits between
-# reconnect attempts: the first, doubled after each failed attempt up to the longest.
-RECONNECT_SECONDS = 60.0
+# The waits between reconnect attempts (`RECONNECT_SECONDS` in all): the first, doubled after each
+# failed attempt up to the longest.
 FIRST_RETRY_SECONDS = 0.5
 LONGEST_RETRY_SECONDS = 30.0
 

@@ -42,7 +42,7 @@ from cstrack.data.mot import (
     MIN_COLUMNS,
     MIN_ID,
     MOT_CLASS_NAMES,
-    PEDESTRIAN,
+    MOT_PEDESTRIAN,
     H,
     X,
     is_mot16_gt,
@@ -95,8 +95,8 @@ def benchmark_rules(benchmark: str) -> BenchmarkRules:
     try:
         return BENCHMARKS[benchmark]
     except KeyError:
-        raise ValueError(
-            f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}"
+        raise InputError(
+            None, f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}"
         ) from None
 
 
@@ -154,7 +154,7 @@ def preprocess_sequence(
     # Like TrackEval, a result class column (8th) above 1 means the file is not pedestrian tracking.
     # Class and mark columns are truncated as TrackEval's astype(int) does, but as floats, which
     # cannot wrap (1e19 as int64 is negative).
-    if results.shape[1] > CLASS and len(results) and (np.trunc(results[:, CLASS]) > PEDESTRIAN).any():
+    if results.shape[1] > CLASS and len(results) and (np.trunc(results[:, CLASS]) > MOT_PEDESTRIAN).any():
         raise InputError(results_path, "only pedestrians (class 1 in column 8) can be evaluated")
     if rules.preprocess:
         invalid = np.setdiff1d(np.unique(np.trunc(gt[:, CLASS])), VALID_GT_CLASSES)
@@ -179,7 +179,7 @@ def preprocess_sequence(
             removed = _predictions_on_distractors(similarity, gt_classes, rules.distractor_classes)
         keep_gt = np.trunc(gt_rows[:, MARK]) != 0
         if rules.preprocess:
-            keep_gt &= gt_classes == PEDESTRIAN
+            keep_gt &= gt_classes == MOT_PEDESTRIAN
 
         data["tracker_ids"].append(np.delete(tracker_rows[:, ID].astype(int), removed))
         data["tracker_dets"].append(np.delete(tracker_boxes, removed, axis=0))

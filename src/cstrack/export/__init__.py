@@ -1,5 +1,6 @@
-"""Deployment formats: ONNX graphs of the networks and the ONNX Runtime inference backend."""
+"""Deployment formats: ONNX graphs of the networks (run by `cstrack.backends.onnx.OnnxBackend`)
+and the cache of the graphs exported for a weights file."""
 
-from cstrack.export.onnx import OnnxBackend, OnnxModels, export_onnx, inference_copy
+from cstrack.export.onnx import OnnxModels, export_onnx, inference_copy
 
-__all__ = ["OnnxBackend", "OnnxModels", "export_onnx", "inference_copy"]
+__all__ = ["OnnxModels", "export_onnx", "inference_copy"]

@@ -31,7 +31,6 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -39,20 +38,11 @@ from pathlib import Path
 from cstrack import __version__
 from cstrack.atomic import atomic_write_bytes, temporary_path
 from cstrack.errors import InputError, quote
-from cstrack.export.onnx import (
-    OnnxBackend,
-    OnnxModels,
-    export_onnx,
-    onnx,
-    recheck_path,
-    select_providers,
-)
+from cstrack.export.onnx import OnnxModels, export_onnx, onnx, recheck_path
 from cstrack.models.network import TrackingNetwork
 from cstrack.optional import require
-from cstrack.user_cache import cache_dir, file_sha256
+from cstrack.user_cache import DEFAULT_MAX_MB, MAX_MB_ENV, cache_dir, file_sha256
 
-MAX_MB_ENV = "CSTRACK_CACHE_MAX_MB"
-DEFAULT_MAX_MB = 500
 ONNX_FOLDER = "onnx"
 BASE_NAME = "model.onnx"
 # Metadata of every cached graph, checked on load (see the module docstring).
@@ -222,26 +212,22 @@ def _touch(base: Path) -> None:
         os.utime(base)
 
 
-def cached_backend(
+def cached_graphs(
     model: TrackingNetwork,
     weights: str | PathLike[str],
     img_size: tuple[int, int],
-    threads: int | None = None,
-    providers: str | Sequence[str] | None = None,
     half: bool = False,
-) -> OnnxBackend:
-    """An `OnnxBackend` of `model`, whose weights came from the file `weights`, from the cache:
-    exported and stored on the first call, loaded from the files on later ones."""
-    providers = select_providers(providers)  # a bad name fails before any export
-    limit = cache_limit()  # and so does a bad $CSTRACK_CACHE_MAX_MB
+) -> OnnxModels:
+    """The graphs of `model`, whose weights came from the file `weights`, exported at `img_size`:
+    exported and stored on the first call, loaded from the cache on later ones."""
+    limit = cache_limit()  # a bad $CSTRACK_CACHE_MAX_MB fails before any export
     weights_sha256 = file_sha256(weights)
     base = cache_entry(model, weights, img_size, half, weights_sha256)
     try:
         cached = _load_entry(base, weights_sha256, model.has_recheck)
         if cached is not None:
-            backend = OnnxBackend(cached.base, cached.recheck, threads, providers)
             _touch(base)
-            return backend
+            return cached
     except InputError as exc:  # a damaged or substituted entry (a disk error, a hand edit): export anew
         logger.warning("cstrack: re-exporting the cached ONNX graphs: %s", exc)
     models = export_onnx(model, img_size, half=half)
@@ -250,4 +236,4 @@ def cached_backend(
         prune(limit, keep=base.parent)
     except InputError as exc:
         logger.warning("cstrack: ONNX graphs not cached (%s); they are exported at every start", exc)
-    return OnnxBackend(models.base, models.recheck, threads, providers)
+    return models

@@ -1,19 +1,27 @@
 """CSTrack and OMC networks, faithful to the released implementation's module tree.
 
-Entry points: `create_model(name, **overrides)` (see `registry` for the variants and switches),
-`load_weights(model, path_or_state_dict)` / `save_weights`, `pretrained_weights(name)` for the trained
-models (`list_pretrained()`: in the package, or downloaded once), `model_from_weights(path)` for files
-written by `cstrack convert`, `cstrack.models.release.convert_checkpoint` for the authors' `.pt`
-files, and `Detector(model, backend="torch"|"onnx")` for frame-level inference.
+The networks, one name per way of getting one (`registry`):
+- `create_model(name, **overrides)`: a registered variant (`list_models()`), randomly initialised,
+  or timm-style `arch.tag` a trained model (`list_pretrained()`: in the package, or downloaded
+  once);
+- `model_from_weights(path)`: the network a safetensors file holds (`cstrack convert`'s, a
+  training run's);
+- `model_from_spec(spec)`: any of those specs (a trained name, a file, a variant name) as the
+  network with where its weights came from, its trained input size and its class names
+  (`LoadedModel`), as `cstrack track`, `export` and `train --weights` take them;
+- `model_config(name)` and `model_from_config(config)`: a variant's `CSTrackConfig` and its
+  network.
+
+`load_weights(model, path_or_state_dict)` / `save_weights` read and write safetensors files,
+`cstrack.converters` turns the authors' `.pt` files into them, and `Detector(backend, config)`
+runs a network (through a `cstrack.backends` backend) on one frame at a time.
 """
 
 from cstrack.models.detect import ANCHORS, STRIDES, Decoded, Detect
 from cstrack.models.inference import (
-    DetectionResult,
     Detector,
     Letterbox,
     NetworkOutput,
-    TorchBackend,
     letterbox,
 )
 from cstrack.models.network import OMC, CSTrack, CSTrackConfig, CSTrackOutput, TrackingNetwork, YOLOXTrack
@@ -21,13 +29,14 @@ from cstrack.models.pretrained import list_pretrained, pretrained_weights
 from cstrack.models.recheck import ReCheckOutput, decode_recheck_boxes, heat_peaks, similarity_map
 from cstrack.models.registry import (
     VARIANTS,
-    ResolvedModel,
+    LoadedModel,
     count_parameters,
     create_model,
     list_models,
     model_config,
+    model_from_config,
+    model_from_spec,
     model_from_weights,
-    resolve_model,
 )
 from cstrack.models.suppression import box_iou, nms
 from cstrack.models.weights import load_weights, save_weights
@@ -42,13 +51,11 @@ __all__ = [
     "CSTrackOutput",
     "Decoded",
     "Detect",
-    "DetectionResult",
     "Detector",
     "Letterbox",
+    "LoadedModel",
     "NetworkOutput",
     "ReCheckOutput",
-    "ResolvedModel",
-    "TorchBackend",
     "TrackingNetwork",
     "YOLOXTrack",
     "box_iou",
@@ -61,10 +68,11 @@ __all__ = [
     "list_pretrained",
     "load_weights",
     "model_config",
+    "model_from_config",
+    "model_from_spec",
     "model_from_weights",
     "nms",
     "pretrained_weights",
-    "resolve_model",
     "save_weights",
     "similarity_map",
 ]

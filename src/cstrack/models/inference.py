@@ -1,41 +1,41 @@
 """Frame-level inference: letterbox, forward, decode, thresholds, NMS, embeddings, re-check.
 
-`Detector(TorchBackend(model))(frame_bgr, templates)` returns a DetectionResult of numpy arrays
-in the original image's pixels. The network runs on a backend object: PyTorch (`TorchBackend`),
-ONNX Runtime (`cstrack.export.onnx.OnnxBackend`) or anything with the `DetectorBackend` protocol;
-everything around it is shared (`cstrack.pipeline.backends` chooses one by name). Defaults follow the reference tracker: objectness > 0.5, obj * cls > 0.5, NMS IoU
-0.6 (`cstrack.models.suppression`; the OMC release's DIoU-NMS is an option), at most 300 detections; re-check peaks
-by 3x3 max-pool, top 100, heat > 0.3. Embeddings are read at the stride-8 cell of each box centre
-(of each heat peak for transductive detections) and L2-normalised.
+`Detector(TorchBackend(model))(frame_bgr, templates)` returns a
+`cstrack.tracking.DetectionResult` of numpy arrays in the original image's pixels, which the
+association takes as it is (`Detector` is a `cstrack.tracking.FrameDetector`). The network runs on a backend object: PyTorch
+(`cstrack.backends.torch.TorchBackend`), ONNX Runtime (`cstrack.backends.onnx.OnnxBackend`) or
+anything with the `DetectorBackend` protocol; everything around it is shared
+(`cstrack.backends.choice` chooses one by name). Its settings (`cstrack.config.DetectorConfig`
+and `RecheckConfig`) default to the reference tracker's: objectness and obj * cls above one
+threshold, NMS (`cstrack.models.suppression`; the OMC release's DIoU-NMS is an option), a cap on
+the detections; re-check peaks by 3x3 max-pool, the top ones above a heat threshold. Embeddings
+are read at the stride-8 cell of each box centre (of each heat peak for transductive detections)
+and L2-normalised.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, cast, runtime_checkable
 
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from cstrack.config import SIZE_MULTIPLE, DetectorConfig, RecheckConfig, check_input_size
 from cstrack.errors import InputError
 from cstrack.models.classes import default_class_names
 from cstrack.models.detect import Decoded, clip_boxes
-from cstrack.models.network import TrackingNetwork
+from cstrack.models.readout import Readout, read_embeddings
 from cstrack.models.recheck import heat_peaks
 from cstrack.models.suppression import nms
+from cstrack.tracking.detections import DetectionResult, Templates
 
 logger = logging.getLogger(__name__)
 
 PAD_VALUE = 127.5
-SIZE_MULTIPLE = 32
-MAX_INPUT_SIDE = 4096  # a 4K frame's width; beyond it the feature maps alone take tens of GB
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,6 @@ class Letterbox:
             out = np.clip(out, 0, [w, h, w, h])
         return out
 
-
-# What a detector's re-check searches for: templates (K, E), or a function of the frame's detected
-# boxes (N, 4) that gives them (see `Detector.__call__`).
-Templates = np.ndarray | Callable[[np.ndarray], np.ndarray | None]
 
 FRAME_RULE = "a BGR uint8 HxWx3 numpy array with H, W >= 1, as OpenCV reads it"
 
@@ -117,32 +113,11 @@ def check_detections(detections: object) -> np.ndarray:
     return table
 
 
-def check_input_size(size: tuple[int, int], what: str = "the input size") -> tuple[int, int]:
-    """(width, height), both positive multiples of 32 up to MAX_INPUT_SIDE, else InputError naming
-    `what` (an option, a file's metadata): --img-size 100000 100000 would allocate 110 GB."""
-    width, height = (int(v) for v in size)
-    if (
-        not (0 < width <= MAX_INPUT_SIDE and 0 < height <= MAX_INPUT_SIDE)
-        or width % SIZE_MULTIPLE
-        or height % SIZE_MULTIPLE
-    ):
-        raise InputError(
-            None,
-            f"{what} must be two positive multiples of {SIZE_MULTIPLE} up to {MAX_INPUT_SIDE}, got {width} {height}",
-        )
-    return width, height
-
-
-# The input budget when the input size follows the source (`input_size_for`): 960 x 544 pixels,
-# the 16:9 size whose cost stays within the peer detector's at 1088 x 608 (model card, peers.py).
-INPUT_PIXELS = 960 * 544
-
-
 def _round_up(value: int) -> int:
     return -(-value // SIZE_MULTIPLE) * SIZE_MULTIPLE
 
 
-def input_size_for(width: int, height: int, pixels: int = INPUT_PIXELS) -> tuple[int, int]:
+def input_size_for(width: int, height: int, pixels: int) -> tuple[int, int]:
     """The network input (W, H) for width x height frames: multiples of 32 keeping the frame's
     aspect ratio, the most pixels within `pixels`, never larger than the frame (rounded up to
     32), so a 1920x1080 video runs at 960x544 rather than letterboxed into a 4:3 input."""
@@ -178,41 +153,8 @@ def letterbox(
     return padded, Letterbox((new_w / w, new_h / h), (left, top), (h, w))
 
 
-def read_embeddings(embedding: torch.Tensor, points: torch.Tensor, stride: int) -> torch.Tensor:
-    """Unit embeddings (N, E) at the cells containing `points` (N, 2) xy pixels of an (E, H, W) map."""
-    h, w = embedding.shape[1:]
-    cx = torch.div(points[:, 0], stride, rounding_mode="floor").long().clamp(0, w - 1)
-    cy = torch.div(points[:, 1], stride, rounding_mode="floor").long().clamp(0, h - 1)
-    return F.normalize(embedding[:, cy, cx].T, dim=1)
-
-
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.float().cpu().numpy()
-
-
-@dataclass
-class DetectionResult:
-    """One frame's candidates in original-image pixels (numpy, float32 unless noted)."""
-
-    boxes_xyxy: np.ndarray  # (N, 4) basic detections
-    scores: np.ndarray  # (N,) objectness * class probability
-    embeddings: np.ndarray  # (N, E) unit embeddings
-    levels: np.ndarray  # (N,) int64 pyramid level of the winning anchor (0: stride 8; -1: a given box)
-    trans_boxes_xyxy: np.ndarray  # (M, 4) transductive detections of the re-check network
-    trans_scores: np.ndarray  # (M,) heat M_p at the peak
-    trans_embeddings: np.ndarray  # (M, E)
-    classes: np.ndarray | None = None  # (N,) int64 class index (argmax of the class scores); None: nc 1
-    trans_classes: np.ndarray | None = None  # (M,) int64 class the detection head sees at each peak
-
-    def select(self, keep: np.ndarray, keep_transductive: np.ndarray) -> DetectionResult:
-        """The detections where `keep` (N,) holds and the re-check ones where `keep_transductive`
-        (M,) does: every field is cut, `trans_*` by the second mask; None stays None."""
-        changes = {}
-        for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            if value is not None:
-                changes[item.name] = value[keep_transductive if item.name.startswith("trans_") else keep]
-        return dataclasses.replace(self, **changes)
 
 
 class NetworkOutput(NamedTuple):
@@ -225,7 +167,8 @@ class NetworkOutput(NamedTuple):
 
 @runtime_checkable
 class DetectorBackend(Protocol):
-    """What `Detector` runs the network with: `TorchBackend`, `cstrack.export.onnx.OnnxBackend`."""
+    """What `Detector` runs the network with: `cstrack.backends.torch.TorchBackend`,
+    `cstrack.backends.onnx.OnnxBackend`."""
 
     stride: int  # stride of the embedding map (the finest level)
     nc: int  # number of classes
@@ -240,55 +183,21 @@ class DetectorBackend(Protocol):
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
-class TorchBackend:
-    """Runs any `TrackingNetwork` with PyTorch (the default backend of `Detector`).
-
-    The module is moved to `device` in eval mode. `channels_last` (default: on the CPU) runs an
-    eval copy with weights and activations NHWC, oneDNN's native layout, faster on the CPU (see
-    benchmarks/model_speed.py) with outputs equal to ~1e-8; being a copy, it leaves `model` as
-    it was and does not follow later changes to its weights (build a new backend after training).
-    """
-
-    def __init__(
-        self, model: TrackingNetwork, device: str | torch.device = "cpu", channels_last: bool | None = None
-    ):
-        self.device = torch.device(device)
-        nhwc = self.device.type == "cpu" if channels_last is None else channels_last
-        self.memory_format = torch.channels_last if nhwc else torch.contiguous_format
-        if nhwc:
-            model = copy.deepcopy(model).to(memory_format=torch.channels_last)
-        self.model = model.to(self.device).eval()
-        self.dtype = next(model.parameters()).dtype  # float16 when the caller halved the model
-        self.stride = model.strides[0]
-        self.nc = model.detect.nc
-
-    @property
-    def has_recheck(self) -> bool:
-        return self.model.has_recheck
-
-    def run(self, x: torch.Tensor) -> NetworkOutput:
-        output = self.model(x.to(self.device, self.dtype).contiguous(memory_format=self.memory_format))
-        return NetworkOutput(self.model.decode(output, clip=False), output.embedding, output)
-
-    def recheck(self, output: NetworkOutput, templates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Heat map (H, W) and decoded boxes (H * W, 4) of the re-check network."""
-        recheck = self.model.recheck(output.features, templates.to(self.device, self.dtype))
-        return recheck.heat[0, 0], self.model.decode_recheck(recheck.box)[0].reshape(-1, 4)
-
-
 class Detector:
     """A network backend plus its pre- and post-processing, for one BGR frame at a time.
 
-    `backend` runs the network (`TorchBackend(model)`, call `model.fuse()` first for speed;
-    `cstrack.export.onnx.OnnxBackend`); a backend with an `img_size` attribute was built for a
+    `backend` runs the network (`cstrack.backends.torch.TorchBackend(model)`, call `model.fuse()`
+    first for speed; `cstrack.backends.onnx.OnnxBackend`); a backend with an `img_size` attribute was built for a
     fixed input size, which must be `img_size`, unless its `dynamic` attribute is true (ONNX
     graphs exported with dynamic height and width). Pre- and post-processing are shared, so
-    every backend gives the same DetectionResult. `img_size` None (the default) fits the input
-    to each frame's size and aspect ratio within `input_pixels` (`input_size_for`; a fixed-size
+    every backend gives the same DetectionResult. `config` (`cstrack.config.DetectorConfig`)
+    holds the thresholds, NMS and input size, `recheck` (`RecheckConfig`) the re-check's search;
+    both were checked when made. `config.img_size` None (the default) fits the input to each
+    frame's size and aspect ratio within `config.input_pixels` (`input_size_for`; a fixed-size
     backend keeps its size); the choice is logged once per frame size. Boxes that extend past
     the border are kept as they are (as ByteTrack keeps them, and as MOTChallenge ground truth
-    draws people at the border): clipping them, as the JDE-family trackers do (`clip=True`),
-    cost recall 0.825 -> 0.795 at IoU 0.5 on MOT17-11-300 and MOT17-mini (model card). `class_names` name the model's classes
+    draws people at the border): clipping them, as the JDE-family trackers do (`clip`), cost
+    recall 0.825 -> 0.795 at IoU 0.5 on MOT17-11-300 and MOT17-mini (model card). `class_names` name the model's classes
     (default: `cstrack.models.classes.default_class_names(backend.nc)`). `source`, the weights
     file, is named when the network's outputs are not finite (overflowing weights): the check is
     here, not deep in the association.
@@ -297,26 +206,19 @@ class Detector:
     def __init__(
         self,
         backend: DetectorBackend,
-        img_size: tuple[int, int] | None = None,
-        obj_threshold: float = 0.5,
-        score_threshold: float = 0.5,
-        iou_threshold: float = 0.6,
-        max_det: int = 300,
-        diou_nms: bool = False,
-        recheck_top_k: int = 100,
-        recheck_threshold: float = 0.3,
-        clip: bool = False,
+        config: DetectorConfig = DetectorConfig(),
+        recheck: RecheckConfig = RecheckConfig(),
+        *,
         class_names: tuple[str, ...] | list[str] | None = None,
         source: str | PathLike | None = None,
-        input_pixels: int = INPUT_PIXELS,
     ):
         fixed = not getattr(backend, "dynamic", False)  # a dynamic backend takes any multiple of 32
-        if img_size is None and fixed and hasattr(backend, "img_size"):
-            img_size = tuple(backend.img_size)
-        self.img_size = None if img_size is None else check_input_size(img_size)
-        if input_pixels < SIZE_MULTIPLE**2:
-            raise InputError(None, f"input_pixels must be at least {SIZE_MULTIPLE**2}, got {input_pixels}")
-        self.input_pixels = input_pixels
+        #: The input size (W, H): the config's, else a fixed-size backend's; None: fitted to each frame.
+        self.img_size = config.img_size
+        if self.img_size is None and fixed and hasattr(backend, "img_size"):
+            self.img_size = check_input_size(backend.img_size, "the backend's input size")
+        self.config = config
+        self.recheck_config = recheck
         self._sizes: dict[tuple[int, int], tuple[int, int]] = {}
         self.source = source
         if fixed and hasattr(backend, "img_size") and tuple(backend.img_size) != self.img_size:
@@ -328,14 +230,6 @@ class Detector:
         if len(self.class_names) != backend.nc:
             raise ValueError(f"{len(self.class_names)} class names for a model with {backend.nc} class(es)")
         self.device = torch.device(getattr(backend, "device", "cpu"))
-        self.obj_threshold = obj_threshold
-        self.score_threshold = score_threshold
-        self.iou_threshold = iou_threshold
-        self.max_det = max_det
-        self.diou_nms = diou_nms
-        self.recheck_top_k = recheck_top_k
-        self.recheck_threshold = recheck_threshold
-        self.clip = clip
 
     @property
     def has_recheck(self) -> bool:
@@ -347,7 +241,7 @@ class Detector:
             return self.img_size
         key = (frame_shape[1], frame_shape[0])
         if key not in self._sizes:
-            self._sizes[key] = input_size_for(*key, self.input_pixels)
+            self._sizes[key] = input_size_for(*key, self.config.input_pixels)
             logger.info("cstrack: input %dx%d for %dx%d frames", *self._sizes[key], *key)
         return self._sizes[key]
 
@@ -363,6 +257,9 @@ class Detector:
 
     #: `__call__` takes another detector's boxes (`detections=`) in place of its own.
     takes_detections = True
+
+    #: `__call__` refuses a frame that `check_frame` refuses, so a tracker need not check it again.
+    checks_frames = True
 
     @torch.inference_mode()
     def __call__(
@@ -385,7 +282,7 @@ class Detector:
         multi_class = self.backend.nc > 1
         if given is None:
             boxes, scores, emb, levels, classes = self._basic(output)
-            original_boxes = placement.to_original(_numpy(boxes), self.clip).astype(np.float32)
+            original_boxes = placement.to_original(_numpy(boxes), self.config.clip).astype(np.float32)
             network_made: tuple[torch.Tensor, ...] = (boxes, scores)
             basic_classes = classes.cpu().numpy() if multi_class else None
         else:
@@ -413,7 +310,7 @@ class Detector:
             scores=_numpy(scores),
             embeddings=_numpy(emb),
             levels=levels.cpu().numpy(),
-            trans_boxes_xyxy=placement.to_original(_numpy(trans_boxes), self.clip).astype(np.float32),
+            trans_boxes_xyxy=placement.to_original(_numpy(trans_boxes), self.config.clip).astype(np.float32),
             trans_scores=_numpy(trans_scores),
             trans_embeddings=_numpy(trans_emb),
             classes=basic_classes,
@@ -422,7 +319,7 @@ class Detector:
 
     @torch.inference_mode()
     def embed(self, frame_bgr: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
-        """Unit embeddings (N, E) read from the network's map at the centres of `boxes_xyxy` (N, 4,
+        """Unit embeddings (N, E) read from the network's map at `boxes_xyxy` (N, 4,
         original pixels): appearance for boxes that did not come from this detector."""
         x, placement = self.preprocess(frame_bgr)
         return _numpy(self._embeddings_at(self.backend.run(x), placement, boxes_xyxy))
@@ -430,29 +327,33 @@ class Detector:
     def _embeddings_at(
         self, output: NetworkOutput, placement: Letterbox, boxes_xyxy: np.ndarray
     ) -> torch.Tensor:
-        """Unit embeddings at the centres of `boxes_xyxy` (N, 4, original pixels), read as
-        `_basic` reads them at its own boxes."""
+        """Unit embeddings of `boxes_xyxy` (N, 4, original pixels), read as `_basic` reads them
+        at its own boxes."""
         boxes = placement.to_input(np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4))
-        centres = torch.from_numpy((boxes[:, :2] + boxes[:, 2:]) / 2)
-        return read_embeddings(output.embedding[0], centres, self.backend.stride)
+        return self._read(output, torch.from_numpy(boxes))
+
+    def _read(self, output: NetworkOutput, boxes: torch.Tensor) -> torch.Tensor:
+        """Unit embeddings of boxes (N, 4, input pixels) by the configured readout."""
+        readout = cast(Readout, self.config.embedding_readout)
+        return read_embeddings(output.embedding[0], boxes.cpu(), self.backend.stride, readout)
 
     def _basic(self, output: NetworkOutput) -> tuple[torch.Tensor, ...]:
         """Thresholded, NMS-ed detections: boxes (input pixels), scores, unit embeddings, levels,
         class indices (zeros for one class)."""
         decoded = output.decoded
         boxes, obj, scores = decoded.boxes[0], decoded.obj[0], decoded.scores[0]
-        if self.clip:
+        config = self.config
+        if config.clip:
             height, width = output.embedding.shape[2:]
             boxes = clip_boxes(boxes, (height * self.backend.stride, width * self.backend.stride))
-        candidates = torch.nonzero((obj > self.obj_threshold) & (scores > self.score_threshold))[:, 0]
+        candidates = torch.nonzero((obj > config.conf) & (scores > config.conf))[:, 0]
         labels = decoded.cls[0, candidates].argmax(-1) if self.backend.nc > 1 else None
         kept = nms(
-            boxes[candidates], scores[candidates], self.iou_threshold, self.max_det, labels, self.diou_nms
+            boxes[candidates], scores[candidates], config.nms_iou, config.max_det, labels, config.diou_nms
         )
         keep = candidates[kept]
         classes = labels[kept] if labels is not None else torch.zeros(len(keep), dtype=torch.int64)
-        centres = (boxes[keep, :2] + boxes[keep, 2:]) / 2
-        emb = read_embeddings(output.embedding[0], centres, self.backend.stride)
+        emb = self._read(output, boxes[keep])
         return boxes[keep], scores[keep], emb, decoded.level[keep], classes
 
     def _transductive(self, output: NetworkOutput, templates: np.ndarray) -> tuple[torch.Tensor, ...]:
@@ -461,8 +362,9 @@ class Detector:
         grid; the best anchor there decides)."""
         template_t = torch.as_tensor(np.asarray(templates), dtype=torch.float32)
         heat, boxes = self.backend.recheck(output, template_t)
-        scores, cells = heat_peaks(heat, self.recheck_top_k, self.recheck_threshold)
-        emb = F.normalize(output.embedding[0].flatten(1)[:, cells].T, dim=1)
+        search = self.recheck_config
+        scores, cells = heat_peaks(heat, search.recheck_top_k, search.recheck_threshold)
+        emb = self._read(output, boxes[cells])
         classes = torch.zeros(len(cells), dtype=torch.int64)
         if self.backend.nc > 1:
             decoded, cell_count = output.decoded, heat.numel()

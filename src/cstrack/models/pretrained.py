@@ -31,8 +31,8 @@ from os import PathLike
 from pathlib import Path
 
 from cstrack.atomic import temporary_path
+from cstrack.config import check_input_size
 from cstrack.errors import QUOTE_CHARS, InputError, printable, quote
-from cstrack.models.inference import check_input_size
 from cstrack.models.weights import weights_metadata
 from cstrack.user_cache import cache_dir, file_sha256
 
@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 BUNDLED: dict[str, str] = {
     "omc_yolox_nano.bytetrack_pets": "omc_yolox_nano_bytetrack_pets.safetensors",
 }
-DEFAULT_PRETRAINED = "omc_yolox_nano.bytetrack_pets"
 
 
 @dataclass(frozen=True)

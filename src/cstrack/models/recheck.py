@@ -116,9 +116,7 @@ def decode_recheck_boxes(box: torch.Tensor, k: torch.Tensor, stride: int = RECHE
     return xywh_to_xyxy(xy, wh)
 
 
-def heat_peaks(
-    heat: torch.Tensor, top_k: int = 100, threshold: float = 0.3
-) -> tuple[torch.Tensor, torch.Tensor]:
+def heat_peaks(heat: torch.Tensor, top_k: int, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Local maxima (3x3 max-pool NMS) of one heat map (H, W): scores (M,) and flat cell indices (M,)."""
     pooled = F.max_pool2d(heat[None, None], 3, 1, 1)[0, 0]
     peaks = torch.where(heat == pooled, heat, torch.zeros_like(heat)).flatten()

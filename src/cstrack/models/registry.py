@@ -1,5 +1,6 @@
-"""Named model variants: `create_model(name, **overrides)` and `list_models()`, and the one resolver
-of model specs (`resolve_model`) that track, export, train --weights and the Python API share.
+"""Named model variants: `create_model(name, **overrides)` and `list_models()`, the network a
+weights file holds (`model_from_weights`), and the one reader of model specs (`model_from_spec`)
+that track, export, train --weights and the Python API share.
 
 A name with a tag, timm-style `arch.tag` (`create_model("omc_yolox_nano.bytetrack_pets")`), is a
 pretrained model (`cstrack.models.pretrained`: in the package, or downloaded once); a plain `arch`
@@ -112,7 +113,8 @@ def model_config(name: str, **overrides: object) -> CSTrackConfig:
         raise InputError(None, f"model {name!r}: {exc}") from exc
 
 
-def build_model(cfg: CSTrackConfig) -> TrackingNetwork:
+def model_from_config(cfg: CSTrackConfig) -> TrackingNetwork:
+    """The randomly initialised network of `cfg`: an `OMC` when it has the re-check network."""
     return OMC(cfg) if cfg.recheck else base_network(cfg)
 
 
@@ -129,7 +131,7 @@ def create_model(
                 None, f"{name!r} is a trained model: give its arch for a checkpoint or overrides"
             )
         return model_from_weights(pretrained_weights(name))
-    model = build_model(model_config(name, **overrides))
+    model = model_from_config(model_config(name, **overrides))
     if checkpoint_path is not None:
         load_weights(model, checkpoint_path)
     return model
@@ -160,12 +162,8 @@ def weights_file(spec: str | PathLike) -> Path | None:
     return path if path.suffix == ".safetensors" or path.is_file() else None
 
 
-# The input size for weights that do not record the one they were trained at (JDE's 1088x608).
-DEFAULT_IMG_SIZE = (1088, 608)
-
-
 @dataclass(frozen=True)
-class ResolvedModel:
+class LoadedModel:
     """What a model spec names: the module, the file its weights came from, the input size the
     file records (None when not recorded or randomly initialised), a stem for derived files, and
     the names of the classes it detects (the file's `class_names`, else `default_class_names`)."""
@@ -177,7 +175,7 @@ class ResolvedModel:
     class_names: tuple[str, ...] = DEFAULT_CLASS_NAMES
 
 
-def resolve_model(spec: str | PathLike, arch: str | None = None) -> ResolvedModel:
+def model_from_spec(spec: str | PathLike, arch: str | None = None) -> LoadedModel:
     """A pretrained `arch.tag`, a .safetensors file (arch from `arch` or its header) or a registry name
     (randomly initialised, with a warning); the file's header is read once."""
     path = weights_file(spec)
@@ -186,14 +184,14 @@ def resolve_model(spec: str | PathLike, arch: str | None = None) -> ResolvedMode
         stem = str(spec) if is_pretrained(str(spec)) else path.stem
         model = _from_weights(path, metadata, arch)
         names = class_names_metadata(path, metadata, model.detect.nc)
-        return ResolvedModel(model, path, img_size_metadata(path, metadata), stem, names)
+        return LoadedModel(model, path, img_size_metadata(path, metadata), stem, names)
     name = str(spec)
     if name not in VARIANTS:
         known = ", ".join(list_pretrained() + list_models())
         raise InputError(None, f"unknown model {name!r}: give a .safetensors file or one of {known}")
     logger.warning("cstrack: model %r has no weights here: random initialisation", name)
     model = create_model(name)
-    return ResolvedModel(model, None, None, name, default_class_names(model.detect.nc))
+    return LoadedModel(model, None, None, name, default_class_names(model.detect.nc))
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -53,14 +53,15 @@ def box_iou(a: torch.Tensor, b: torch.Tensor, diou: bool = False) -> torch.Tenso
 def nms(
     boxes: torch.Tensor,
     scores: torch.Tensor,
-    iou_threshold: float = 0.6,
-    max_det: int = 300,
+    iou_threshold: float,
+    max_det: int | None = None,
     labels: torch.Tensor | None = None,
     diou: bool = False,
 ) -> torch.Tensor:
     """Greedy NMS; indices into `boxes` of the kept boxes, highest score first (ties: lower index).
 
-    Only the best MAX_NMS_CANDIDATES boxes are considered, at most `max_det` are returned. With
+    Only the best MAX_NMS_CANDIDATES boxes are considered, at most `max_det` are returned (None:
+    every box kept; `cstrack.config.DetectorConfig` sets the detector's thresholds). With
     `labels`, boxes of different labels never suppress each other. OpenCV on the CPU (15x faster
     at 1000 candidates, benchmarks/nms_speed.py); torch for DIoU, which OpenCV lacks, and for
     tensors on other devices.
@@ -73,8 +74,8 @@ def nms(
 def nms_torch(
     boxes: torch.Tensor,
     scores: torch.Tensor,
-    iou_threshold: float = 0.6,
-    max_det: int = 300,
+    iou_threshold: float,
+    max_det: int | None = None,
     labels: torch.Tensor | None = None,
     diou: bool = False,
 ) -> torch.Tensor:
@@ -108,8 +109,8 @@ def nms_torch(
 def nms_opencv(
     boxes: torch.Tensor,
     scores: torch.Tensor,
-    iou_threshold: float = 0.6,
-    max_det: int = 300,
+    iou_threshold: float,
+    max_det: int | None = None,
     labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`nms` (plain IoU) of CPU tensors through `cv2.dnn.NMSBoxes`, one call per label."""

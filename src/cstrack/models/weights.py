@@ -1,7 +1,7 @@
 """Loading and saving weights: one checked entry point each, never unpickling.
 
 Checkpoints are read with `safetensors.torch.load_file` only (pickled `.pt` files from the
-release must first be converted to safetensors by `cstrack.models.release`). Key layouts that
+release must first be converted to safetensors by `cstrack.converters.release`). Key layouts that
 differ by a whole prefix are aligned: `module.` (DataParallel), and the release's stage-1
 (`model.<i>`) vs stage-2 (`model.model.<i>`) layouts. Tensors are cast to the model's dtypes
 (releases are FP16). Non-finite values are refused: NaN weights would load and silently detect

@@ -246,16 +246,6 @@ class YOLOXHead(nn.Module):
         return Decoded(boxes_xyxy, obj, cls, level, anchor)
 
 
-def onnx_layout(head: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Raw head outputs in the layout of the released YOLOX ONNX graphs: (B, N, 5 + nc) with
-    raw x, y, w, h and sigmoid obj and class scores, levels and row-major cells concatenated."""
-    rows = []
-    for p in head:
-        flat = p.flatten(1, 3)
-        rows.append(torch.cat((flat[..., :4], flat[..., 4:].sigmoid()), -1))
-    return torch.cat(rows, 1)
-
-
 class InputTransform(nn.Module):
     """A fixed per-pixel affine map of the RGB [0, 1] input: y = M x + b, M (3, 3), b (3,).
 

@@ -32,26 +32,20 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tqdm import tqdm
 
 from cstrack.atomic import check_writable
+from cstrack.config import DEFAULT_MODEL, RuntimeConfig
 from cstrack.data.source_list import SourceItem, expand_sources
 from cstrack.data.sources import ALL_FRAMES, FrameRange, live_target, open_sources
 from cstrack.errors import InputError
 from cstrack.models.registry import weights_file
-from cstrack.pipeline.end_to_end import DEFAULT_MODEL, Tracker
-from cstrack.pipeline.runner import (
-    check_evaluable,
-    check_track_options,
-    recover_stale_temporaries,
-    result_paths,
-    track,
-)
-
-if TYPE_CHECKING:
-    from cstrack.pipeline.tracker_config import TrackerConfig
+from cstrack.pipeline.end_to_end import Tracker
+from cstrack.pipeline.outputs import recover_stale_temporaries, result_paths
+from cstrack.pipeline.runner import check_evaluable, check_track_options, track
+from cstrack.pipeline.tracker_config import TrackerConfig
 
 DONE, SKIPPED, FAILED, INTERRUPTED = "done", "skipped", "failed", "interrupted"
 logger = logging.getLogger(__name__)
@@ -157,7 +151,8 @@ class BatchJob:
     cannot cross processes, its recipe can) and how and where to write."""
 
     model: str
-    config: TrackerConfig | None
+    config: TrackerConfig
+    runtime: RuntimeConfig
     tracker_options: dict[str, Any]
     threads: int | None  # None: as torch has them
     output: Path
@@ -172,7 +167,7 @@ class BatchJob:
 
             torch.set_num_threads(self.threads)
             cv2.setNumThreads(self.threads)
-        return Tracker.from_config(self.model, self.config, **self.tracker_options)
+        return Tracker(self.model, self.config, self.runtime, **self.tracker_options)
 
     def complete(self, item: SourceItem) -> bool:
         """Whether every file a complete run of `item` writes is in the output folder."""
@@ -245,7 +240,8 @@ def track_many(
     model: str | PathLike[str] = DEFAULT_MODEL,
     output: str | PathLike[str] = "runs/track",
     *,
-    config: TrackerConfig | None = None,
+    config: TrackerConfig = TrackerConfig(),
+    runtime: RuntimeConfig = RuntimeConfig(),
     tracker_options: Mapping[str, Any] | None = None,
     workers: int | None = None,
     threads: int | None = None,
@@ -264,8 +260,9 @@ def track_many(
     """Track every source that `sources` name into `output` (`OUT/NAME.txt` ..., relative paths
     kept) and return what became of each.
 
-    `model`, `config` (a `TrackerConfig`) and `tracker_options` (other keywords of `Tracker`:
-    device, backend, img_size, recheck, classes ...) are what each worker builds its tracker from.
+    `model`, `config` (a `TrackerConfig`), `runtime` (a `cstrack.config.RuntimeConfig`) and
+    `tracker_options` (other keywords of `Tracker`: arch, recheck, classes) are what each worker
+    builds its tracker from.
     `workers` processes run at once (default: one per core, up to one per source, see
     `default_workers`), each with `threads` intra-op threads (default: the cores shared out).
     `ray` sends each source to a Ray task instead: True starts a local Ray cluster for the call
@@ -280,9 +277,8 @@ def track_many(
     """
     started = time.perf_counter()
     _check_batch_options(workers, threads, retries, gpus_per_task, track_options)
-    check_track_options(formats, **{name: track_options[name] for name in NUMBERS if name in track_options})
-    if benchmark is not None and not evaluate:
-        raise InputError(None, "a benchmark sets the rules of the scores: it needs evaluate=True (--eval)")
+    numbers = {name: track_options[name] for name in NUMBERS if name in track_options}
+    check_track_options(formats, **numbers, evaluate=evaluate, benchmark=benchmark)
     items = expand_sources(sources)
     if evaluate:  # cameras fail alone, when tracked: opening one here would take it
         for item in items:
@@ -293,7 +289,7 @@ def track_many(
         formats=formats, save_video=save_video, frames=frames, evaluate=evaluate, benchmark=benchmark
     )
     options = {**chosen, **track_options}
-    job = BatchJob(str(model), config, dict(tracker_options or {}), threads, Path(output), options)
+    job = BatchJob(str(model), config, runtime, dict(tracker_options or {}), threads, Path(output), options)
     todo = [item for item in items if force or not job.complete(item)]
     workers = workers or (None if ray else default_workers(len(todo)))
     here = not ray and workers == 1
@@ -301,7 +297,7 @@ def track_many(
     # The model and the tracker's options fail here, once (a GPU that only the cluster has aside);
     # in this process, it is the tracker; otherwise only a check, with this process's threads kept.
     checked = job if here else replace(job, threads=None)
-    tracker = None if ray and _remote_device(job.tracker_options) else checked.build_tracker()
+    tracker = None if ray and runtime.device not in ("auto", "cpu") else checked.build_tracker()
     if not here:
         spare = 1 if ray else max(1, available_cores() // (workers or 1))
         job = replace(job, model=shared, threads=threads or spare)
@@ -360,11 +356,6 @@ def _check_batch_options(
         raise InputError(
             None, f"track_many: unknown option {unknown[0]!r}; track's options are {', '.join(sorted(known))}"
         )
-
-
-def _remote_device(tracker_options: Mapping[str, Any]) -> bool:
-    """Whether the tracker runs on a device that the Ray driver need not have (a GPU)."""
-    return str(tracker_options.get("device", "auto")) not in ("auto", "cpu")
 
 
 def _shared_weights(model: str | PathLike[str]) -> str:

@@ -24,7 +24,7 @@ the identity: the tracker then predicts as it would without compensation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import cv2
@@ -33,8 +33,6 @@ from numpy.typing import NDArray
 
 from cstrack.errors import InputError
 
-#: The choices of `--cmc` and `Tracker(cmc=...)`: none turns compensation off.
-METHODS = ("none", "sof", "ecc", "orb")
 #: Fewer matched points than this leave the warp at the identity (RANSAC needs a margin over 2).
 _MIN_POINTS = 8
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-3)
@@ -50,7 +48,9 @@ Warp = NDArray[np.float64]
 
 
 class MotionEstimator(Protocol):
-    """What `Tracker` calls each frame: `CameraMotion`, or replayed warps (`cstrack tune`)."""
+    """What `Tracker` calls each frame (its `camera_motion`): `CameraMotion`, or the recorder of
+    `cstrack tune`'s detection pass, which estimates the warps of every method searched
+    (`cstrack.pipeline.tuning.cache`)."""
 
     def __call__(self, frame_bgr: np.ndarray, boxes_xyxy: np.ndarray) -> Warp: ...
 
@@ -91,7 +91,7 @@ class CameraMotion:
         self.max_points = max_points
         self.ransac_pixels = ransac_pixels
         self._estimate = estimators[method]
-        self._orb_detector = cv2.ORB_create(nfeatures=max_points) if method == "orb" else None
+        self._orb_detector = cv2.ORB.create(nfeatures=max_points) if method == "orb" else None
         self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING) if method == "orb" else None
         self.reset()
 
@@ -99,7 +99,7 @@ class CameraMotion:
         """Forget the previous frame: the next frame's warp is the identity."""
         self._previous: np.ndarray | None = None
         self._points: np.ndarray | None = None  # sof: corners of the previous frame
-        self._features: tuple[tuple[cv2.KeyPoint, ...], np.ndarray | None] | None = None  # orb
+        self._features: tuple[Sequence[cv2.KeyPoint], np.ndarray | None] | None = None  # orb
 
     def __call__(self, frame_bgr: np.ndarray, boxes_xyxy: np.ndarray) -> Warp:
         """The 2x3 warp from the previous frame's pixels to this frame's (identity on the first)."""
@@ -141,7 +141,8 @@ class CameraMotion:
         )
         if previous is None or points is None or previous.shape != grey.shape:
             return None
-        moved, status, _ = cv2.calcOpticalFlowPyrLK(
+        # None: OpenCV allocates the output points (its stubs do not say that it may).
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(  # type: ignore[call-overload]
             previous, grey, points, None, winSize=(15, 15), maxLevel=3
         )
         found = status.ravel() == 1
@@ -183,7 +184,7 @@ class CameraMotion:
             pyramid.append(
                 (cv2.pyrDown(before), smaller, cv2.resize(region, size, interpolation=cv2.INTER_NEAREST))
             )
-        warp = np.eye(2, 3, dtype=np.float32)
+        warp: np.ndarray = np.eye(2, 3, dtype=np.float32)
         for level, (before, now, region) in enumerate(reversed(pyramid)):
             if level:
                 warp[:, 2] *= 2
@@ -197,7 +198,5 @@ class CameraMotion:
 
 
 def build_camera_motion(method: str) -> CameraMotion | None:
-    """The estimator of a `--cmc` choice, None for none."""
-    if method not in METHODS:
-        raise InputError(None, f"cmc must be one of {', '.join(METHODS)}, got {method!r}")
+    """The estimator of a `cmc` setting (`cstrack.config.CMC_METHODS`), None for none."""
     return None if method == "none" else CameraMotion(method)

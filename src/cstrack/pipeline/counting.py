@@ -22,8 +22,8 @@ import numpy as np
 
 from cstrack.data.sources import FrameSource
 from cstrack.errors import InputError
+from cstrack.pipeline.outputs import StreamedFile
 from cstrack.pipeline.render import Style
-from cstrack.pipeline.runner import _StreamedFile
 from cstrack.tracking.track_state import Track
 
 Point = tuple[float, float]
@@ -133,7 +133,7 @@ class Counter:
         self.zones: list[ZoneCounter] = []
         #: Without an output folder, the rows of the sequence counted last (with one, they go to the file).
         self.rows: list[list[float]] = []
-        self._stream: _StreamedFile | None = None
+        self._stream: StreamedFile | None = None
         self._name = ""
         self._camera_rate = 1.0  # frames per second of the source's numbering
         self._memory = 1  # frames a line remembers an unseen track
@@ -150,7 +150,7 @@ class Counter:
         self._name = source.name
         self._camera_rate = source.frame_rate * source.stride  # the rate frame numbers count at
         self._memory = max(1, round(MEMORY_SECONDS * self._camera_rate))
-        self._stream = None if out_dir is None else _StreamedFile(out_dir / f"{source.name}.counts.csv")
+        self._stream = None if out_dir is None else StreamedFile(out_dir / f"{source.name}.counts.csv")
 
     def add(self, number: int, image: np.ndarray, tracks: list[Track]) -> None:
         for line in self.lines:

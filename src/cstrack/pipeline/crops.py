@@ -15,12 +15,11 @@ import cv2
 import numpy as np
 
 from cstrack.atomic import atomic_write_bytes
+from cstrack.config import CROP_EVERY
 from cstrack.data.sources import FrameSource
 from cstrack.errors import InputError
 from cstrack.tracking.track_state import Track
 
-#: A crop of each track every this many frames (of the source's numbering) by default.
-CROP_EVERY = 30
 CROPS_FOLDER = "crops"
 
 logger = logging.getLogger(__name__)

@@ -6,43 +6,38 @@
     tracks = tracker.update(frame_bgr)  # list of Track
     tracker.reset()
 
-With an OMC model each frame's active track templates go to the re-check network, and its
-transductive detections join the candidates through OMC's fusion (paper eq. 10) before
-association. The model and the association are timed separately.
+`update(frame)` is `associate(detect(frame), frame)`: `detect` runs the detector, with OMC's
+re-check searching for the active track templates; `associate` takes any ready
+`cstrack.tracking.DetectionResult` (cached detections, a detector run at other thresholds), joins
+its re-check candidates through OMC's fusion (paper eq. 10) and runs the JDE cascade. The model
+and the association are timed separately.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from os import PathLike
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from torch import nn
 
+from cstrack.backends.choice import build_detector
+from cstrack.config import DEFAULT_FRAME_RATE, DEFAULT_MODEL, RuntimeConfig
 from cstrack.errors import InputError
 from cstrack.models.classes import DEFAULT_CLASS_NAMES
 from cstrack.models.inference import check_frame
-from cstrack.models.pretrained import DEFAULT_PRETRAINED
-from cstrack.pipeline.backends import DEFAULT_BACKEND, build_detector
 from cstrack.pipeline.camera_motion import MotionEstimator, build_camera_motion
-from cstrack.tracking.candidates import (
-    Candidates,
-    drop_flat,
-    fuse_candidates,
-    join_candidates,
-    split_candidates,
-    take_candidates,
-)
+from cstrack.pipeline.tracker_config import TrackerConfig
+from cstrack.tracking.detections import DetectionResult, Templates, fuse_candidates
 from cstrack.tracking.jde_tracker import JDETracker
+from cstrack.tracking.protocols import FrameDetector
 from cstrack.tracking.track_state import Track
-
-if TYPE_CHECKING:
-    from cstrack.pipeline.tracker_config import TrackerConfig
 
 
 @dataclass
@@ -63,142 +58,94 @@ class Timing:
         return 1000 * self.cmc / max(self.frames, 1)
 
 
-DEFAULT_MODEL = DEFAULT_PRETRAINED
-
-
 class Tracker:
     """The end-to-end one-shot tracker: a `cstrack.models.Detector` plus the JDE cascade.
 
     `model` is a registry name, a .safetensors file, a network module (any variant: a
-    `cstrack.models.TrackingNetwork`), or a ready detector:
-    a `cstrack.models.Detector` or any callable `(frame_bgr, templates) -> DetectionResult` with a
-    `has_recheck` attribute (then `arch`, `img_size`, `device`, `half`, `backend`, `providers` and
-    `conf` are not used). `backend` is auto (ONNX Runtime on the CPU when it is installed, else
-    PyTorch), torch or onnx, `providers` ONNX Runtime's execution providers (see
-    `cstrack.pipeline.backends`). `recheck` enables OMC's re-check when the model has it; `fusion_eps` is eq. 10's
-    epsilon; re-check candidates only continue existing tracks unless `recheck_starts_tracks` (the
-    release lets them start tracks too, which adds false positives on occlusion-heavy synthetic
-    sequences). `recheck_cover_iou` re-checks only the tracks that no detection covers (IoU at
-    least this with the track's next box), and runs no re-check network when every track is
-    covered: eq. 10 would drop what the search finds near a detection anyway (None: every track,
-    every frame, as the paper). Other keyword arguments go to `JDETracker` (its thresholds); `detector_options`
-    to the `Detector` built here (`iou_threshold`, `recheck_threshold` ...). `from_config` builds
-    one from a `cstrack.pipeline.tracker_config.TrackerConfig`, every threshold in one object.
+    `cstrack.models.TrackingNetwork`), a ready detector (a `cstrack.models.Detector` or any
+    `cstrack.tracking.FrameDetector`), or None: no detector, for a tracker that only associates
+    ready results (`associate`), which carry re-check candidates when `recheck`. `config` (a
+    `TrackerConfig`, checked when made; `TrackerConfig.load` reads `tracker.yaml`) holds every
+    setting: the detector's (`config.detector`, used for the detector built here), the
+    association's (`config.association`, `JDETracker`'s) and OMC's re-check's (`config.recheck`).
+    `runtime` (`cstrack.config.RuntimeConfig`: backend, device, half, providers) and `arch` say
+    how the detector built here runs; with a ready detector or None they are not used.
+
+    `recheck` enables OMC's re-check when the model has it; re-check candidates join through
+    OMC's fusion (eq. 10, `fusion_eps`) and only continue existing tracks unless
+    `recheck_starts_tracks` (the release lets them start tracks too, which adds false positives
+    on occlusion-heavy synthetic sequences). `recheck_cover_iou` re-checks only the tracks that
+    no detection covers (IoU at least this with the track's next box), and runs no re-check
+    network when every track is covered: eq. 10 would drop what the search finds near a
+    detection anyway (None: every track, every frame, as the paper).
 
     `byte_low_threshold` (off by default) turns on ByteTrack's BYTE second stage: the detector
-    built here then keeps boxes down to that score (objectness and score thresholds lowered to
-    it), the tracker treats those scoring >= `conf` as detections proper, and matches tracked
-    tracks to the rest by IoU only (see `JDETracker`). A ready detector must return the low
-    boxes itself; `conf` is then only the tracker's high threshold. OMC's re-check fusion sees
-    the detections proper only, and re-check candidates always go through the cascade.
+    built here then keeps boxes down to that score (its `conf` lowered to it), the tracker treats
+    those scoring >= `conf` as detections proper, and matches tracked tracks to the rest by IoU
+    only (see `JDETracker`). A ready detector must return the low boxes itself; `conf` is then
+    only the tracker's high threshold. OMC's re-check fusion sees the detections proper only,
+    and re-check candidates always go through the cascade.
 
-    `cmc` (none, sof, ecc or orb; see `cstrack.pipeline.camera_motion`) estimates the camera's
-    motion between frames, with the frame's candidates masked out, and moves the tracks by it
-    before association; `reid_seconds` (a `JDETracker` option) keeps lost tracks that long for
-    re-identification by appearance.
+    `cmc` (see `cstrack.pipeline.camera_motion`) estimates the camera's motion between frames,
+    with the frame's candidates masked out, and moves the tracks by it before association.
 
-    With a multi-class model every candidate carries its class and tracks keep theirs
-    (`class_aware=False`, a JDETracker option, associates across classes); `classes` keeps only
-    the detections of those classes (indices or names). `class_names` are the detector's.
+    With a multi-class model every candidate carries its class and tracks keep theirs (unless
+    `class_aware` is off); `classes` keeps only the detections of those classes (indices or
+    names). `class_names` are the detector's.
     """
 
     def __init__(
         self,
         model: Any = DEFAULT_MODEL,
+        config: TrackerConfig = TrackerConfig(),
+        runtime: RuntimeConfig = RuntimeConfig(),
         *,
         arch: str | None = None,
-        img_size: tuple[int, int] | None = None,
-        device: str = "auto",
-        half: bool = False,
-        backend: str = DEFAULT_BACKEND,
-        providers: str | Sequence[str] | None = None,
-        conf: float = 0.5,
-        frame_rate: float = 30.0,
+        frame_rate: float = DEFAULT_FRAME_RATE,
         recheck: bool = True,
-        fusion_eps: float = 0.5,
-        recheck_starts_tracks: bool = False,
-        recheck_cover_iou: float | None = 0.5,
-        byte_low_threshold: float | None = None,
         classes: Sequence[int | str] | None = None,
-        cmc: str = "ecc",
-        detector_options: Mapping[str, Any] | None = None,
-        **tracker_options: Any,
     ):
-        from cstrack.pipeline.tracker_config import TrackerConfig  # it reads this module's defaults
-
-        own = {
-            "conf": conf,
-            "fusion_eps": fusion_eps,
-            "recheck_starts_tracks": recheck_starts_tracks,
-            "recheck_cover_iou": recheck_cover_iou,
-        }
-        TrackerConfig.from_options({**tracker_options, **own, "byte_low_threshold": byte_low_threshold},
-                                   detector_options or {})  # fmt: skip
-        if byte_low_threshold is not None:
-            tracker_options = {"byte_high_threshold": conf, **tracker_options}
-            tracker_options["byte_low_threshold"] = byte_low_threshold
-        self._tracker_options = tracker_options
-        self.association = JDETracker(frame_rate=frame_rate, **tracker_options)  # checks them first
+        self.config = config
+        low = config.association.byte_low_threshold
+        #: BYTE's high threshold: detections scoring below it go to its low-score stage (None: off).
+        self.byte_high_threshold = None if low is None else config.detector.conf
+        self.association = self._association(frame_rate)
         #: Estimates each frame's camera motion (None: off); any `MotionEstimator` may replace it.
-        self.camera_motion: MotionEstimator | None = build_camera_motion(cmc)
-        self.byte_high_threshold = (
-            None if byte_low_threshold is None else self.association.byte_high_threshold
-        )
+        self.camera_motion: MotionEstimator | None = build_camera_motion(config.association.cmc)
         if isinstance(model, (str, PathLike, nn.Module)):
-            detector_conf = conf if byte_low_threshold is None else byte_low_threshold
-            detector = build_detector(
-                model,
-                arch,
-                img_size,
-                device,
-                half,
-                backend,
-                detector_conf,
-                providers=providers,
-                **(detector_options or {}),
-            )
-        elif callable(model) and hasattr(model, "has_recheck"):
+            # With BYTE on, the detector keeps the low-score boxes too.
+            kept = config.detector if low is None else dataclasses.replace(config.detector, conf=low)
+            detector = build_detector(model, kept, config.recheck, runtime, arch=arch)
+        elif model is None or (callable(model) and hasattr(model, "has_recheck")):
             detector = model
         else:
             raise TypeError(
-                "model must be a model name, a .safetensors path, a network module or a detector "
-                f"(a callable with has_recheck), not {type(model).__name__}"
+                "model must be a model name, a .safetensors path, a network module, a detector "
+                f"(a callable with has_recheck) or None, not {type(model).__name__}"
             )
-        self.detector = detector
-        self.recheck = recheck and detector.has_recheck
-        self.fusion_eps = fusion_eps
-        self.recheck_starts_tracks = recheck_starts_tracks
-        self.recheck_cover_iou = recheck_cover_iou
+        self.detector: FrameDetector | None = detector
+        self.recheck = recheck and (detector is None or detector.has_recheck)
         self.class_names: tuple[str, ...] = tuple(getattr(detector, "class_names", DEFAULT_CLASS_NAMES))
-        self.classes = None if classes is None else class_indices(classes, self.class_names)
+        self.classes = None if classes is None else selected_class_indices(classes, self.class_names)
         self.timing = Timing()
-        #: The configuration `from_config` built this tracker with (None when built from keywords).
-        self.config: TrackerConfig | None = None
 
-    @classmethod
-    def from_config(
-        cls, model: Any = DEFAULT_MODEL, config: TrackerConfig | None = None, **options: Any
-    ) -> Tracker:
-        """A tracker with every threshold of `config` (default: the defaults), kept as `.config`;
-        `options` are the other keywords of `Tracker` (device, recheck, frame_rate ...)."""
-        from cstrack.pipeline.tracker_config import TrackerConfig
-
-        config = TrackerConfig() if config is None else config
-        tracker = cls(model, **config.tracker_options(), **options)
-        tracker.config = config
-        return tracker
+    def _association(self, frame_rate: float) -> JDETracker:
+        return JDETracker(
+            self.config.association, frame_rate=frame_rate, byte_high_threshold=self.byte_high_threshold
+        )
 
     def reset(self, frame_rate: float | None = None) -> None:
         """Start a new sequence: no tracks, ids from 1, timing kept."""
         if frame_rate is not None and frame_rate != self.association.frame_rate:
-            self.association = JDETracker(frame_rate=frame_rate, **self._tracker_options)
+            self.association = self._association(frame_rate)
         else:
             self.association.reset()
         if self.camera_motion is not None:
             self.camera_motion.reset()
 
     def update(self, frame_bgr: np.ndarray, detections: ArrayLike | None = None) -> list[Track]:
-        """Detect, re-check and associate one frame; returns the confirmed tracked tracks.
+        """Detect, re-check and associate one frame (`associate(detect(frame_bgr, detections),
+        frame_bgr)`); returns the confirmed tracked tracks.
 
         The frame is what OpenCV reads: a BGR uint8 HxWx3 numpy array, H, W >= 1. Anything else
         (None, RGBA, grey, float or uint16 images) raises InputError naming what was given, since
@@ -211,86 +158,134 @@ class Tracker:
         candidate). Scores below the new-track threshold (`new_track_thresh`) start no
         tracks; classes are the detector's own indices (what `classes=` then selects).
         """
+        return self.associate(self.detect(frame_bgr, detections), frame_bgr)
+
+    def recheck_templates(self) -> Templates | None:
+        """What OMC's re-check searches for in the next frame: the confirmed tracked tracks'
+        templates, or, with `recheck_cover_iou` and a detector that `selects_templates`, the
+        function of its detected boxes that picks those of the tracks no box covers; None: no
+        re-check (it is off, or no track has a template yet)."""
+        if not self.recheck:
+            return None
+        active = self.association.active_templates()
+        if len(active) == 0:
+            return None
+        cover_iou = self.config.recheck.recheck_cover_iou
+        if cover_iou is not None and getattr(self.detector, "selects_templates", False):
+            return partial(self.association.uncovered_templates, cover_iou=cover_iou)
+        return active
+
+    def detect(self, frame_bgr: np.ndarray, detections: ArrayLike | None = None) -> DetectionResult:
+        """The detector's result for one frame, with the re-check candidates of
+        `recheck_templates`; `detections` (another detector's boxes) as `update` takes them."""
         start = time.perf_counter()
-        check_frame(frame_bgr)
+        if not getattr(self.detector, "checks_frames", False):  # the frame is checked once
+            check_frame(frame_bgr)
+        if self.detector is None:
+            raise InputError(None, "this tracker has no detector: give associate() ready detections")
         if detections is not None and not getattr(self.detector, "takes_detections", False):
             raise InputError(
                 None, "detections= needs a cstrack Detector, which reads appearance at the boxes"
             )
-        templates: Any = None
-        if self.recheck:
-            active = self.association.active_templates()
-            templates = active if len(active) else None
-            if (
-                templates is not None
-                and self.recheck_cover_iou is not None
-                and getattr(self.detector, "selects_templates", False)
-            ):
-                templates = partial(self.association.uncovered_templates, cover_iou=self.recheck_cover_iou)
+        templates = self.recheck_templates()
         if detections is None:
             result = self.detector(frame_bgr, templates)
         else:
             result = self.detector(frame_bgr, templates, detections)
-        middle = time.perf_counter()
-        candidates = self._wanted(
-            Candidates(
-                result.boxes_xyxy,
-                result.scores,
-                result.embeddings,
-                _classes(result, "classes"),
-                np.arange(len(result.scores)),
+        self.timing.model += time.perf_counter() - start
+        return result
+
+    def associate(self, result: DetectionResult, frame_bgr: np.ndarray | None = None) -> list[Track]:
+        """Associate one frame's detections (`detect`'s, or any ready result); returns the
+        confirmed tracked tracks.
+
+        Boxes of zero width or height are dropped (clipping to the image flattens the boxes lying
+        outside it; a flat box has no aspect ratio to track, and `cstrack eval` refuses the
+        zero-size rows such a track would write), and with `classes` those of other classes. With
+        BYTE on, the detections scoring below `conf` go to its low-score stage. With the re-check
+        on, the re-check candidates join through OMC's fusion (`fuse_candidates`); off, they are
+        ignored. Each detection reports its position in `result` as `Track.detection_index`
+        unless `result` names its own. `frame_bgr`, the frame of `result`, is what camera-motion
+        estimation reads: it is needed while `camera_motion` is on.
+        """
+        start = time.perf_counter()
+        if self.camera_motion is not None and frame_bgr is None:
+            raise InputError(
+                None, "camera-motion estimation reads the frame: give associate() frame_bgr, or use cmc none"
             )
-        )
-        weak = None
+        result = self._wanted(result)
         if self.byte_high_threshold is not None:
-            candidates, weak = split_candidates(candidates, candidates.scores >= self.byte_high_threshold)
-        may_start = None
-        if templates is not None:
-            basic = len(candidates.scores)
-            transductive = self._wanted(
-                Candidates(
-                    result.trans_boxes_xyxy,
-                    result.trans_scores,
-                    result.trans_embeddings,
-                    _classes(result, "trans_classes"),
-                    np.full(len(result.trans_scores), -1),
-                )
-            )
-            candidates = fuse_candidates(candidates, transductive, self.fusion_eps)
-            if not self.recheck_starts_tracks:
-                may_start = np.arange(len(candidates.scores)) < basic
-        low_score = None
-        if weak is not None:  # BYTE: the low-score boxes go last, marked as such
-            low_score = np.arange(len(candidates.scores) + len(weak.scores)) >= len(candidates.scores)
-            if may_start is not None:
-                may_start = np.concatenate([may_start, np.zeros(len(weak.scores), bool)])
-            candidates = join_candidates(candidates, weak)
-        boxes, scores, embeddings, classes, detection = candidates
+            low = ~(result.scores >= self.byte_high_threshold)
+            result = dataclasses.replace(result, low_score=low)
+        fusion = self.config.recheck
+        result = fuse_candidates(result, fusion.fusion_eps, fusion.recheck_starts_tracks)
         cmc_seconds = 0.0
-        if self.camera_motion is not None:
+        if self.camera_motion is not None and frame_bgr is not None:
             estimated = time.perf_counter()
-            self.association.compensate_camera(self.camera_motion(frame_bgr, boxes))
+            self.association.compensate_camera(self.camera_motion(frame_bgr, result.boxes_xyxy))
             cmc_seconds = time.perf_counter() - estimated
-        tracks = self.association.update(boxes, scores, embeddings, may_start, low_score, classes, detection)
-        end = time.perf_counter()
-        self.timing.model += middle - start
-        self.timing.association += end - middle - cmc_seconds
+        tracks = self.association.update(result)
+        self.timing.association += time.perf_counter() - start - cmc_seconds
         self.timing.cmc += cmc_seconds
         self.timing.frames += 1
         return tracks
 
-    def _wanted(self, candidates: Candidates) -> Candidates:
-        """The candidates of the wanted classes, without flat boxes."""
-        candidates = drop_flat(candidates)
-        if self.classes is None:
-            return candidates
-        classes = candidates.classes
-        if classes is None:
-            classes = np.zeros(len(candidates.scores), dtype=np.int64)
-        return take_candidates(candidates, np.isin(classes, self.classes))
+    def _wanted(self, result: DetectionResult) -> DetectionResult:
+        """`result` as it is associated: each detection indexed (its position, unless `result`
+        names its own), flat boxes and the detections of unwanted classes dropped, and the
+        re-check candidates too when the re-check is off."""
+        if result.detection_index is None:
+            result = dataclasses.replace(result, detection_index=np.arange(len(result.scores)))
+        keep = _has_size(result.boxes_xyxy)
+        keep_transductive = _has_size(result.trans_boxes_xyxy) & self.recheck
+        if self.classes is not None:
+            keep &= np.isin(_class_column(result.classes, len(keep)), self.classes)
+            keep_transductive &= np.isin(
+                _class_column(result.trans_classes, len(keep_transductive)), self.classes
+            )
+        if keep.all() and keep_transductive.all():
+            return result
+        return result.select(keep, keep_transductive)
 
 
-def class_indices(classes: Sequence[int | str], class_names: tuple[str, ...]) -> np.ndarray:
+class RecordingDetector:
+    """A detector run at lower thresholds than the tracker's (for AP, for a detection cache): it
+    hands every full result to `record` and gives the tracker the detections scoring above
+    `score` and the re-check candidates above `heat` (`DetectionResult.above`: what the detector
+    at those thresholds gives).
+
+    It asks the re-check for every active track (it selects no templates), so that what it
+    records does not depend on the tracker's thresholds, and takes no boxes of another detector.
+    """
+
+    selects_templates = False
+    takes_detections = False
+
+    @property
+    def checks_frames(self) -> bool:
+        return bool(getattr(self.detector, "checks_frames", False))
+
+    def __init__(
+        self, detector: FrameDetector, score: float, heat: float, record: Callable[[DetectionResult], None]
+    ):
+        self.detector = detector
+        self.score = score
+        self.heat = heat
+        self.record = record
+
+    @property
+    def has_recheck(self) -> bool:
+        return self.detector.has_recheck
+
+    def __call__(
+        self, frame_bgr: np.ndarray, templates: Templates | None = None, detections: ArrayLike | None = None
+    ) -> DetectionResult:
+        result = self.detector(frame_bgr, templates)
+        self.record(result)
+        return result.above(self.score, None if templates is None else self.heat)
+
+
+def selected_class_indices(classes: Sequence[int | str], class_names: tuple[str, ...]) -> np.ndarray:
     """Sorted class indices of `classes`, each an index (int or digits) or a name of `class_names`."""
     known = {
         **{name: index for index, name in enumerate(class_names)},
@@ -303,8 +298,13 @@ def class_indices(classes: Sequence[int | str], class_names: tuple[str, ...]) ->
     return np.unique(np.array([known[str(item)] for item in classes], dtype=np.int64))
 
 
-def _classes(result: Any, name: str) -> np.ndarray | None:
-    """A DetectionResult's class indices (`classes` or `trans_classes`); None from a detector that
-    predates them or has one class."""
-    values = getattr(result, name, None)
-    return None if values is None else np.asarray(values, dtype=np.int64)
+def _has_size(boxes: np.ndarray) -> np.ndarray:
+    """Which boxes are not flat (zero width or height); inverted and NaN boxes stay, for the
+    association to refuse."""
+    flat: np.ndarray = (boxes[:, 3] == boxes[:, 1]) | (boxes[:, 2] == boxes[:, 0])
+    return ~flat
+
+
+def _class_column(classes: np.ndarray | None, count: int) -> np.ndarray:
+    """Class indices of `count` detections: `classes`, or all 0 (a single-class detector)."""
+    return np.zeros(count, dtype=np.int64) if classes is None else classes

@@ -3,8 +3,8 @@
 Tracking scores mix detection, motion and appearance; this isolates appearance, as the ReID
 literature scores it. Each held-out crop (`cstrack.data.reid.split_identities`, identities no
 training frame showed) is pasted at pedestrian height into a grid on a plain frame of the
-detector's input size, the network runs on the frame, and the embedding is read at the crop's
-centre exactly as the tracker reads it (`Detector.embed`). Per dataset, camera A's crops are
+detector's input size, the network runs on the frame, and the embedding is read exactly as the
+tracker reads it (`Detector.embed`: over the crop's box, or at its centre with the papers' readout). Per dataset, camera A's crops are
 ranked against camera B's and the reverse (`cstrack.evaluation.retrieval`).
 """
 

@@ -18,7 +18,7 @@ from cstrack.tracking.track_state import Track
 def id_colour(track_id: int) -> tuple[int, int, int]:
     """A stable, well-spread BGR colour for an id (golden-ratio hue steps)."""
     hue = int((track_id * 0.618033988749895 % 1.0) * 180)
-    bgr = cv2.cvtColor(np.uint8([[[hue, 220, 255]]]), cv2.COLOR_HSV2BGR)[0, 0]
+    bgr = cv2.cvtColor(np.array([[[hue, 220, 255]]], dtype=np.uint8), cv2.COLOR_HSV2BGR)[0, 0]
     return int(bgr[0]), int(bgr[1]), int(bgr[2])
 
 
@@ -80,7 +80,7 @@ class TrackRenderer:
 
     def draw(self, frame: np.ndarray, tracks: list[Track], fps: float | None = None) -> np.ndarray:
         """A copy of `frame` with the tracks drawn on it."""
-        canvas = frame.copy()
+        canvas: np.ndarray = frame.copy()
         style = Style.for_frame(canvas)
         thickness = style.thickness
         seen = set()
@@ -111,7 +111,9 @@ class TrackRenderer:
         return canvas
 
     @staticmethod
-    def _draw_trail(canvas: np.ndarray, trail: deque, colour: tuple[int, int, int], thickness: int) -> None:
+    def _draw_trail(
+        canvas: np.ndarray, trail: deque[tuple[int, int]], colour: tuple[int, int, int], thickness: int
+    ) -> None:
         """Older segments are drawn darker, so the trail fades out behind the target."""
         points = list(trail)
         for age, (start, end) in enumerate(pairwise(points), start=1):

@@ -7,9 +7,7 @@ import re
 from os import PathLike
 from pathlib import Path
 
-#: Where `cstrack track` writes without --output, and the name of its numbered folders.
-RUNS_ROOT = "runs/track"
-RUN_NAME = "exp"
+from cstrack.config import RUN_NAME, RUNS_ROOT
 
 
 def next_run_folder(

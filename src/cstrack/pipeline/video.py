@@ -15,12 +15,15 @@ import logging
 from fractions import Fraction
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import cv2
 import numpy as np
 
 from cstrack.errors import InputError
+
+if TYPE_CHECKING:  # PyAV is the optional `video` extra, imported only where it is used
+    from av.video.stream import VideoStream
 
 # Software H.264 encoders, in order of preference (hardware ones need a device to open).
 H264_ENCODERS = ("libx264", "libopenh264")
@@ -52,7 +55,7 @@ class OpenCVVideoWriter:
     codec = "mp4v"
 
     def __init__(self, path: str | PathLike[str], frame_rate: float, size: tuple[int, int]):
-        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), frame_rate, size)
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), frame_rate, size)
         if not self.writer.isOpened():
             raise InputError(path, "cannot open a video writer here")
 
@@ -76,7 +79,11 @@ class PyAVVideoWriter:
             raise InputError(path, f"cannot encode H.264 frames of {size[0]} x {size[1]} pixels")
         self.container: Any = av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"})
         try:
-            stream = self.container.add_stream(encoder, rate=Fraction(frame_rate).limit_denominator(1001))
+            # An H.264 encoder (`H264_ENCODERS`) makes a video stream.
+            stream = cast(
+                "VideoStream",
+                self.container.add_stream(encoder, rate=Fraction(frame_rate).limit_denominator(1001)),
+            )
             stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
             if encoder == "libx264":
                 stream.options = dict(X264_OPTIONS)

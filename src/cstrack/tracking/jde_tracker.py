@@ -13,7 +13,9 @@ from typing import Any, NamedTuple, NoReturn, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cstrack.tracking.kalman import CHI2_95_4DOF, KalmanFilter, warp_states
+from cstrack.config import DEFAULT_FRAME_RATE, AssociationConfig
+from cstrack.tracking.detections import DetectionResult
+from cstrack.tracking.kalman import KalmanFilter, warp_states
 from cstrack.tracking.matching import (
     Assignment,
     Pairs,
@@ -136,37 +138,39 @@ class _Memory:
             setattr(self, name, np.concatenate([getattr(self, name), values]))
 
 
-class _Embeddings(NamedTuple):
-    """A frame's embeddings as given, with their inverse norms: normalising lazily saves a pass."""
-
-    raw: NDArray[np.float32]
-    inverse_norm: NDArray[np.float32]
-
-    def unit(self, index: NDArray[np.intp]) -> NDArray[np.float32]:
-        unit: NDArray[np.float32] = self.raw[index] * self.inverse_norm[index, None]
-        return unit
-
-
 class _Detections(NamedTuple):
-    """A frame's detections for the cascade, checked: what `update()` was given, cut alike."""
+    """A `DetectionResult` as the cascade reads it, its values checked: boxes and scores in
+    float64, embeddings in float32 with their inverse norms (normalising lazily saves a pass), and
+    every default filled in."""
 
     boxes: NDArray[np.float64]
     scores: NDArray[np.float64]
-    embeddings: _Embeddings | None
-    may_start: NDArray[np.bool_] | None
+    embeddings: NDArray[np.float32] | None
+    inverse_norm: NDArray[np.float32] | None
+    may_start: NDArray[np.bool_]
+    low_score: NDArray[np.bool_] | None
     classes: NDArray[np.int64]
     detection: NDArray[np.int64]
 
+    def take(self, rows: NDArray[np.intp]) -> _Detections:
+        """The detections at `rows`, every field alike."""
+        embeddings, inverse_norm, low_score = self.embeddings, self.inverse_norm, self.low_score
+        return _Detections(
+            self.boxes[rows],
+            self.scores[rows],
+            None if embeddings is None else embeddings[rows],
+            None if inverse_norm is None else inverse_norm[rows],
+            self.may_start[rows],
+            None if low_score is None else low_score[rows],
+            self.classes[rows],
+            self.detection[rows],
+        )
 
-class _LowScore(NamedTuple):
-    """BYTE's low-score detections of a frame: boxes xyxy, Kalman measurements, scores, classes
-    and detection indices."""
-
-    boxes: NDArray[np.float64]
-    measurements: NDArray[np.float64]
-    scores: NDArray[np.float64]
-    classes: NDArray[np.int64]
-    detection: NDArray[np.int64]
+    def unit(self, rows: NDArray[np.intp]) -> NDArray[np.float32]:
+        """Unit embeddings of the detections at `rows` (zero where an embedding has no direction)."""
+        assert self.embeddings is not None and self.inverse_norm is not None
+        unit: NDArray[np.float32] = self.embeddings[rows] * self.inverse_norm[rows, None]
+        return unit
 
 
 def _is_number(value: object) -> bool:
@@ -224,27 +228,12 @@ def _exact_norms(embeddings: NDArray[np.float32], norms: NDArray[np.float32]) ->
     return redone
 
 
-def _integers(name: str, given: ArrayLike, count: int) -> NDArray[np.int64]:
-    """Per-detection integers (class or detection indices) as (N,) int64; whole floats are taken,
-    other values refused."""
-    values = np.asarray(given)
-    if values.shape != (count,):
-        raise ValueError(f"{name} must have shape ({count},), got {values.shape}")
-    if values.dtype.kind in "iu":
-        return values.astype(np.int64, copy=False)
-    if values.dtype.kind == "f" and np.isfinite(values).all() and (values == np.round(values)).all():
-        return values.astype(np.int64)
-    raise ValueError(f"{name} must be integer indices, got dtype {values.dtype}")
-
-
 def _check_byte_thresholds(low: float | None, high: float) -> None:
-    """BYTE's thresholds when it is on (low not None): 0 < low < high <= 1, both numbers."""
+    """BYTE's thresholds when it is on (low not None, checked by its config): low < high <= 1."""
     if low is None:
         return
     if not _is_number(high) or not 0 < high <= 1:
         raise ValueError(f"byte_high_threshold must be a number in (0, 1], got {high!r}")
-    if not _is_number(low) or not 0 < low < 1:
-        raise ValueError(f"byte_low_threshold must be a number in (0, 1) or None, got {low!r}")
     if low >= high:
         raise ValueError(f"byte_low_threshold ({low}) must be below the high (detection) threshold ({high})")
 
@@ -257,8 +246,9 @@ class JDETracker:
     on appearance (cosine distance to the track template) gated and fused with the Kalman
     Mahalanobis distance; stage 2 matches the remaining tracked tracks by IoU; stage 3 matches
     unconfirmed tracks by IoU; unmatched confident detections start new tracks. Without
-    embeddings, stage 1 uses IoU in place of appearance. Every threshold defaults to the
-    reference implementation's value.
+    embeddings, stage 1 uses IoU in place of appearance. Every threshold is a field of `config`
+    (`cstrack.config.AssociationConfig`, checked there), defaulting to the reference
+    implementation's value; `config.cmc` is read by `cstrack.Tracker`, not here.
 
     `byte_low_threshold` (off by default) adds ByteTrack's BYTE second association (Zhang et al.
     2022): detections scoring below `byte_high_threshold` (default `new_track_thresh`) are kept
@@ -287,55 +277,39 @@ class JDETracker:
 
     def __init__(
         self,
-        frame_rate: float = 30.0,
+        config: AssociationConfig = AssociationConfig(),
         *,
-        embedding_match_thresh: float = 0.4,
-        iou_match_thresh: float = 0.5,
-        unconfirmed_match_thresh: float = 0.7,
-        new_track_thresh: float = 0.5,
-        appearance_weight: float = 0.98,
-        gate_thresh: float = CHI2_95_4DOF,
-        track_buffer: int = 30,
-        duplicate_iou: float = 0.85,
-        template_momentum: float = 0.9,
-        kalman: KalmanFilter | None = None,
-        byte_low_threshold: float | None = None,
+        frame_rate: float = DEFAULT_FRAME_RATE,
         byte_high_threshold: float | None = None,
-        byte_match_thresh: float = 0.5,
-        class_aware: bool = True,
-        reid_seconds: float = 0.0,
-        reid_match_thresh: float = 0.1,
-        reid_capacity: int = 1000,
+        kalman: KalmanFilter | None = None,
     ):
         if not (_is_number(frame_rate) and math.isfinite(frame_rate) and frame_rate > 0):
             raise ValueError(f"frame_rate must be a finite positive number, got {frame_rate!r}")
-        self.byte_high_threshold = new_track_thresh if byte_high_threshold is None else byte_high_threshold
-        self.byte_low_threshold = byte_low_threshold
-        _check_byte_thresholds(byte_low_threshold, self.byte_high_threshold)
-        self.byte_match_thresh = byte_match_thresh
+        self.byte_high_threshold = (
+            config.new_track_thresh if byte_high_threshold is None else byte_high_threshold
+        )
+        self.byte_low_threshold = config.byte_low_threshold
+        _check_byte_thresholds(config.byte_low_threshold, self.byte_high_threshold)
+        self.byte_match_thresh = config.byte_match_thresh
         self.frame_rate = frame_rate
-        self.embedding_match_thresh = embedding_match_thresh
-        self.iou_match_thresh = iou_match_thresh
-        self.unconfirmed_match_thresh = unconfirmed_match_thresh
-        self.new_track_thresh = new_track_thresh
-        self.appearance_weight = appearance_weight
-        self.gate_thresh = gate_thresh
-        self.duplicate_iou = duplicate_iou
-        self.template_momentum = template_momentum
-        self.class_aware = class_aware
+        self.embedding_match_thresh = config.embedding_match_thresh
+        self.iou_match_thresh = config.iou_match_thresh
+        self.unconfirmed_match_thresh = config.unconfirmed_match_thresh
+        self.new_track_thresh = config.new_track_thresh
+        self.appearance_weight = config.appearance_weight
+        self.gate_thresh = config.gate_thresh
+        self.duplicate_iou = config.duplicate_iou
+        self.template_momentum = config.template_momentum
+        self.class_aware = config.class_aware
         self._split_classes = False  # per update: class_aware and more than class 0 in play
         self.kalman = kalman or KalmanFilter()
         #: Frames a lost track is kept for re-identification; the buffer is given at 30 fps.
-        self.max_time_lost = int(frame_rate / 30.0 * track_buffer)
-        if not (_is_number(reid_seconds) and math.isfinite(reid_seconds) and reid_seconds >= 0):
-            raise ValueError(f"reid_seconds must be a finite number >= 0, got {reid_seconds!r}")
-        if not (isinstance(reid_capacity, (int, np.integer)) and reid_capacity >= 1):
-            raise ValueError(f"reid_capacity must be an integer >= 1, got {reid_capacity!r}")
-        self.reid_seconds = reid_seconds
-        self.reid_match_thresh = reid_match_thresh
-        self.reid_capacity = int(reid_capacity)
+        self.max_time_lost = int(frame_rate / 30.0 * config.track_buffer)
+        self.reid_seconds = config.reid_seconds
+        self.reid_match_thresh = config.reid_match_thresh
+        self.reid_capacity = config.reid_capacity
         #: Frames a track stays remembered after it was last seen (0: long re-identification off).
-        self.reid_frames = int(round(reid_seconds * frame_rate))
+        self.reid_frames = int(round(config.reid_seconds * frame_rate))
         self.reset()
 
     def reset(self) -> None:
@@ -366,62 +340,39 @@ class JDETracker:
         """Number of live tracks (tracked, unconfirmed and lost)."""
         return len(self._tracks)
 
-    def update(
-        self,
-        boxes_xyxy: ArrayLike,
-        scores: ArrayLike,
-        embeddings: ArrayLike | None = None,
-        may_start: ArrayLike | None = None,
-        low_score: ArrayLike | None = None,
-        classes: ArrayLike | None = None,
-        detection_index: ArrayLike | None = None,
-    ) -> list[Track]:
+    def update(self, detections: DetectionResult) -> list[Track]:
         """Associate one frame's detections; returns the confirmed tracked tracks.
 
-        `may_start` (N,) bool marks the detections allowed to start a track when left unmatched
-        (default: all); OMC's re-check candidates may be barred from it. With BYTE on,
-        `low_score` (N,) bool marks the detections for the low-score stage (default: score below
-        `byte_high_threshold`); unmarked ones go through the cascade whatever their score.
-        `classes` (N,) are the detections' integer class indices (default: all 0).
-        `detection_index` (N,) is what each detection reports as the `Track.detection_index` of
-        the track it continues or starts (default: its position here; -1: none, e.g. for OMC's
-        re-check candidates, which are no detection of the caller's).
+        Of `detections` the cascade reads the boxes, scores, embeddings (None: IoU in place of
+        appearance), classes (None: all 0), `may_start` (None: every unmatched detection may
+        start a track; OMC's re-check candidates may be barred from it), `low_score` (with BYTE
+        on, the detections for the low-score stage; None: those scoring below
+        `byte_high_threshold`; unmarked ones go through the cascade whatever their score) and
+        `detection_index` (what a track reports as `Track.detection_index`; None: the position).
+        Re-check candidates must have been made detections (`fuse_candidates`) first.
         """
-        boxes, scores, frame_embeddings = self._check_inputs(boxes_xyxy, scores, embeddings)
-        if may_start is not None and np.shape(may_start) != (len(boxes),):
-            raise ValueError(f"may_start must have shape ({len(boxes)},), got {np.shape(may_start)}")
-        det_classes = (
-            np.zeros(len(boxes), dtype=np.int64)
-            if classes is None
-            else _integers("classes", classes, len(boxes))
-        )
-        det_index = (
-            np.arange(len(boxes), dtype=np.int64)
-            if detection_index is None
-            else _integers("detection_index", detection_index, len(boxes))
-        )
+        if len(detections.trans_scores):
+            raise ValueError("detections hold re-check candidates: fuse them first (fuse_candidates)")
+        if detections.low_score is not None and self.byte_low_threshold is None:
+            raise ValueError("low_score is for BYTE's second stage: set byte_low_threshold")
+        frame = self._check_inputs(detections)
         # One class everywhere (a pedestrian detector): no pair can differ in class, skip the test.
-        self._split_classes = self.class_aware and bool(det_classes.any() or self._tracks.cls.any())
-        frame = _Detections(
-            boxes,
-            scores,
-            frame_embeddings,
-            None if may_start is None else np.asarray(may_start, dtype=bool),
-            det_classes,
-            det_index,
-        )
+        self._split_classes = self.class_aware and bool(frame.classes.any() or self._tracks.cls.any())
         weak = None
         if self.byte_low_threshold is not None:
-            frame, weak = self._split_low(frame, low_score, self.byte_low_threshold)
-        elif low_score is not None:
-            raise ValueError("low_score is for BYTE's second stage: set byte_low_threshold")
-        boxes, scores, frame_embeddings, may_start_mask, det_classes, det_index = frame
+            frame, weak = self._split_low(frame, self.byte_low_threshold)
+        boxes, scores, embeddings, inverse_norm = (
+            frame.boxes,
+            frame.scores,
+            frame.embeddings,
+            frame.inverse_norm,
+        )
         self.frame_id += 1
         tracks = self._tracks
         tracks.detection.fill(-1)
-        if frame_embeddings is not None and tracks.templates is None:
+        if embeddings is not None and tracks.templates is None:
             # Templates start empty (zero): a track's first matched embedding becomes its template.
-            tracks.templates = np.zeros((len(tracks), frame_embeddings.raw.shape[1]), dtype=np.float32)
+            tracks.templates = np.zeros((len(tracks), embeddings.shape[1]), dtype=np.float32)
         measurements = xyxy_to_xyah(boxes)
         num_dets = len(boxes)
 
@@ -439,15 +390,11 @@ class JDETracker:
         projected_mean, innovation_var = self.kalman.project(pool_mean, pool_cov)
         gated = gate_pairs(projected_mean, innovation_var, measurements, self.gate_thresh)
         if self._split_classes:
-            gated = same_class_pairs(gated, tracks.cls[pool], det_classes)
-        if frame_embeddings is not None:
+            gated = same_class_pairs(gated, tracks.cls[pool], frame.classes)
+        if embeddings is not None and inverse_norm is not None:
             assert tracks.templates is not None  # made above, on the first frame with embeddings
             appearance: NDArray[np.floating[Any]] = cosine_distance_pairs(
-                tracks.templates,
-                frame_embeddings.raw,
-                pool[gated.rows],
-                gated.cols,
-                frame_embeddings.inverse_norm[gated.cols],
+                tracks.templates, embeddings, pool[gated.rows], gated.cols, inverse_norm[gated.cols]
             )
             limit = self.embedding_match_thresh
         else:
@@ -461,34 +408,24 @@ class JDETracker:
         left = pool[first.unmatched_rows]
         left = left[tracks.state[left] == _TRACKED]
         dets_left = first.unmatched_cols
-        second = self._match_by_iou(left, boxes[dets_left], det_classes[dets_left], self.iou_match_thresh)
+        second = self._match_by_iou(left, boxes[dets_left], frame.classes[dets_left], self.iou_match_thresh)
 
         # Stage 3: unconfirmed tracks by IoU; those left unmatched are removed.
         dets_left = dets_left[second.unmatched_cols]
         third = self._match_by_iou(
-            unconfirmed, boxes[dets_left], det_classes[dets_left], self.unconfirmed_match_thresh
+            unconfirmed, boxes[dets_left], frame.classes[dets_left], self.unconfirmed_match_thresh
         )
 
         matched = np.concatenate([pool[first.rows], left[second.rows], unconfirmed[third.rows]])
         matched_dets = np.concatenate([first.cols, first.unmatched_cols[second.cols], dets_left[third.cols]])
-        self._apply_matches(
-            matched, matched_dets, measurements, scores, det_classes, det_index, frame_embeddings
-        )
-        if self._memory is not None and frame_embeddings is not None:
+        self._apply_matches(matched, matched_dets, measurements, frame)
+        if self._memory is not None and embeddings is not None:
             self._reidentify(unconfirmed[third.rows])
         lost_now = left[second.unmatched_rows]
         if weak is not None:
             # BYTE: tracked tracks still unmatched by IoU to the low-score boxes; Kalman only.
             low = self._match_by_iou(lost_now, weak.boxes, weak.classes, self.byte_match_thresh)
-            self._apply_matches(
-                lost_now[low.rows],
-                low.cols,
-                weak.measurements,
-                weak.scores,
-                weak.classes,
-                weak.detection,
-                None,
-            )
+            self._apply_matches(lost_now[low.rows], low.cols, xyxy_to_xyah(weak.boxes), weak)
             lost_now = lost_now[low.unmatched_rows]
         tracks.state[lost_now] = _LOST
 
@@ -502,17 +439,8 @@ class JDETracker:
             tracks.keep(alive)
 
         new_dets = dets_left[third.unmatched_cols]
-        starts = scores[new_dets] >= self.new_track_thresh
-        if may_start_mask is not None:
-            starts &= may_start_mask[new_dets]
-        new_dets = new_dets[starts]
-        self._start_tracks(
-            measurements[new_dets],
-            scores[new_dets],
-            det_classes[new_dets],
-            det_index[new_dets],
-            None if frame_embeddings is None else frame_embeddings.unit(new_dets),
-        )
+        new_dets = new_dets[(scores[new_dets] >= self.new_track_thresh) & frame.may_start[new_dets]]
+        self._start_tracks(measurements[new_dets], frame.take(new_dets))
         self._remove_duplicates()
         return self.tracks()
 
@@ -587,111 +515,85 @@ class JDETracker:
             pairs = same_class_pairs(pairs, self._tracks.cls[rows], det_classes)
         return assign(pairs, len(rows), len(det_boxes), limit)
 
-    def _split_low(
-        self, frame: _Detections, low_score: ArrayLike | None, low_threshold: float
-    ) -> tuple[_Detections, _LowScore]:
-        """BYTE's split: the cascade's detections, and the low-score ones (>= the low threshold)."""
-        boxes, scores, embeddings, may_start, classes, index = frame
-        if low_score is None:
-            is_low = scores < self.byte_high_threshold
-        elif np.shape(low_score) != (len(boxes),):
-            raise ValueError(f"low_score must have shape ({len(boxes)},), got {np.shape(low_score)}")
-        else:
-            is_low = np.asarray(low_score, dtype=bool)
-        weak = np.flatnonzero(is_low & (scores >= low_threshold))
-        low = _LowScore(boxes[weak], xyxy_to_xyah(boxes[weak]), scores[weak], classes[weak], index[weak])
+    def _split_low(self, frame: _Detections, low_threshold: float) -> tuple[_Detections, _Detections]:
+        """BYTE's split: the cascade's detections, and the low-score ones (>= the low threshold),
+        without their embeddings (a low-score match leaves the template as it was)."""
+        is_low = frame.scores < self.byte_high_threshold if frame.low_score is None else frame.low_score
+        weak = frame.take(np.flatnonzero(is_low & (frame.scores >= low_threshold)))
+        weak = weak._replace(embeddings=None, inverse_norm=None)
         if not is_low.any():
-            return frame, low
-        high = np.flatnonzero(~is_low)
-        if embeddings is not None:
-            embeddings = _Embeddings(embeddings.raw[high], embeddings.inverse_norm[high])
-        cut = _Detections(
-            boxes[high],
-            scores[high],
-            embeddings,
-            None if may_start is None else may_start[high],
-            classes[high],
-            index[high],
-        )
-        return cut, low
+            return frame, weak
+        return frame.take(np.flatnonzero(~is_low)), weak
 
-    def _check_inputs(
-        self, boxes_xyxy: ArrayLike, scores: ArrayLike, embeddings: ArrayLike | None
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64], _Embeddings | None]:
-        """The frame's inputs as arrays, or a ValueError (see the class docstring); no Python loop."""
-        boxes = _as_float("boxes_xyxy", boxes_xyxy, np.float64)
-        if boxes.shape == (0,):
-            boxes = boxes.reshape(0, 4)
-        if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"boxes_xyxy must be an (N, 4) array of x1, y1, x2, y2, got shape {boxes.shape}")
-        scores = _as_float("scores", scores, np.float64)
-        if scores.ndim != 1 or len(scores) != len(boxes):
-            raise ValueError(
-                f"got {len(boxes)} boxes but scores of shape {scores.shape}: expected ({len(boxes)},)"
-            )
-        if embeddings is not None:
-            embeddings = _as_float("embeddings", embeddings, np.float32)
-            if embeddings.ndim != 2 or len(embeddings) != len(boxes):
-                raise ValueError(f"embeddings must be ({len(boxes)}, D), got {embeddings.shape}")
-            templates = self._tracks.templates
-            if templates is not None and templates.shape[1] != embeddings.shape[1]:
-                raise ValueError(f"embedding size changed from {templates.shape[1]} to {embeddings.shape[1]}")
+    def _check_inputs(self, detections: DetectionResult) -> _Detections:
+        """The frame's detections as the cascade reads them, or a ValueError (see the class
+        docstring); no Python loop. Their shapes were checked when they were made."""
+        boxes = detections.boxes_xyxy.astype(np.float64, copy=False)
+        scores = detections.scores.astype(np.float64, copy=False)
+        count = len(boxes)
         # A few whole-array operations catch every bad box and score (a NaN or inf makes the sum
         # non-finite, the comparison catches inverted and flat boxes); only then are they named.
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: refused below, not warned of
             sizes = boxes[:, 2:] - boxes[:, :2]
         if not (math.isfinite(sizes.sum() + scores.sum()) and (sizes >= _LEAST_SIZE).all()):
             _find_bad_values(boxes, scores, sizes)  # nothing found: only a sum of huge values overflowed
-        if embeddings is None:
-            return boxes, scores, None
-        norms = np.sqrt(np.einsum("nd,nd->n", embeddings, embeddings))
-        if not math.isfinite(norms.sum()):
-            norms = _exact_norms(embeddings, norms)
-        inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms >= _MIN_NORM)
-        return boxes, scores, _Embeddings(embeddings, inverse.astype(np.float32, copy=False))
+        embeddings = inverse = None
+        if detections.embeddings is not None:
+            embeddings = detections.embeddings.astype(np.float32, copy=False)
+            templates = self._tracks.templates
+            if templates is not None and templates.shape[1] != embeddings.shape[1]:
+                raise ValueError(f"embedding size changed from {templates.shape[1]} to {embeddings.shape[1]}")
+            norms = np.sqrt(np.einsum("nd,nd->n", embeddings, embeddings))
+            if not math.isfinite(norms.sum()):
+                norms = _exact_norms(embeddings, norms)
+            inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms >= _MIN_NORM)
+            inverse = inverse.astype(np.float32, copy=False)
+        classes, index, may_start = detections.classes, detections.detection_index, detections.may_start
+        return _Detections(
+            boxes,
+            scores,
+            embeddings,
+            inverse,
+            np.ones(count, bool) if may_start is None else may_start,
+            detections.low_score,
+            np.zeros(count, np.int64) if classes is None else classes,
+            np.arange(count, dtype=np.int64) if index is None else index,
+        )
 
     def _apply_matches(
         self,
         rows: NDArray[np.intp],
         dets: NDArray[np.intp],
         measurements: NDArray[np.float64],
-        scores: NDArray[np.float64],
-        classes: NDArray[np.int64],
-        index: NDArray[np.int64],
-        embeddings: _Embeddings | None,
+        frame: _Detections,
     ) -> None:
-        """Kalman-correct matched tracks, mark them tracked and confirmed, note the detection
-        index, refresh templates."""
+        """Kalman-correct matched tracks with the detections `dets` of `frame` (`measurements`
+        are its Kalman measurements), mark them tracked and confirmed, note the detection index,
+        refresh templates (where the frame has embeddings)."""
         tracks = self._tracks
         mean, covariance = tracks.mean[rows], tracks.covariance[rows]
         self.kalman.update(mean, covariance, measurements[dets])
         tracks.mean[rows], tracks.covariance[rows] = mean, covariance
         tracks.state[rows] = _TRACKED
         tracks.confirmed[rows] = True
-        tracks.score[rows] = scores[dets]
+        tracks.score[rows] = frame.scores[dets]
         tracks.last_frame[rows] = self.frame_id
-        tracks.detection[rows] = index[dets]
+        tracks.detection[rows] = frame.detection[dets]
         if not self.class_aware:
-            tracks.cls[rows] = classes[dets]
-        if embeddings is not None:
+            tracks.cls[rows] = frame.classes[dets]
+        if frame.embeddings is not None and frame.inverse_norm is not None:
             templates = tracks.templates
             assert templates is not None  # update() makes them on the first frame with embeddings
-            blended = embeddings.raw[dets]
-            blended *= ((1.0 - self.template_momentum) * embeddings.inverse_norm[dets])[:, None]
+            blended = frame.embeddings[dets]
+            blended *= ((1.0 - self.template_momentum) * frame.inverse_norm[dets])[:, None]
             blended += self.template_momentum * templates[rows]
             norms = np.sqrt(np.einsum("kd,kd->k", blended, blended))
             blended /= np.maximum(norms, 1e-12)[:, None]
             templates[rows] = blended
 
-    def _start_tracks(
-        self,
-        measurements: NDArray[np.float64],
-        scores: NDArray[np.float64],
-        classes: NDArray[np.int64],
-        index: NDArray[np.int64],
-        embeddings: NDArray[np.float32] | None,
-    ) -> None:
-        """New tracks, confirmed at once only on the first frame (as in the reference)."""
+    def _start_tracks(self, measurements: NDArray[np.float64], new: _Detections) -> None:
+        """New tracks of the detections `new` (`measurements`, their Kalman measurements),
+        confirmed at once only on the first frame (as in the reference)."""
         count = len(measurements)
         if count == 0:
             return
@@ -700,8 +602,8 @@ class JDETracker:
         templates = self._tracks.templates
         if templates is not None:
             templates = (
-                embeddings.copy()
-                if embeddings is not None
+                new.unit(np.arange(count))
+                if new.embeddings is not None
                 else np.zeros((count, templates.shape[1]), np.float32)
             )
         self._tracks.extend(
@@ -709,13 +611,13 @@ class JDETracker:
                 ids=np.arange(self._next_id, self._next_id + count, dtype=np.int64),
                 mean=mean,
                 covariance=covariance,
-                score=scores.copy(),
+                score=new.scores.copy(),
                 state=np.full(count, _TRACKED, dtype=np.int8),
                 confirmed=np.full(count, self.frame_id == 1),
                 start_frame=frames,
                 last_frame=frames.copy(),
-                cls=classes.copy(),
-                detection=index.copy(),
+                cls=new.classes.copy(),
+                detection=new.detection.copy(),
                 templates=templates,
             )
         )

@@ -17,9 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-#: Chi-square 95% quantile for 4 degrees of freedom: the Mahalanobis gate of stage 1.
-CHI2_95_4DOF = 9.4877
-
 POSITION_VAR, CROSS_COV, VELOCITY_VAR = 0, 1, 2
 
 

@@ -13,7 +13,8 @@ import lap
 import numpy as np
 from numpy.typing import NDArray
 
-from cstrack.tracking.kalman import CHI2_95_4DOF, squared_mahalanobis
+from cstrack.config import CHI2_95_4DOF
+from cstrack.tracking.kalman import squared_mahalanobis
 
 #: A float dtype: IoUs keep their boxes' precision (float32 detections, float64 Kalman boxes).
 _Float = TypeVar("_Float", bound=np.floating[Any])

@@ -9,30 +9,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def results_rows(
-    frame: int, tracks: list[Track], class_ids: NDArray[np.int64] | None = None
-) -> NDArray[np.float64]:
-    """One frame's tracks as MOTChallenge result rows (N, 7): frame,id,x,y,w,h,score; with
-    `class_ids` (the file's class value of each class index) an 8th column, the class."""
-    table = np.empty((len(tracks), 7 if class_ids is None else 8))
-    if tracks and class_ids is not None:
-        table[:, 7] = class_ids[[t.cls for t in tracks]]
-    if tracks:
-        boxes = np.array([t.box_xyxy for t in tracks])
-        table[:, 0] = frame
-        table[:, 1] = [t.track_id for t in tracks]
-        table[:, 2:4] = boxes[:, :2]
-        table[:, 4:6] = boxes[:, 2:] - boxes[:, :2]
-        table[:, 6] = [t.score for t in tracks]
-    return table
-
-
 class TrackState(IntEnum):
-    """Lifecycle of a track: tracked while matched, lost while coasting; removed ones are dropped."""
+    """Lifecycle of a track: tracked while matched, lost while coasting; a track removed is
+    dropped from the tracker, so no state names it."""
 
     TRACKED = 1
     LOST = 2
-    REMOVED = 3
 
 
 class Track(NamedTuple):

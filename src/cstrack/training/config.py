@@ -20,7 +20,7 @@ fine-tuning with tiny per-process batches, and what makes DDP and one process st
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -28,14 +28,31 @@ from typing import Any
 import yaml
 
 from cstrack.atomic import atomic_write
+from cstrack.config import DEFAULT_IMG_SIZE, SIZE_MULTIPLE
 from cstrack.errors import InputError, check_options
-from cstrack.models.inference import SIZE_MULTIPLE
-from cstrack.training.dataset import MAX_PAIR_GAP, AugmentConfig
-from cstrack.training.losses import ID_WEIGHT
-from cstrack.training.schedule import SCHEDULES
 
 STAGES = ("base", "recheck")
 DEVICES = ("auto", "cpu", "cuda")
+#: Learning-rate schedules (`cstrack.training.schedule`).
+SCHEDULES = ("step", "cosine")
+#: The most frames between the two images of a re-check training pair (`PairDataset`).
+MAX_PAIR_GAP = 5
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Random augmentation strengths; `AugmentConfig.none()` turns every one off."""
+
+    hsv_h: float = 0.015
+    hsv_s: float = 0.5
+    hsv_v: float = 0.4
+    flip: float = 0.5
+    scale: float = 0.0
+    translate: float = 0.0
+
+    @classmethod
+    def none(cls) -> AugmentConfig:
+        return cls(hsv_h=0.0, hsv_s=0.0, hsv_v=0.0, flip=0.0, scale=0.0, translate=0.0)
 
 
 @dataclass(frozen=True)
@@ -46,7 +63,7 @@ class TrainConfig:
     data: str
     epochs: int = 30
     batch: int = 8
-    img_size: tuple[int, int] = (1088, 608)  # width, height
+    img_size: tuple[int, int] = DEFAULT_IMG_SIZE  # width, height
     weights: str | None = None
     nc: int | None = None  # classes to detect; None: as many as the data config names (default 1)
     stage: str = "base"
@@ -61,7 +78,7 @@ class TrainConfig:
     warmup_bias_lr: float = 0.0
     warmup_momentum: float = 0.8
     accumulate_to: int | None = None
-    id_weight: float = ID_WEIGHT
+    id_weight: float = 0.02  # the identity loss's weight, the papers' eta
     ema: bool = True
     freeze_bn: bool = False
     freeze: tuple[str, ...] = ()  # parameter-name prefixes of the base network that do not train
@@ -167,9 +184,6 @@ class TrainConfig:
         if not isinstance(values, dict):
             raise InputError(path, "not a training config mapping")
         return cls.from_dict(values, path)
-
-    def with_changes(self, **changes: Any) -> TrainConfig:
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True)

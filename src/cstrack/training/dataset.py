@@ -41,29 +41,13 @@ from torch.utils.data import Dataset
 from cstrack.data.jde import DataSplit, label_path_for, read_labels
 from cstrack.errors import InputError
 from cstrack.models.inference import letterbox
+from cstrack.training.config import MAX_PAIR_GAP, AugmentConfig
 
 TRAIN_PAD_VALUE = 114
 MIN_BOX_PIXELS = 2.0
 MIN_VISIBLE_AREA = 0.1
 MAX_ASPECT = 10.0
-MAX_PAIR_GAP = 5
 _ID = 1  # the identity column of a label row
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Random augmentation strengths; `AugmentConfig.none()` turns every one off."""
-
-    hsv_h: float = 0.015
-    hsv_s: float = 0.5
-    hsv_v: float = 0.4
-    flip: float = 0.5
-    scale: float = 0.0
-    translate: float = 0.0
-
-    @classmethod
-    def none(cls) -> AugmentConfig:
-        return cls(hsv_h=0.0, hsv_s=0.0, hsv_v=0.0, flip=0.0, scale=0.0, translate=0.0)
 
 
 @dataclass(frozen=True)

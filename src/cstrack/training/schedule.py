@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-SCHEDULES = ("step", "cosine")
+from cstrack.training.config import SCHEDULES
+
 STEP_GAMMA = 0.1
 COSINE_FINAL_FACTOR = 0.01
 EMA_DECAY = 0.9999

@@ -86,7 +86,7 @@ from cstrack.training.objectives import PARTS, DetectionObjective, ReCheckObject
 from cstrack.training.schedule import LRSchedule, ModelEMA, Warmup, set_lr
 from cstrack.training.validate import val_sequences, validate
 
-CONFIG_FILE = "config.yaml"
+TRAIN_CONFIG_FILE = "config.yaml"
 RESULTS_FILE = "results.csv"
 logger = logging.getLogger(__name__)
 LAST, BEST = "last.safetensors", "best.safetensors"
@@ -185,7 +185,7 @@ def _freeze(model: TrackingNetwork, prefixes: tuple[str, ...]) -> str:
     return f"froze {sum(p.numel() for p in frozen):,} parameters ({', '.join(prefixes)})"
 
 
-def _check_classes(frames: list[Frame], nc: int) -> None:
+def _check_label_classes(frames: list[Frame], nc: int) -> None:
     """Every label's class must be one the model predicts: a larger one would train nothing."""
     for frame in frames:
         classes = frame.labels[:, 0]
@@ -332,7 +332,7 @@ class _Run:
         self.class_names = class_names_for(config, data)
         nc = len(self.class_names)
         model = create_model(config.model, **({"nc": nc} if nc != 1 else {}))
-        _check_classes(frames, model.detect.nc)
+        _check_label_classes(frames, model.detect.nc)
         self.log_lines: list[str] = []
         if config.weights is not None and not resuming:
             self.log_lines.append(
@@ -586,7 +586,7 @@ def train(
         raise InputError(None, "pass either a training config or a run folder to resume")
     if resume is not None:
         run_dir = Path(resume)
-        config = TrainConfig.load(run_dir / CONFIG_FILE)
+        config = TrainConfig.load(run_dir / TRAIN_CONFIG_FILE)
         if not (run_dir / LAST).is_file():
             raise InputError(run_dir / LAST, "no checkpoint to resume from")
     else:
@@ -599,7 +599,7 @@ def train(
             run.restore(load_checkpoint(run_dir / LAST))
         elif ctx.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            config.save(run_dir / CONFIG_FILE)
+            config.save(run_dir / TRAIN_CONFIG_FILE)
         ctx.barrier()
         return run.run(on_epoch_end)
     finally:

@@ -1,22 +1,25 @@
 """Validation during training: detection AP50 and tracking HOTA / MOTA / IDF1 on held-out sequences.
 
 Each validation sequence (the frames of one folder of a val list file, in frame order) is run
-through the model exactly as at tracking time: `cstrack.pipeline.end_to_end.Tracker` around a
-`Detector` (letterbox with 127.5 padding, decode, NMS 0.6) and the real `JDETracker`, with OMC's
-re-check on the active track templates and the candidate fusion when asked. The
+through the model exactly as `cstrack track --eval --backend torch` runs it: the detector built as
+`track` builds it (`build_detector`: BatchNorm fused, on a copy of the model), the
+`cstrack.pipeline.end_to_end.Tracker` with its default thresholds around it, OMC's re-check on the
+active track templates and the candidate fusion when asked, and the rows scored as the MOT file
+holds them (`written_rows`). So on the same frames and ground truth (without re-check, which
+here searches for every active track) the tracking scores are those of `track --eval`. The
 detector is run at a low score threshold (0.001) so that the same pass gives the precision /
-recall curve for AP50; the tracker gets the detections scoring above 0.5, the reference
-threshold (greedy NMS keeps the same high-scoring boxes either way).
+recall curve for AP50; the tracker gets the detections scoring above its default `conf`, the
+reference threshold (`RecordingDetector`: greedy NMS keeps the same high-scoring boxes either way).
 
 Ground truth comes from the label files, which `cstrack data from-mot` wrote from the sequence's
 MOT gt: boxes scaled back to pixels, identities as labelled (an unknown id -1 becomes a fresh
 identity per box). Frames are numbered by their position in the list. Sequences are scored by
 `cstrack.evaluation.evaluate_tables` (TrackEval's metrics, MOT17 rules) in memory, so the
 combined scores are TrackEval's own combination over sequences. No output filter is applied
-(only the boxes a results file could not hold, under `MIN_WRITTEN_SIDE` wide or high, go).
+(only the boxes a results file could not hold, 0.00 wide or high, go).
 
 AP50 is VOC's all-point interpolated average precision at IoU 0.5 over every val image; recall
-and precision are reported at the tracking threshold (score > 0.5). With several classes, AP50
+and precision are reported at the tracking threshold (score > `conf`). With several classes, AP50
 counts a detection of any class (the tracking scores too are over all classes together) and
 `AP50_<name>` is each class's AP50: its detections (the head's most likely class) against its
 ground truth.
@@ -24,6 +27,7 @@ ground truth.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,17 +35,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cstrack.data.mot import filter_results
+from cstrack.backends.choice import build_detector
+from cstrack.config import DEFAULT_FRAME_RATE, DetectorConfig, RecheckConfig, RuntimeConfig
 from cstrack.evaluation import SequenceTables, evaluate_tables
-from cstrack.models.inference import DetectionResult, Detector, TorchBackend
 from cstrack.models.network import TrackingNetwork
-from cstrack.pipeline.end_to_end import Tracker
+from cstrack.pipeline.end_to_end import RecordingDetector, Tracker
+from cstrack.tracking.detections import DetectionResult
 from cstrack.tracking.matching import iou_matrix
+from cstrack.tracking.rows import written_rows
 from cstrack.training.dataset import Frame, read_image
 
 AP_IOU = 0.5
 AP_SCORE_THRESHOLD = 0.001
-TRACK_SCORE_THRESHOLD = 0.5
+TRACK_SCORE_THRESHOLD = DetectorConfig.conf
 TRACKING_METRICS = ("HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN")
 
 
@@ -92,6 +98,14 @@ class _Collected:
     classes: list[np.ndarray] = field(default_factory=list)
     gt_classes: list[np.ndarray] = field(default_factory=list)
 
+    def add(self, result: DetectionResult) -> None:
+        """One frame's boxes, scores and classes (0 for a single-class detector), not the rest of
+        the result (embeddings take ~0.5 MB a frame at the AP threshold)."""
+        self.boxes.append(result.boxes_xyxy)
+        self.scores.append(result.scores)
+        classes = result.classes
+        self.classes.append(np.zeros(len(result.scores), dtype=np.int64) if classes is None else classes)
+
     def of_class(self, index: int) -> _Collected:
         """The detections and ground truth of one class."""
         detected = [classes == index for classes in self.classes]
@@ -103,35 +117,11 @@ class _Collected:
         )
 
 
-def _has_area(boxes: np.ndarray) -> np.ndarray:
-    """Boxes that kept some area after clipping to the image (the tracker needs a height)."""
-    return (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-
-
-class _ThresholdingDetector:
-    """A low-threshold `Detector` whose detections are recorded for AP; the tracker gets those above 0.5."""
-
-    def __init__(self, detector: Detector, collected: _Collected):
-        self.detector = detector
-        self.collected = collected
-        self.has_recheck = detector.has_recheck
-
-    def __call__(self, frame_bgr: np.ndarray, templates: np.ndarray | None) -> DetectionResult:
-        result = self.detector(frame_bgr, templates)
-        self.collected.boxes.append(result.boxes_xyxy)
-        self.collected.scores.append(result.scores)
-        classes = result.classes
-        self.collected.classes.append(
-            np.zeros(len(result.scores), dtype=np.int64) if classes is None else classes
-        )
-        confident = (result.scores > TRACK_SCORE_THRESHOLD) & _has_area(result.boxes_xyxy)
-        return result.select(confident, _has_area(result.trans_boxes_xyxy))
-
-
 def track_sequence(
     tracker: Tracker, sequence: ValSequence, collected: _Collected
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Track one sequence from its first frame: results (M, 7) and ground truth (G, 9) MOT tables."""
+    """Track one sequence from its first frame: results (M, 7) as the MOT file holds them, and
+    ground truth (G, 9) MOT tables."""
     tracker.reset()
     next_id = int(max((f.labels[:, 1].max() for f in sequence.frames if len(f.labels)), default=0)) + 1
     results, gt = [], []
@@ -141,10 +131,8 @@ def track_sequence(
         gt.append(rows)
         collected.gt_boxes.append(np.column_stack([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]]))
         collected.gt_classes.append(frame.labels[:, 0].astype(np.int64))
-        results.extend(
-            [position, track.track_id, *track.box_xywh, track.score] for track in tracker.update(image)
-        )
-    return np.array(results).reshape(-1, 7), np.vstack(gt)
+        results.append(written_rows(position, tracker.update(image)))
+    return np.vstack(results), np.vstack(gt)
 
 
 def average_precision(collected: _Collected, iou: float = AP_IOU) -> dict[str, float]:
@@ -190,33 +178,29 @@ def validate(
     img_size: tuple[int, int],
     device: str | torch.device = "cpu",
     recheck: bool = False,
-    frame_rate: float = 30.0,
-    recheck_threshold: float = 0.3,
+    frame_rate: float = DEFAULT_FRAME_RATE,
+    recheck_threshold: float = RecheckConfig.recheck_threshold,
     class_names: tuple[str, ...] | None = None,
 ) -> dict[str, float]:
     """Detection (AP50, recall, precision) and tracking (HOTA, MOTA, IDF1 ...) scores over `sequences`.
 
-    `recheck_threshold` is the heat score a re-check peak needs to become a candidate (release: 0.3).
+    `recheck_threshold` is the heat score a re-check peak needs to become a candidate.
     With more than one `class_names` (the model's classes), also `AP50_<name>` per class.
     """
-    was_training = model.training
     collected = _Collected([], [], [])
-    detector = Detector(
-        TorchBackend(model, device),
-        img_size,
-        obj_threshold=AP_SCORE_THRESHOLD,
-        score_threshold=AP_SCORE_THRESHOLD,
-        recheck_threshold=recheck_threshold,
+    detector = build_detector(
+        copy.deepcopy(model),  # fused as `track` fuses it, the model under training left as it is
+        DetectorConfig(conf=AP_SCORE_THRESHOLD, img_size=img_size),
+        RecheckConfig(recheck_threshold=recheck_threshold),
+        RuntimeConfig(backend="torch", device=str(device)),
     )
-    tracker = Tracker(_ThresholdingDetector(detector, collected), frame_rate=frame_rate, recheck=recheck)
-    try:
-        tables = {}
-        for sequence in sequences:
-            results, gt = track_sequence(tracker, sequence, collected)
-            tables[sequence.name] = SequenceTables(gt, filter_results(results), len(sequence.frames))
-        combined = evaluate_tables(tables, benchmark="MOT17")["combined"]
-    finally:
-        model.train(was_training)
+    recorder = RecordingDetector(detector, TRACK_SCORE_THRESHOLD, recheck_threshold, collected.add)
+    tracker = Tracker(recorder, frame_rate=frame_rate, recheck=recheck)
+    tables = {}
+    for sequence in sequences:
+        results, gt = track_sequence(tracker, sequence, collected)
+        tables[sequence.name] = SequenceTables(gt, results, len(sequence.frames))
+    combined = evaluate_tables(tables, benchmark="MOT17")["combined"]
     per_class = {}
     if class_names is not None and len(class_names) > 1:
         per_class = {

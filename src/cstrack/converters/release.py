@@ -2,7 +2,7 @@
 
 A released checkpoint is a `torch.save` file holding a dict: `model` (and for OMC `ema`) is a whole
 pickled nn.Module in FP16 or a state_dict; beside it `epoch`, `best_fitness`, `training_results`,
-`optimizer`, `updates`, `wandb_id`. `cstrack.models.unpickler` reads it without importing the
+`optimizer`, `updates`, `wandb_id`. `cstrack.converters.unpickler` reads it without importing the
 released code or letting it call anything; this module picks the entry and writes safetensors.
 
 Which entry is converted: `ema` when present and valid, else `model` (entry="auto"). YOLOv5-style
@@ -23,10 +23,10 @@ from typing import Any
 import torch
 
 from cstrack import __version__
+from cstrack.converters.unpickler import MESSAGE_CHARS, entry_state_dict, read_checkpoint
 from cstrack.errors import InputError
 from cstrack.models.mobilenet import imagenet_backbone_state
-from cstrack.models.registry import build_model, count_parameters, model_config
-from cstrack.models.unpickler import MESSAGE_CHARS, entry_state_dict, read_checkpoint
+from cstrack.models.registry import count_parameters, model_config, model_from_config
 from cstrack.models.weights import check_weights_output, load_weights, printable, save_weights
 
 ENTRIES = ("auto", "ema", "model")
@@ -109,7 +109,7 @@ def convert_checkpoint(
     if entry not in ENTRIES:
         raise InputError(None, f"entry must be one of {ENTRIES}, got {entry!r}")
     overrides = {"recheck": False} if base_only else {}
-    model = build_model(model_config(arch, **overrides)).eval()
+    model = model_from_config(model_config(arch, **overrides)).eval()
     checkpoint = read_checkpoint(source)
     try:
         candidates, notes = _candidates(checkpoint, entry)
@@ -148,7 +148,7 @@ def convert_backbone(source: str | PathLike, output: str | PathLike, arch: str) 
     """
     source = Path(source)
     check_weights_output(output, source)
-    model = build_model(model_config(arch)).eval()
+    model = model_from_config(model_config(arch)).eval()
     if model.cfg.backbone != "mobilenetv2":
         raise InputError(
             None, f"--backbone needs a MobileNetV2 architecture, {arch} has {model.cfg.backbone}"

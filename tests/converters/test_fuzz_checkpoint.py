@@ -27,10 +27,10 @@ import pytest
 import torch
 from torch import nn
 
+from cstrack.converters import release
 from cstrack.errors import InputError
-from cstrack.models import release
 
-# The `address_space_limit` fixture of tests/models/conftest.py.
+# The `address_space_limit` fixture of tests/conftest.py.
 MemoryLimit = Callable[..., AbstractContextManager[None]]
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -179,7 +179,7 @@ def test_mutated_checkpoints_convert_or_are_refused(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(release, "model_config", lambda arch, **overrides: arch)
-    monkeypatch.setattr(release, "build_model", lambda cfg: tiny())
+    monkeypatch.setattr(release, "model_from_config", lambda cfg: tiny())
     rng = random.Random(20240607)
     outcomes: dict[str, int] = {"converted": 0, "refused": 0}
     failures: list[str] = []

@@ -1,4 +1,5 @@
-"""ONNX Runtime's execution providers, float16 graphs and the cache of exported graphs."""
+"""The ONNX Runtime backend: execution providers, float16 graphs, and starting from the cache of
+exported graphs."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import onnx
 import pytest
 import torch
 
+import cstrack.backends.onnx as onnx_backend
 import cstrack.export.cache as cache
-import cstrack.export.onnx as exported
+from cstrack.backends import TorchBackend, build_detector
+from cstrack.backends.onnx import OnnxBackend, select_providers
 from cstrack.cli.main import main
+from cstrack.config import DetectorConfig, RuntimeConfig
 from cstrack.errors import InputError
-from cstrack.export.onnx import OnnxBackend, export_onnx, select_providers
-from cstrack.models import Detector, TorchBackend, create_model, save_weights
-from cstrack.pipeline import build_detector
+from cstrack.export.onnx import export_onnx, recheck_path
+from cstrack.models import Detector, create_model, save_weights
 
 SIZE = (320, 192)
 TRT, CUDA, OPENVINO, CPU = (
@@ -33,7 +36,7 @@ def available(monkeypatch: pytest.MonkeyPatch):
     """Pretend this onnxruntime has the providers given (only the CPU one exists here)."""
 
     def set_available(*names: str) -> None:
-        monkeypatch.setattr(exported.ort, "get_available_providers", lambda: list(names))
+        monkeypatch.setattr(onnx_backend.ort, "get_available_providers", lambda: list(names))
 
     return set_available
 
@@ -84,13 +87,13 @@ def test_the_backend_asks_onnx_runtime_for_the_chosen_providers(
     """With CUDA reported, the sessions are asked for CUDA first; the real (CPU) one runs them."""
     available(CUDA, CPU)
     asked: list[list[str]] = []
-    session = exported.ort.InferenceSession
+    session = onnx_backend.ort.InferenceSession
 
     def recording(source, options, providers):
         asked.append(providers)
         return session(source, options, providers=[CPU])
 
-    monkeypatch.setattr(exported.ort, "InferenceSession", recording)
+    monkeypatch.setattr(onnx_backend.ort, "InferenceSession", recording)
     with caplog.at_level(logging.INFO, logger="cstrack"):
         backend = OnnxBackend.from_model(create_model("omc_n").eval(), SIZE)
     assert asked == [[CUDA, CPU], [CUDA, CPU]]  # base and re-check graphs
@@ -116,12 +119,12 @@ def test_half_graphs_are_float16_and_run(pets, tmp_path: Path, caplog: pytest.Lo
         main(["export", "--model", "omc_mobilenetv2.pets", "--recheck", "--half", "--output", str(output)])
         == 0
     )
-    base, recheck = onnx.load(str(output)), onnx.load(str(exported.recheck_path(output)))
+    base, recheck = onnx.load(str(output)), onnx.load(str(recheck_path(output)))
     for proto in (base, recheck):
         assert elem_types(proto.graph.input) == elem_types(proto.graph.output) == {onnx.TensorProto.FLOAT16}
         assert {p.key: p.value for p in proto.metadata_props}["cstrack.dtype"] == "float16"
     with caplog.at_level(logging.WARNING, logger="cstrack"):
-        backend = OnnxBackend.from_files(output, providers="cpu")
+        backend = OnnxBackend.from_files(output, providers=select_providers("cpu"))
     assert "a float16 graph on CPUExecutionProvider" in caplog.text
     assert backend.input_dtype == np.float16 and backend.dynamic
     reference = TorchBackend(pets.fuse())
@@ -142,7 +145,11 @@ def test_half_graphs_are_float16_and_run(pets, tmp_path: Path, caplog: pytest.Lo
 
 def test_half_with_the_onnx_backend_needs_a_gpu_provider() -> None:
     with pytest.raises(InputError, match="--half with the onnx backend needs a GPU execution provider"):
-        build_detector("omc_n", img_size=SIZE, device="cpu", backend="onnx", half=True)
+        build_detector(
+            "omc_n",
+            DetectorConfig(img_size=SIZE),
+            runtime=RuntimeConfig(backend="onnx", device="cpu", half=True),
+        )
 
 
 @pytest.fixture
@@ -172,7 +179,9 @@ def test_second_start_loads_the_cached_graphs(
     root = tmp_path / "cache"
     monkeypatch.setenv("CSTRACK_CACHE", str(root))
     frame = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
-    first = build_detector(weights, img_size=SIZE, device="cpu", backend="onnx", conf=0.01)
+    first = build_detector(
+        weights, DetectorConfig(img_size=SIZE, conf=0.01), runtime=RuntimeConfig(backend="onnx", device="cpu")
+    )
     files = cached_files(root)
     assert [f.name for f in files] == ["model.onnx", "model.recheck.onnx"]
     assert files[0].parent.name.startswith("omc-320x192-")
@@ -182,23 +191,33 @@ def test_second_start_loads_the_cached_graphs(
         raise AssertionError("exported again")
 
     monkeypatch.setattr(cache, "export_onnx", no_export)
-    second = build_detector(weights, img_size=SIZE, device="cpu", backend="onnx", conf=0.01)
+    second = build_detector(
+        weights, DetectorConfig(img_size=SIZE, conf=0.01), runtime=RuntimeConfig(backend="onnx", device="cpu")
+    )
     expected, got = first(frame), second(frame)
     np.testing.assert_array_equal(got.boxes_xyxy, expected.boxes_xyxy)
     np.testing.assert_array_equal(got.embeddings, expected.embeddings)
 
     with pytest.raises(AssertionError, match="exported again"):  # another size is another entry
-        build_detector(weights, img_size=(256, 192), device="cpu", backend="onnx")
+        build_detector(
+            weights, DetectorConfig(img_size=(256, 192)), runtime=RuntimeConfig(backend="onnx", device="cpu")
+        )
     save_weights(create_model("omc_n").eval(), weights, {"arch": "omc_n"})  # new weights, same name
     with pytest.raises(AssertionError, match="exported again"):
-        build_detector(weights, img_size=SIZE, device="cpu", backend="onnx")
+        build_detector(
+            weights, DetectorConfig(img_size=SIZE), runtime=RuntimeConfig(backend="onnx", device="cpu")
+        )
 
     monkeypatch.setattr(cache, "export_onnx", export_onnx)
-    build_detector(weights, img_size=SIZE, device="cpu", backend="onnx")
+    build_detector(
+        weights, DetectorConfig(img_size=SIZE), runtime=RuntimeConfig(backend="onnx", device="cpu")
+    )
     entry = [f for f in cached_files(root) if f.name == "model.onnx" and f != files[0]][0]
     entry.write_bytes(b"damaged")
     with caplog.at_level(logging.WARNING, logger="cstrack"):
-        again = build_detector(weights, img_size=SIZE, device="cpu", backend="onnx")
+        again = build_detector(
+            weights, DetectorConfig(img_size=SIZE), runtime=RuntimeConfig(backend="onnx", device="cpu")
+        )
     assert "re-exporting the cached ONNX graphs" in caplog.text
     assert isinstance(again.backend, OnnxBackend)
     onnx.checker.check_model(str(entry))  # written anew
@@ -211,7 +230,9 @@ def test_an_unwritable_cache_is_only_a_warning(
     blocker.write_text("")
     monkeypatch.setenv("CSTRACK_CACHE", str(blocker))
     with caplog.at_level(logging.WARNING, logger="cstrack"):
-        detector = build_detector(weights, img_size=SIZE, device="cpu", backend="onnx")
+        detector = build_detector(
+            weights, DetectorConfig(img_size=SIZE), runtime=RuntimeConfig(backend="onnx", device="cpu")
+        )
     assert "ONNX graphs not cached" in caplog.text
     assert isinstance(detector.backend, OnnxBackend) and detector.has_recheck
 
@@ -220,5 +241,5 @@ def test_a_dynamic_backend_serves_any_detector_size() -> None:
     backend = OnnxBackend.from_model(create_model("omc_n").eval(), SIZE)
     frame = np.random.default_rng(1).integers(0, 256, (240, 320, 3), dtype=np.uint8)
     for size in (SIZE, (256, 256), (512, 384)):
-        result = Detector(backend, img_size=size, obj_threshold=0.0, score_threshold=0.0)(frame)
+        result = Detector(backend, DetectorConfig(conf=0.0, img_size=size))(frame)
         assert len(result.scores) > 0

@@ -32,13 +32,13 @@ from safetensors.torch import load_file
 from torch import nn
 
 from cstrack.cli.main import main
+from cstrack.converters.release import convert_checkpoint
+from cstrack.converters.unpickler import LEGACY_MAGIC, LEGACY_PROTOCOL, entry_state_dict, read_checkpoint
 from cstrack.errors import InputError
 from cstrack.models import OMC, CSTrack, create_model, load_weights
 from cstrack.models.registry import model_from_weights
-from cstrack.models.release import convert_checkpoint
-from cstrack.models.unpickler import LEGACY_MAGIC, LEGACY_PROTOCOL, entry_state_dict, read_checkpoint
 
-# The `address_space_limit` fixture of tests/models/conftest.py.
+# The `address_space_limit` fixture of tests/conftest.py.
 MemoryLimit = Callable[..., AbstractContextManager[None]]
 
 # Our classes whose released names differ (the rest keep their name, in models.mot.cstrack).
@@ -490,7 +490,7 @@ def test_hashing_crafted_tuples_cannot_crash_or_hang(tmp_path: Path) -> None:
     (tmp_path / "deep.pt").write_bytes(b"\x80\x02})" + b"\x85" * 10**6 + b"K\x01s.")
     (tmp_path / "wide.pt").write_bytes(b"\x80\x02})" + b"2\x86" * 60 + b"K\x01s.")
     code = (
-        "import sys\nfrom cstrack.errors import InputError\nfrom cstrack.models.unpickler import read_checkpoint\n"
+        "import sys\nfrom cstrack.errors import InputError\nfrom cstrack.converters.unpickler import read_checkpoint\n"
         "for path in sys.argv[1:]:\n    try:\n        read_checkpoint(path)\n"
         "    except InputError as exc:\n        print(exc)\n"
     )

@@ -23,10 +23,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cstrack.converters.release import conversion_metadata
 from cstrack.errors import InputError
 from cstrack.models.network import YOLOXTrack
-from cstrack.models.registry import build_model, count_parameters, model_config
-from cstrack.models.release import conversion_metadata
+from cstrack.models.registry import count_parameters, model_config, model_from_config
 from cstrack.models.weights import check_weights_output, save_weights
 from cstrack.models.yolox import YOLOXHead, bgr255_transform, imagenet_transform
 
@@ -133,7 +133,7 @@ def convert_yolox_onnx(
     """Write ARCH's initial weights with the YOLOX part from an ONNX graph; (tensors, parameters, preprocessing)."""
     source = Path(source)
     check_weights_output(output, source)
-    model = build_model(model_config(arch)).eval()
+    model = model_from_config(model_config(arch)).eval()
     network = model.model if model.has_recheck else model
     if not isinstance(network, YOLOXTrack):
         raise InputError(None, f"an ONNX YOLOX graph needs a *_yolox_nano architecture, not {arch}")
