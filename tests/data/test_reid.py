@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from cstrack.data.jde import read_labels, read_list_file
-from cstrack.data.reid import CAMERA_A, CAMERA_B, read_reid_root, split_identities
-from cstrack.data.reid_compose import ComposeConfig, compose_reid, identity_table, load_backgrounds
+from cstrack.data.reid import CAMERA_A, CAMERA_B, ComposeConfig, read_reid_root, split_identities
+from cstrack.data.reid_compose import compose_reid, identity_table, load_backgrounds
 from cstrack.errors import InputError
 
 
@@ -89,3 +89,19 @@ def test_a_folder_background_is_the_median_of_its_frames(tmp_path: Path) -> None
     (background,) = load_backgrounds([tmp_path / "seq"])
     assert (background == 100).all()
     assert len(load_backgrounds([tmp_path / "seq"], median=False)) == 5
+
+
+def test_a_full_frame_leaves_crops_out_without_mixing_up_the_others() -> None:
+    from cstrack.data.reid_compose import compose_frame
+
+    # Crops of different shapes crowded into a small frame: some cannot be placed.
+    shapes = [(20, 80), (60, 40), (20, 80), (60, 40), (30, 60), (20, 80), (60, 40), (30, 60)] * 2
+    images = [np.full((h, w, 3), 10 * i, np.uint8) for i, (w, h) in enumerate(shapes)]
+    config = ComposeConfig(size=(96, 96), frames=1, people=(1, 16), heights=(60.0, 60.0), seed=0)
+    frame, placed = compose_frame(
+        [None] * len(images), images, [np.full((96, 96, 3), 200, np.uint8)], config, np.random.default_rng(1)
+    )  # type: ignore[list-item]
+    assert 0 < len(placed) < len(images)
+    for index, box in placed:
+        w, h = shapes[index]
+        assert box[3] - box[1] == 60 and box[2] - box[0] == max(2, round(60 * w / h))

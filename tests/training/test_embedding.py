@@ -8,13 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from cstrack.data.reid import read_reid_root
-from cstrack.data.reid_compose import ComposeConfig
+from cstrack.data.reid import ComposeConfig, read_reid_root
 from cstrack.errors import InputError
 from cstrack.models.registry import create_model
+from cstrack.training.config import FRAMES_PER_GROUP, EmbeddingConfig
 from cstrack.training.embedding import (
-    FRAMES_PER_GROUP,
-    EmbeddingConfig,
     batch_hard_triplet,
     cache_round,
     compose_round,

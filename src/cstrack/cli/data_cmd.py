@@ -11,6 +11,10 @@ import sys
 from functools import partial
 from pathlib import Path
 
+from cstrack.data.reid import DEFAULT_HOLDOUT, ComposeConfig
+
+COMPOSE = ComposeConfig()
+
 
 def frame_range(text: str) -> tuple[int, int]:
     """Parse `A-B` (1-based, inclusive) for argparse."""
@@ -98,38 +102,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-median", action="store_true", help="use every image of a background folder as it is"
     )
     reid.add_argument("--name", default="reid", help="list file OUT_DIR/NAME.train (default: %(default)s)")
-    reid.add_argument("--frames", type=int, default=2000, help="frames to write (default: %(default)s)")
+    reid.add_argument(
+        "--frames", type=int, default=COMPOSE.frames, help="frames to write (default: %(default)s)"
+    )
     reid.add_argument(
         "--size",
         type=int,
         nargs=2,
-        default=(768, 576),
+        default=COMPOSE.size,
         metavar=("W", "H"),
-        help="frame size (default: 768 576)",
+        help="frame size (default: {} {})".format(*COMPOSE.size),
     )
     reid.add_argument(
         "--people",
         type=int,
         nargs=2,
-        default=(8, 16),
+        default=COMPOSE.people,
         metavar=("MIN", "MAX"),
-        help="crops per frame (default: 8 16)",
+        help="crops per frame (default: {} {})".format(*COMPOSE.people),
     )
     reid.add_argument(
         "--heights",
         type=float,
         nargs=2,
-        default=(56.0, 224.0),
+        default=COMPOSE.heights,
         metavar=("MIN", "MAX"),
-        help="crop heights in pixels, drawn log-uniformly (default: 56 224)",
+        help="crop heights in pixels, drawn log-uniformly (default: {:g} {:g})".format(*COMPOSE.heights),
     )
     reid.add_argument(
         "--holdout",
         type=float,
-        default=0.1,
+        default=DEFAULT_HOLDOUT,
         help="fraction of each dataset's identities (the last ones) kept out (default: %(default)s)",
     )
-    reid.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    reid.add_argument("--seed", type=int, default=COMPOSE.seed, help="random seed (default: %(default)s)")
     reid.set_defaults(func=run_from_reid)
 
 
@@ -161,7 +167,7 @@ def run_from_mot(args: argparse.Namespace) -> int:
 
 def run_from_reid(args: argparse.Namespace) -> int:
     from cstrack.data.reid import read_reid_root, split_identities
-    from cstrack.data.reid_compose import ComposeConfig, compose_reid, identity_table, load_backgrounds
+    from cstrack.data.reid_compose import compose_reid, identity_table, load_backgrounds
 
     config = ComposeConfig(
         size=tuple(args.size),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cstrack.cli.options import add_device_option, add_img_size_option, add_model_options
 from cstrack.config import EMBEDDING_READOUTS
+from cstrack.data.reid import DEFAULT_HOLDOUT
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--holdout",
         type=float,
-        default=0.1,
+        default=DEFAULT_HOLDOUT,
         help="fraction of each dataset's identities (the last ones) scored (default: %(default)s)",
     )
     parser.add_argument(

@@ -9,6 +9,10 @@ import argparse
 from pathlib import Path
 
 from cstrack.cli.options import add_model_options
+from cstrack.data.reid import DEFAULT_HOLDOUT
+from cstrack.training.config import EmbeddingConfig
+
+DEFAULTS = EmbeddingConfig()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,21 +35,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="background images, or folders (a static camera's sequence gives its median frame)",
     )
     parser.add_argument(
-        "--holdout", type=float, default=0.1, help="identities held out (default: %(default)s)"
+        "--holdout", type=float, default=DEFAULT_HOLDOUT, help="identities held out (default: %(default)s)"
     )
-    parser.add_argument("--rounds", type=int, default=6, help="fresh compositions (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per round (default: %(default)s)")
-    parser.add_argument("--frames", type=int, default=800, help="frames per round (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default: %(default)s)")
+    parser.add_argument(
+        "--rounds", type=int, default=DEFAULTS.rounds, help="fresh compositions (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=DEFAULTS.epochs, help="epochs per round (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--frames", type=int, default=DEFAULTS.compose.frames, help="frames per round (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--lr", type=float, default=DEFAULTS.lr, help="AdamW learning rate (default: %(default)s)"
+    )
     parser.add_argument(
         "--id-weight",
         type=float,
-        default=0.0,
+        default=DEFAULTS.identity,
         help="weight of JDE's identity cross-entropy, for an embedding trained from scratch (default: "
         "%(default)s: triplet loss only, which fine-tunes a trained one without a new classifier)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="composition and shuffling seed (default: %(default)s)"
+        "--seed",
+        type=int,
+        default=DEFAULTS.seed,
+        help="composition and shuffling seed (default: %(default)s)",
     )
     parser.set_defaults(func=run)
 
@@ -58,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     from cstrack.data.reid_compose import load_backgrounds
     from cstrack.models.registry import model_from_spec
     from cstrack.models.weights import check_weights_output, save_weights, weights_metadata
-    from cstrack.training.embedding import EmbeddingConfig, default_compose, train_embedding
+    from cstrack.training.config import default_compose
+    from cstrack.training.embedding import train_embedding
 
     spec = DEFAULT_MODEL if args.model in (None, "the bundled default") else args.model
     config = EmbeddingConfig(

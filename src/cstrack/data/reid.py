@@ -14,6 +14,9 @@ Identities are numbered per dataset in the files; `ReidCrop.identity` is the dat
 Split: within each dataset, identities are sorted and the last `holdout` fraction (rounded up)
 is held out, so a held-out identity's crops never reach training and the split does not depend
 on which other datasets are present.
+
+`ComposeConfig` (how `reid_compose` makes frames) lives here, without OpenCV, so that the CLI
+takes its defaults from it when it builds its options.
 """
 
 from __future__ import annotations
@@ -100,3 +103,27 @@ def split_identities(
         held.update((dataset, identity) for identity in identities[len(identities) - count :])
     train = [c for c in crops if (c.dataset, c.identity) not in held]
     return train, [c for c in crops if (c.dataset, c.identity) in held]
+
+
+@dataclass(frozen=True)
+class ComposeConfig:
+    """How many frames, of what size, with how many people of which heights."""
+
+    size: tuple[int, int] = (768, 576)  # (W, H)
+    frames: int = 2000
+    people: tuple[int, int] = (8, 16)  # per frame, inclusive
+    heights: tuple[float, float] = (56.0, 224.0)  # pixels, drawn log-uniformly
+    blur: float = 0.3  # chance of a Gaussian blur of a crop
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        width, height = self.size
+        low, high = self.heights
+        if width < 32 or height < 32:
+            raise InputError(None, f"frame size {width}x{height} must be at least 32x32")
+        if self.frames < 1 or not 1 <= self.people[0] <= self.people[1]:
+            raise InputError(None, f"need frames >= 1 and 1 <= people min <= max, got {self}")
+        if not 8 <= low <= high <= height:
+            raise InputError(None, f"crop heights {low}-{high} must be within 8..{height} pixels")
+        if not 0.0 <= self.blur <= 1.0:
+            raise InputError(None, f"blur is a probability, got {self.blur}")

@@ -18,7 +18,6 @@ Deterministic: the same crops, backgrounds, config and seed give the same files.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 
 from cstrack.atomic import atomic_write, atomic_write_bytes
 from cstrack.data.jde import IMAGES_FOLDER, label_path_for
-from cstrack.data.reid import IMAGE_SUFFIXES, ReidCrop
+from cstrack.data.reid import IMAGE_SUFFIXES, ComposeConfig, ReidCrop
 from cstrack.data.sources import read_image
 from cstrack.errors import InputError
 
@@ -35,30 +34,6 @@ MEDIAN_FRAMES = 50  # frames sampled evenly for a folder's median background
 FEATHER = 0.12  # fraction of a crop's width (and half of it of its height) blended into the scene
 PLACEMENT_TRIES = 30
 JPEG_QUALITY = 90
-
-
-@dataclass(frozen=True)
-class ComposeConfig:
-    """How many frames, of what size, with how many people of which heights."""
-
-    size: tuple[int, int] = (768, 576)  # (W, H)
-    frames: int = 2000
-    people: tuple[int, int] = (8, 16)  # per frame, inclusive
-    heights: tuple[float, float] = (56.0, 224.0)  # pixels, drawn log-uniformly
-    blur: float = 0.3  # chance of a Gaussian blur of a crop
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        width, height = self.size
-        low, high = self.heights
-        if width < 32 or height < 32:
-            raise InputError(None, f"frame size {width}x{height} must be at least 32x32")
-        if self.frames < 1 or not 1 <= self.people[0] <= self.people[1]:
-            raise InputError(None, f"need frames >= 1 and 1 <= people min <= max, got {self}")
-        if not 8 <= low <= high <= height:
-            raise InputError(None, f"crop heights {low}-{high} must be within 8..{height} pixels")
-        if not 0.0 <= self.blur <= 1.0:
-            raise InputError(None, f"blur is a probability, got {self.blur}")
 
 
 def _images_of(folder: Path) -> list[Path]:

@@ -28,7 +28,8 @@ from typing import Any
 import yaml
 
 from cstrack.atomic import atomic_write
-from cstrack.config import DEFAULT_IMG_SIZE, SIZE_MULTIPLE
+from cstrack.config import DEFAULT_IMG_SIZE, EMBEDDING_READOUTS, SIZE_MULTIPLE
+from cstrack.data.reid import ComposeConfig
 from cstrack.errors import InputError, check_options
 
 STAGES = ("base", "recheck")
@@ -196,3 +197,41 @@ class RunResult:
     epochs: int  # epochs completed in total (including those before a resume)
     best_fitness: float
     history: list[dict[str, float]]  # the CSV rows of the epochs this call ran
+
+
+FRAMES_PER_GROUP = 2  # embedding stage: frames showing the same identities through other crops
+
+
+def default_compose(frames: int = 800, seed: int = 0) -> ComposeConfig:
+    """Small frames crowded with mid-distance people: 12 identities per 384 x 288 frame on average."""
+    return ComposeConfig(size=(384, 288), frames=frames, people=(10, 14), heights=(64.0, 160.0), seed=seed)
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """How the stage composes its frames and trains on them. The defaults fine-tune a trained
+    embedding (the bundled model's recipe): triplet loss only, at a small learning rate; from
+    scratch, add the identity cross-entropy (`identity` 1) at a larger rate."""
+
+    compose: ComposeConfig = field(default_factory=default_compose)
+    rounds: int = 6  # fresh compositions
+    epochs: int = 3  # over each round's cached features
+    batch: int = 16  # frames per step (whole groups)
+    lr: float = 1e-4  # AdamW, cosine over all steps
+    weight_decay: float = 1e-4
+    identity: float = 0.0  # weight of JDE's identity cross-entropy
+    triplet: float = 1.0  # weight of the batch-hard triplet loss
+    readout: str = "box"  # where the loss reads each crop's embedding, as the tracker will (box, centre)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if (
+            self.rounds < 1
+            or self.epochs < 1
+            or self.batch < FRAMES_PER_GROUP
+            or self.lr <= 0
+            or min(self.identity, self.triplet) < 0
+            or self.identity + self.triplet == 0
+            or self.readout not in EMBEDDING_READOUTS
+        ):
+            raise InputError(None, f"invalid embedding-stage settings {self}")

@@ -23,61 +23,27 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cstrack.data.reid import ReidCrop
-from cstrack.data.reid_compose import ComposeConfig, compose_frame, identity_table, read_bgr
+from cstrack.data.reid import ComposeConfig, ReidCrop
+from cstrack.data.reid_compose import compose_frame, identity_table, read_bgr
 from cstrack.errors import InputError
 from cstrack.models.network import ID, OMC, TrackingNetwork, YOLOXTrack
 from cstrack.models.readout import Readout, read_embeddings
 from cstrack.training.assign import T_BATCH, T_CX, T_CY, T_H, T_ID, T_W
+from cstrack.training.config import FRAMES_PER_GROUP, EmbeddingConfig
 from cstrack.training.losses import EMBEDDING_STRIDE, IdentityClassifier
 
 logger = logging.getLogger(__name__)
 
 TRIPLET_MARGIN = 0.3
-FRAMES_PER_GROUP = 2
-CLASSIFIER_LR_SCALE = 10.0  # thousands of classes, each seen a few times an epoch  # frames showing the same identities through different crops
-
-
-def default_compose(frames: int = 800, seed: int = 0) -> ComposeConfig:
-    """Small frames crowded with mid-distance people: 12 identities per 384 x 288 frame on average."""
-    return ComposeConfig(size=(384, 288), frames=frames, people=(10, 14), heights=(64.0, 160.0), seed=seed)
-
-
-@dataclass(frozen=True)
-class EmbeddingConfig:
-    """How the stage composes its frames and trains on them. The defaults fine-tune a trained
-    embedding (the bundled model's recipe): triplet loss only, at a small learning rate; from
-    scratch, add the identity cross-entropy (`identity` 1) at a larger rate."""
-
-    compose: ComposeConfig = field(default_factory=default_compose)
-    rounds: int = 6  # fresh compositions
-    epochs: int = 3  # over each round's cached features
-    batch: int = 16  # frames per step (whole groups)
-    lr: float = 1e-4  # AdamW, cosine over all steps
-    weight_decay: float = 1e-4
-    identity: float = 0.0  # weight of JDE's identity cross-entropy
-    triplet: float = 1.0  # weight of the batch-hard triplet loss
-    readout: Readout = "box"  # where the loss reads each crop's embedding, as the tracker will
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if (
-            self.rounds < 1
-            or self.epochs < 1
-            or self.batch < FRAMES_PER_GROUP
-            or self.lr <= 0
-            or min(self.identity, self.triplet) < 0
-            or self.identity + self.triplet == 0
-        ):
-            raise InputError(None, f"invalid embedding-stage settings {self}")
+CLASSIFIER_LR_SCALE = 10.0  # thousands of classes, each seen a few times an epoch
 
 
 def trunk_and_id_path(model: TrackingNetwork) -> YOLOXTrack:
@@ -278,7 +244,8 @@ def train_embedding(
         count = 0
         for _ in range(config.epochs):
             for levels, targets in cached.batches(config.batch, rng):
-                sampled = target_embeddings(_id_embedding(base, levels), targets, config.readout)
+                readout = cast(Readout, config.readout)
+                sampled = target_embeddings(_id_embedding(base, levels), targets, readout)
                 labels = targets[:, T_ID].long()
                 id_loss = (
                     F.cross_entropy(classifier.classifier(classifier.scale * sampled), labels)
