@@ -111,7 +111,7 @@ def compose_round(
     rng: np.random.Generator,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """`config.frames` BGR frames in groups of FRAMES_PER_GROUP over the same identities, and the
-    targets (frame, label, cx, cy) of every pasted crop."""
+    rows (frame, label, x1, y1, x2, y2) of every pasted crop."""
     labels = identity_table(crops)
     by_label: list[list[int]] = [[] for _ in labels]
     for index, crop in enumerate(crops):
